@@ -1,0 +1,32 @@
+# discrete-latents: `make lab` to study, `make run` to execute everything headless, `make test` to test.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup lab run run-fast test notebooks clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)                   ## create .venv and install the course with everything it needs
+
+lab: setup                        ## open the course in JupyterLab
+	$(VENV)/bin/jupyter lab notebooks/
+
+run: setup                        ## execute every solution notebook (full mode) and print a table of results
+	$(PY) -m starter.run
+
+run-fast: setup                   ## the same in fast mode (COURSE_FAST=1), a few minutes
+	$(PY) -m starter.run --fast
+
+test: setup                       ## unit tests + nbval re-execution of the solutions in fast mode
+	COURSE_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env tests solutions
+
+notebooks: setup                  ## regenerate notebooks/ from solutions/
+	$(PY) -m starter.build
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,86 @@
+"""Generate the student notebooks from the solutions: `python -m starter.build [--check]`.
+
+In a solution code cell, the lines between `### BEGIN SOLUTION` and `### END SOLUTION` become a stub
+(`# YOUR CODE HERE` + `raise NotImplementedError()`, at the same indentation), and lines between
+`### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS` are dropped. Outputs and execution counts are cleared.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+from starter.config import PROJECT_ROOT
+
+BEGIN = re.compile(r"^(\s*)### BEGIN (SOLUTION|HIDDEN TESTS)\s*$")
+END = re.compile(r"^\s*### END (SOLUTION|HIDDEN TESTS)\s*$")
+
+
+class MarkerError(ValueError):
+    """Unbalanced or nested solution markers."""
+
+
+def strip_source(source: str, where: str = "cell") -> str:
+    """Replace solution blocks by stubs and drop hidden-test blocks."""
+    out: list[str] = []
+    inside: str | None = None
+    for number, line in enumerate(source.splitlines(), 1):
+        begin, end = BEGIN.match(line), END.match(line)
+        if begin:
+            if inside:
+                raise MarkerError(f"{where}, line {number}: BEGIN {begin[2]} inside an open {inside} block")
+            inside = begin[2]
+            if inside == "SOLUTION":
+                out += [f"{begin[1]}# YOUR CODE HERE", f"{begin[1]}raise NotImplementedError()"]
+        elif end:
+            if inside != end[1]:
+                raise MarkerError(f"{where}, line {number}: END {end[1]} without a matching BEGIN")
+            inside = None
+        elif inside is None:
+            out.append(line)
+    if inside:
+        raise MarkerError(f"{where}: {inside} block is never closed")
+    return "\n".join(out)
+
+
+def student_version(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """A copy of `solution` with stubs instead of solutions, no hidden tests and no outputs."""
+    notebook = nbformat.from_dict(solution)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            cell.source = strip_source(cell.source, f"{name}, cell {index}")
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    return notebook
+
+
+def build(solutions: Path, notebooks: Path, check: bool = False) -> list[Path]:
+    """Write (or with `check`, compare) every student notebook; returns the ones that differ."""
+    stale = []
+    for source in sorted(solutions.glob("[0-9][0-9]_*.ipynb")):
+        target = notebooks / source.name
+        text = nbformat.writes(student_version(nbformat.read(source, as_version=4), source.name)) + "\n"
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            stale.append(target)
+            if not check:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
+    args = parser.parse_args(argv)
+    stale = build(PROJECT_ROOT / "solutions", PROJECT_ROOT / "notebooks", check=args.check)
+    for path in stale:
+        print(f"{'out of date' if args.check else 'wrote'}: {path.relative_to(PROJECT_ROOT)}")
+    return 1 if (args.check and stale) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Save and load models with their config and metrics; every way a file can be wrong gets a clear error."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+FORMAT = "discrete-latents/1"
+
+
+class CheckpointError(RuntimeError):
+    """The checkpoint is missing, unreadable, or does not fit the model asked for."""
+
+
+def save_checkpoint(path: Path | str, model: nn.Module, kind: str, config: dict[str, Any], metrics: dict[str, Any] | None = None) -> Path:
+    """Write `model`'s weights with the `config` that rebuilds it and the `metrics` it reached."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "kind": kind, "config": dict(config), "metrics": dict(metrics or {}),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, temporary)
+    temporary.replace(path)  # never leave a half-written checkpoint behind
+    return path
+
+
+def read_checkpoint(path: Path | str, kind: str | None = None) -> dict[str, Any]:
+    """Load the raw checkpoint dict (weights only, no code execution) and validate its layout."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged files: RuntimeError, OSError, EOFError, ...
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): {error}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} was not written by starter.checkpoints.save_checkpoint")
+    if kind is not None and payload["kind"] != kind:
+        raise CheckpointError(f"{path} holds a {payload['kind']!r} model, expected a {kind!r} model")
+    return payload
+
+
+def load_model(path: Path | str, build: Callable[..., nn.Module], kind: str, device: torch.device | str = "cpu",
+               **expected: Any) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild `build(**config)` from a checkpoint and load its weights; returns (model, metrics).
+
+    Keyword arguments name config values the caller relies on, e.g. `num_codes=128`; a mismatch is an error.
+    """
+    payload = read_checkpoint(path, kind)
+    config = payload["config"]
+    for key, value in expected.items():
+        if config.get(key) != value:
+            raise CheckpointError(f"{path}: expected {key}={value!r}, but the checkpoint has {key}={config.get(key)!r}")
+    model = build(**config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path} does not fit {type(model).__name__}({config}): {error}") from None
+    return model.to(device).eval(), payload["metrics"]

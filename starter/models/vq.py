@@ -1,0 +1,150 @@
+"""Vector quantisation (notebook 02): nearest-code lookup, straight-through gradients, the VQ-VAE losses,
+and two cures for dead codes, restarts and the EMA codebook update of the VQ-VAE paper's appendix."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from starter.models.autoencoder import Decoder, Encoder, conv_decoder, conv_encoder
+
+
+def squared_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """(M, d) vectors and (K, d) codes -> (M, K) squared L2 distances, as ||z||² - 2 z·e + ||e||² (no (M, K, d) tensor)."""
+    return z.pow(2).sum(1, keepdim=True) - 2 * z @ codebook.t() + codebook.pow(2).sum(1)
+
+
+def nearest_codes(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """(M, d) vectors -> (M,) index of the closest code."""
+    return squared_distances(z, codebook).argmin(1)
+
+
+def straight_through(z_e: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+    """Forward: z_q. Backward: the gradient passes to z_e unchanged (and none to z_q)."""
+    return z_e + (z_q - z_e).detach()
+
+
+def vq_losses(z_e: torch.Tensor, z_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codebook loss ||sg[z_e] - e||², commitment loss ||z_e - sg[e]||²), both mean squared errors."""
+    return F.mse_loss(z_q, z_e.detach()), F.mse_loss(z_e, z_q.detach())
+
+
+class Quantized(NamedTuple):
+    z_q: torch.Tensor          # (N, d, H, W) quantised vectors, with straight-through gradients
+    indices: torch.Tensor      # (N, H, W) code index at each position
+    codebook_loss: torch.Tensor
+    commitment_loss: torch.Tensor
+
+
+class VectorQuantizer(nn.Module):
+    """A K x d codebook. `update="grad"` learns it by the codebook loss, `update="ema"` by moving averages;
+    `restart=True` re-initialises codes unused for a while from recent encoder outputs."""
+
+    def __init__(self, num_codes: int = 128, code_dim: int = 16, update: str = "grad", restart: bool = False,
+                 decay: float = 0.99, restart_after: int = 100):
+        super().__init__()
+        if update not in {"grad", "ema"}:
+            raise ValueError(f"update must be 'grad' or 'ema', got {update!r}")
+        self.num_codes, self.code_dim, self.update, self.restart = num_codes, code_dim, update, restart
+        self.decay, self.restart_after = decay, restart_after
+        initial = torch.empty(num_codes, code_dim).uniform_(-1 / num_codes, 1 / num_codes)
+        if update == "grad":
+            self.codebook = nn.Parameter(initial)
+        else:
+            self.register_buffer("codebook", initial)
+            self.register_buffer("ema_count", torch.ones(num_codes))
+            self.register_buffer("ema_sum", initial.clone())
+        self.register_buffer("steps_unused", torch.zeros(num_codes, dtype=torch.long))
+
+    def forward(self, z_e: torch.Tensor) -> Quantized:
+        """(N, d, H, W) encoder outputs -> quantised vectors, code indices and the two VQ losses."""
+        n, d, h, w = z_e.shape
+        if d != self.code_dim:
+            raise ValueError(f"expected encoder outputs with {self.code_dim} channels, got shape {tuple(z_e.shape)}")
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)
+        indices = nearest_codes(flat.detach(), self.codebook)
+        if self.training:
+            self._after_lookup(flat.detach(), indices)
+        z_q = F.embedding(indices, self.codebook).view(n, h, w, d).permute(0, 3, 1, 2)
+        codebook_loss, commitment_loss = vq_losses(z_e, z_q)
+        if self.update == "ema":  # the codebook is not learnt by gradient: that term has nothing to move
+            codebook_loss = codebook_loss.detach() * 0
+        return Quantized(straight_through(z_e, z_q), indices.view(n, h, w), codebook_loss, commitment_loss)
+
+    @torch.no_grad()
+    def _after_lookup(self, flat: torch.Tensor, indices: torch.Tensor) -> None:
+        counts = torch.bincount(indices, minlength=self.num_codes).to(flat.dtype)
+        if self.update == "ema":
+            sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat)
+            self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+            self.ema_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+            total = self.ema_count.sum()  # Laplace smoothing keeps rarely used codes from dividing by ~0
+            smoothed = (self.ema_count + 1e-5) / (total + self.num_codes * 1e-5) * total
+            self.codebook.copy_(self.ema_sum / smoothed.unsqueeze(1))
+        self.steps_unused.add_(1).masked_fill_(counts > 0, 0)
+        if self.restart:
+            dead = (self.steps_unused >= self.restart_after).nonzero().squeeze(1)
+            if len(dead):
+                fresh = flat[torch.randint(len(flat), (len(dead),), device=flat.device)]
+                self.codebook.data[dead] = fresh
+                if self.update == "ema":
+                    self.ema_sum[dead], self.ema_count[dead] = fresh, 1.0
+                self.steps_unused[dead] = 0
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) code indices -> (N, d, H, W) code vectors."""
+        return F.embedding(indices, self.codebook).permute(0, 3, 1, 2)
+
+
+class VQVAE(nn.Module):
+    """Conv encoder -> d-dimensional vectors on a 7x7 grid -> nearest of K codes -> conv decoder."""
+
+    def __init__(self, num_codes: int = 128, code_dim: int = 16, hidden: int = 32, update: str = "grad",
+                 restart: bool = False):
+        super().__init__()
+        self.encoder = nn.Sequential(conv_encoder(hidden), nn.Conv2d(2 * hidden, code_dim, 1))
+        self.quantizer = VectorQuantizer(num_codes, code_dim, update=update, restart=restart)
+        self.decoder = nn.Sequential(nn.Conv2d(code_dim, 2 * hidden, 3, padding=1), nn.ReLU(), conv_decoder(hidden))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Quantized]:
+        quantized = self.quantizer(self.encoder(x))
+        return self.decoder(quantized.z_q), quantized
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 28, 28) images -> (N, 7, 7) code indices."""
+        return self.quantizer(self.encoder(x)).indices
+
+    @torch.no_grad()
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        """(N, 7, 7) code indices -> (N, 1, 28, 28) images."""
+        return self.decoder(self.quantizer.lookup(indices))
+
+
+def vqvae_loss(model: VQVAE, batch: tuple, beta: float = 0.25) -> dict[str, torch.Tensor]:
+    """Reconstruction + codebook + beta * commitment, with each term returned for logging."""
+    x, _ = batch
+    x_hat, q = model(x)
+    recon = F.mse_loss(x_hat, x)
+    return {"loss": recon + q.codebook_loss + beta * q.commitment_loss, "recon": recon,
+            "codebook": q.codebook_loss, "commitment": q.commitment_loss}
+
+
+class SingleCodeAutoencoder(nn.Module):
+    """The notebook-01 autoencoder with its whole latent vector quantised to one of K codes: K possible outputs."""
+
+    def __init__(self, num_codes: int = 128, code_dim: int = 16, hidden: int = 32):
+        super().__init__()
+        self.encoder, self.decoder = Encoder(code_dim, hidden), Decoder(code_dim, hidden)
+        self.quantizer = VectorQuantizer(num_codes, code_dim, restart=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, Quantized]:
+        quantized = self.quantizer(self.encoder(x)[:, :, None, None])  # a 1x1 "grid"
+        return self.decoder(quantized.z_q.flatten(1)), quantized
+
+    @torch.no_grad()
+    def every_output(self) -> torch.Tensor:
+        """The K images this model can ever produce, one per code."""
+        return self.decoder(self.quantizer.codebook)

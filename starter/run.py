@@ -1,0 +1,64 @@
+"""Execute the course notebooks headless and print a table of their key numbers and run times.
+
+    python -m starter.run                 # every solution notebook, full mode, executed copies in runs/
+    python -m starter.run --fast 01 02    # a quick pass over some of them (COURSE_FAST=1)
+    python -m starter.run --inplace       # refresh the stored outputs of solutions/ (maintainers)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from starter.config import FAST_ENV, PROJECT_ROOT
+from starter.summary import RESULTS_ENV
+
+
+def execute(source: Path, target: Path, fast: bool, timeout: int | None = None) -> tuple[float, dict]:
+    """Run one notebook from its own folder; returns (seconds, the results it reported)."""
+    notebook = nbformat.read(source, as_version=4)
+    with tempfile.TemporaryDirectory() as scratch:
+        results_file = Path(scratch) / "results.json"
+        os.environ[RESULTS_ENV] = str(results_file)
+        os.environ[FAST_ENV] = "1" if fast else "0"
+        start = time.perf_counter()
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(source.parent)}}).execute()
+        seconds = time.perf_counter() - start
+        results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target)
+    return seconds, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="*", help="notebook numbers to run, e.g. 01 03 (default: all)")
+    parser.add_argument("--fast", action="store_true", help="fast mode: small subsets, few epochs")
+    parser.add_argument("--inplace", action="store_true", help="write outputs back into solutions/")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs", help="folder for executed copies")
+    args = parser.parse_args(argv)
+    sources = [p for p in sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+               if not args.only or p.name[:2] in args.only]
+    rows = []
+    for source in sources:
+        print(f"running {source.name} ({'fast' if args.fast else 'full'} mode) ...", flush=True)
+        target = source if args.inplace else args.out / source.name
+        seconds, results = execute(source, target, args.fast)
+        rows.append((source.stem, seconds, results))
+    print(f"\n{'notebook':<24} {'time':>8}  key numbers")
+    for name, seconds, results in rows:
+        numbers = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in results.items())
+        print(f"{name:<24} {seconds:>7.0f}s  {numbers}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

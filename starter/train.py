@@ -1,0 +1,99 @@
+"""One training loop for the whole course: fit() with tqdm.auto progress bars and a train/test history."""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Callable, Iterable, Mapping, Union
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+Batch = tuple  # (inputs, labels) as yielded by starter.data.make_loader
+LossOutput = Union[torch.Tensor, Mapping[str, torch.Tensor]]
+LossFn = Callable[[nn.Module, Batch], LossOutput]
+
+
+class History(dict):
+    """Per-epoch metrics, e.g. history["train_loss"], history["test_loss"], history["seconds"]."""
+
+    def last(self, key: str) -> float:
+        """The value of `key` after the final epoch."""
+        return self[key][-1]
+
+
+def as_dict(output: LossOutput) -> dict[str, torch.Tensor]:
+    """A loss function may return one scalar or a dict with a "loss" entry plus extra terms to log."""
+    if isinstance(output, Mapping):
+        if "loss" not in output:
+            raise KeyError(f"a loss dict needs a 'loss' entry to optimise, got keys {sorted(output)}")
+        return dict(output)
+    return {"loss": output}
+
+
+def train_epoch(model: nn.Module, loader: Iterable[Batch], optimizer: torch.optim.Optimizer, loss_fn: LossFn) -> dict[str, float]:
+    """One pass over `loader` with gradient steps; returns each term averaged over examples."""
+    model.train()
+    totals: dict[str, float] = defaultdict(float)
+    count = 0
+    for batch in loader:
+        terms = as_dict(loss_fn(model, batch))
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimizer.step()
+        size = len(batch[0])
+        count += size
+        for key, value in terms.items():
+            totals[key] += float(value.detach()) * size
+    return {key: total / max(count, 1) for key, total in totals.items()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable[Batch], loss_fn: LossFn) -> dict[str, float]:
+    """Each loss term averaged over every example of `loader`, without gradients."""
+    model.eval()
+    totals: dict[str, float] = defaultdict(float)
+    count = 0
+    for batch in loader:
+        size = len(batch[0])
+        count += size
+        for key, value in as_dict(loss_fn(model, batch)).items():
+            totals[key] += float(value) * size
+    return {key: total / max(count, 1) for key, total in totals.items()}
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable[Batch],
+    test_loader: Iterable[Batch] | None,
+    loss_fn: LossFn,
+    epochs: int,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    epoch_fn: Callable = train_epoch,
+    on_epoch_end: Callable[[int, History], None] | None = None,
+    progress: bool = True,
+    desc: str = "epochs",
+) -> History:
+    """Train `model` for `epochs` with Adam (or `optimizer`), evaluating on `test_loader` after each epoch.
+
+    `epoch_fn(model, loader, optimizer, loss_fn)` does one epoch; it may return a float or a dict of terms.
+    """
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress)
+    for epoch in bar:
+        start = time.perf_counter()
+        train_terms = epoch_fn(model, train_loader, optimizer, loss_fn)
+        if not isinstance(train_terms, Mapping):
+            train_terms = {"loss": float(train_terms)}
+        for key, value in train_terms.items():
+            history.setdefault(f"train_{key}", []).append(value)
+        if test_loader is not None:
+            for key, value in evaluate(model, test_loader, loss_fn).items():
+                history.setdefault(f"test_{key}", []).append(value)
+        history.setdefault("seconds", []).append(time.perf_counter() - start)
+        bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items() if k.endswith("_loss")})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+    return history

@@ -1,0 +1,58 @@
+"""Checkpoints round-trip, and every kind of bad file gives a CheckpointError that says what is wrong."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from starter.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from starter.models.autoencoder import Autoencoder
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = Autoencoder(latent_dim=4, hidden=8)
+    path = save_checkpoint(tmp_path / "ae.pt", model, "autoencoder", {"latent_dim": 4, "hidden": 8}, {"test_mse": 0.01})
+    return path, model
+
+
+def test_round_trip(saved):
+    path, model = saved
+    loaded, metrics = load_model(path, Autoencoder, "autoencoder", latent_dim=4)
+    assert metrics == {"test_mse": 0.01}
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.equal(loaded(x), model.eval()(x))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        read_checkpoint(tmp_path / "nothing.pt")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
+def test_corrupt_file(saved, damage):
+    path, _ = saved
+    data = path.read_bytes()
+    path.write_bytes({"garbage": b"\x00not a checkpoint" * 10, "truncated": data[: len(data) // 2], "empty": b""}[damage])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        read_checkpoint(path)
+
+
+def test_foreign_file(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not written by"):
+        read_checkpoint(tmp_path / "other.pt")
+
+
+def test_wrong_kind(saved):
+    with pytest.raises(CheckpointError, match="holds a 'autoencoder' model, expected a 'vqvae'"):
+        read_checkpoint(saved[0], kind="vqvae")
+
+
+def test_config_mismatch(saved):
+    with pytest.raises(CheckpointError, match="expected latent_dim=16, but the checkpoint has latent_dim=4"):
+        load_model(saved[0], Autoencoder, "autoencoder", latent_dim=16)
+
+
+def test_weights_that_do_not_fit(saved):
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_model(saved[0], lambda **config: Autoencoder(latent_dim=4, hidden=16), "autoencoder")

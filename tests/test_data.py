@@ -1,0 +1,75 @@
+"""The MNIST loader: offline path, verification, transforms and the error when nothing is available."""
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import pytest
+import torch
+import torchvision
+
+from starter.data import MNIST_ENV, DatasetNotFoundError, load_mnist, make_loader, prepare_mnist
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any download attempt fails, as on a machine without internet."""
+    def refuse(self, *args, **kwargs):
+        raise OSError("network is unreachable")
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", refuse)
+
+
+def test_offline_files_are_unpacked_and_verified(tmp_path, monkeypatch, local_mnist, no_network):
+    monkeypatch.setenv(MNIST_ENV, str(local_mnist))
+    root = prepare_mnist(tmp_path)
+    raw = sorted(p.name for p in (tmp_path / "MNIST" / "raw").iterdir())
+    assert raw == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    test = load_mnist(train=False, root=root)
+    assert len(test) == 10_000 and test.tensors[0].shape == (10_000, 1, 28, 28)
+
+
+def test_transforms(tmp_path, monkeypatch, local_mnist, no_network):
+    monkeypatch.setenv(MNIST_ENV, str(local_mnist))
+    images, labels = load_mnist(train=False, form="float", limit=100, root=tmp_path).tensors
+    assert images.dtype == torch.float32 and 0 <= images.min() and images.max() == 1 and labels.dtype == torch.int64
+    binary, _ = load_mnist(train=False, form="binary", limit=100, root=tmp_path).tensors
+    assert set(binary.unique().tolist()) == {0.0, 1.0}
+    integers, _ = load_mnist(train=False, form="int", limit=100, root=tmp_path).tensors
+    assert integers.dtype == torch.int64 and integers.max() == 255
+    assert torch.equal(integers.float() / 255, images)
+    with pytest.raises(ValueError, match="form must be one of"):
+        load_mnist(train=False, form="png", root=tmp_path)
+
+
+def test_no_files_and_no_network_gives_one_clear_error(tmp_path, monkeypatch, no_network):
+    monkeypatch.delenv(MNIST_ENV, raising=False)
+    with pytest.raises(DatasetNotFoundError) as error:
+        prepare_mnist(tmp_path)
+    message = str(error.value)
+    assert MNIST_ENV in message and str(tmp_path / "MNIST" / "raw") in message
+
+
+def test_local_folder_without_the_files(tmp_path, monkeypatch, no_network):
+    monkeypatch.setenv(MNIST_ENV, str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError, match="train-images-idx3-ubyte"):
+        prepare_mnist(tmp_path / "root")
+
+
+def test_corrupt_local_file_is_rejected(tmp_path, monkeypatch, local_mnist, no_network):
+    source = tmp_path / "source"
+    shutil.copytree(local_mnist, source)
+    with gzip.open(source / "t10k-labels-idx1-ubyte.gz", "wb") as handle:
+        handle.write(b"not mnist")
+    monkeypatch.setenv(MNIST_ENV, str(source))
+    with pytest.raises(DatasetNotFoundError, match="md5"):
+        prepare_mnist(tmp_path / "root")
+    assert not (tmp_path / "root" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
+
+
+def test_loader_slices_whole_batches():
+    dataset = torch.utils.data.TensorDataset(torch.arange(10).float(), torch.arange(10))
+    batches = list(make_loader(dataset, batch_size=4))
+    assert [len(x) for x, _ in batches] == [4, 4, 2]
+    shuffled = torch.cat([x for x, _ in make_loader(dataset, batch_size=4, shuffle=True, seed=1)])
+    assert sorted(shuffled.tolist()) == list(range(10)) and shuffled.tolist() != list(range(10))

@@ -1,0 +1,61 @@
+"""Student notebooks are generated from the solutions, carry no solutions, and their checks handle the stubs."""
+from __future__ import annotations
+
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from starter.build import MarkerError, build, strip_source, student_version
+from starter.config import FAST_ENV, PROJECT_ROOT
+
+SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_strip_source_keeps_indentation_and_drops_hidden_tests():
+    source = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n### BEGIN HIDDEN TESTS\nassert f(1) == 2\n### END HIDDEN TESTS\ncheck(f)"
+    assert strip_source(source) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\ncheck(f)"
+
+
+@pytest.mark.parametrize("source", ["### BEGIN SOLUTION\nx = 1", "### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN HIDDEN TESTS"])
+def test_unbalanced_markers_are_errors(source):
+    with pytest.raises(MarkerError):
+        strip_source(source)
+
+
+def test_student_notebooks_are_in_sync_with_solutions():
+    stale = build(PROJECT_ROOT / "solutions", PROJECT_ROOT / "notebooks", check=True)
+    assert not stale, f"run `make notebooks`: out of date: {[p.name for p in stale]}"
+    assert SOLUTIONS, "no solution notebooks found"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_solutions_are_complete_and_executed(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code if c.outputs), "outputs need execution counts for nbval"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"], "stored error outputs"
+    checks = [c for c in code if "check" in c.metadata.get("tags", [])]
+    assert checks, "no check cells"
+    for cell in checks:
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        assert "all checks passed" in text, f"check cell {cell.id} does not pass in the stored solution"
+        assert cell.metadata["nbgrader"]["grade_id"] == cell.id and cell.metadata["nbgrader"]["points"] > 0
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_checks_report_not_implemented_on_untouched_stubs(path, monkeypatch):
+    monkeypatch.setenv(FAST_ENV, "1")
+    notebook = student_version(nbformat.read(path, as_version=4), path.name)
+    for cell in notebook.cells:  # the Colab cell and any long run are not what this test is about
+        if cell.cell_type == "code" and "google.colab" in cell.source:
+            cell.source = ""
+    NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(PROJECT_ROOT / "notebooks")}}).execute()
+    for cell in notebook.cells:
+        if "check" in cell.metadata.get("tags", []):
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            assert not errors, f"check cell {cell.id} crashed: {errors[0]['ename']}: {errors[0]['evalue']}"
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            assert "not implemented yet" in text, f"check cell {cell.id} printed: {text!r}"

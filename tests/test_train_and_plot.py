@@ -1,0 +1,46 @@
+"""fit() trains and records a history; plotting helpers return figures; results are reported."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from starter.data import make_loader
+from starter.models.autoencoder import Autoencoder, autoencoder_loss
+from starter.plot import compare_images, plot_history, plot_xy, show_images
+from starter.summary import RESULTS_ENV, report_results
+from starter.train import as_dict, fit
+
+
+def test_fit_lowers_the_loss_and_records_history():
+    torch.manual_seed(0)
+    images = torch.rand(64, 1, 28, 28)
+    dataset = torch.utils.data.TensorDataset(images, torch.zeros(64))
+    model = Autoencoder(latent_dim=4, hidden=4)
+    history = fit(model, make_loader(dataset, 16, shuffle=True), make_loader(dataset, 64), autoencoder_loss,
+                  epochs=3, lr=3e-3, progress=False)
+    assert set(history) == {"train_loss", "test_loss", "seconds"} and len(history["test_loss"]) == 3
+    assert history.last("test_loss") < history["test_loss"][0]
+
+
+def test_loss_dicts_need_a_loss_entry():
+    assert set(as_dict({"loss": torch.tensor(1.0), "extra": torch.tensor(2.0)})) == {"loss", "extra"}
+    with pytest.raises(KeyError, match="'loss' entry"):
+        as_dict({"recon": torch.tensor(1.0)})
+
+
+def test_plots_return_figures():
+    images = torch.rand(10, 1, 28, 28)
+    assert isinstance(show_images(images, nrow=5, title="t"), Figure)
+    assert isinstance(compare_images({"a": images[:4], "b": images[:4]}), Figure)
+    assert isinstance(plot_history({"train_loss": [2, 1], "test_loss": [2.5, 1.5]}), Figure)
+    assert isinstance(plot_xy([2, 4], [0.1, 0.05], "d", "mse", logx=True, logy=True), Figure)
+
+
+def test_report_results_prints_and_writes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "r.json"))
+    report_results({"test MSE": 0.012345, "seconds": 12})
+    assert "test MSE  0.01235" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text()) == {"test MSE": 0.012345, "seconds": 12}
