@@ -55,6 +55,9 @@ class Report:
     def passed(self) -> bool:
         return self.status == PASS
 
+    def _ipython_display_(self) -> None:
+        """Shown as the last line of a cell, a report adds nothing: its lines were printed as the checks ran."""
+
 
 def _describe(error: BaseException) -> str:
     """One line for an unexpected exception, pointing at the last line of the student's own code."""
