@@ -31,7 +31,8 @@ def is_fast() -> bool:
 
 FAST: bool = is_fast()
 DATA_ROOT: Path = Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else _default_data_root()
-CHECKPOINTS: Path = DATA_ROOT / "checkpoints"
+CHECKPOINTS: Path = DATA_ROOT / "checkpoints"  # shipped with the course, trained by the project
+MY_CHECKPOINTS: Path = DATA_ROOT / "my_checkpoints"  # what your own notebook runs save (git-ignored)
 
 
 def pick(full: T, fast: T) -> T:

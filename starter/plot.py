@@ -74,3 +74,57 @@ def plot_xy(x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str, ti
     axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def plot_code_usage(counts: Mapping[str, torch.Tensor], title: str = "code usage on the test set") -> Figure:
+    """One bar chart per entry: how often each code is used, codes sorted from most to least used."""
+    figure, axes = plt.subplots(1, len(counts), figsize=(3.6 * len(counts), 2.8), sharey=True, squeeze=False)
+    for axis, (label, count) in zip(axes[0], counts.items()):
+        share = count.double() / count.sum()
+        used = int((count > 0).sum())
+        axis.bar(range(len(count)), share.sort(descending=True).values.numpy(), width=1.0)
+        axis.set_title(f"{label}: {used}/{len(count)} used", fontsize=10)
+        axis.set_xlabel("codes, most used first")
+    axes[0][0].set_ylabel("share of positions")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_codebook(codebook: torch.Tensor, counts: torch.Tensor, title: str = "codebook, first two principal components") -> Figure:
+    """Scatter of the codes projected on their first two principal components; size and colour show usage."""
+    codes = codebook.detach().float().cpu()
+    centred = codes - codes.mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    xy = centred @ v[:2].T
+    share = (counts.double() / counts.sum()).numpy()
+    figure, axis = plt.subplots(figsize=(4.5, 4))
+    dots = axis.scatter(xy[:, 0], xy[:, 1], s=10 + 3000 * share, c=share, cmap="viridis", edgecolors="k", linewidths=0.3)
+    dead = counts == 0
+    if dead.any():
+        axis.scatter(xy[dead, 0], xy[dead, 1], marker="x", c="red", s=25, label="never used")
+        axis.legend(loc="best", fontsize=8)
+    figure.colorbar(dots, ax=axis, label="share of positions")
+    axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def show_code_grids(grids: torch.Tensor, images: torch.Tensor | None = None, num_codes: int | None = None) -> Figure:
+    """Code-index grids (N, H, W) drawn as coloured cells with their index, optionally above the images they encode."""
+    grids = grids.detach().cpu()
+    rows = 2 if images is not None else 1
+    figure, axes = plt.subplots(rows, len(grids), figsize=(1.9 * len(grids), 1.9 * rows), squeeze=False)
+    top = num_codes or int(grids.max()) + 1
+    for column, grid in enumerate(grids):
+        axis = axes[0][column]
+        axis.imshow(grid, cmap="tab20", vmin=0, vmax=top - 1)
+        for (i, j), value in zip(torch.cartesian_prod(torch.arange(grid.shape[0]), torch.arange(grid.shape[1])).tolist(),
+                                 grid.flatten().tolist()):
+            axis.text(j, i, str(value), ha="center", va="center", fontsize=5.5)
+        axis.axis("off")
+        if images is not None:
+            axes[1][column].imshow(images[column].detach().cpu().reshape(images.shape[-2:]), cmap="gray", vmin=0, vmax=1)
+            axes[1][column].axis("off")
+    figure.tight_layout()
+    return figure

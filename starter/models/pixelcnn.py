@@ -1,0 +1,187 @@
+"""Autoregressive models with masked convolutions (notebook 03), reused by the code prior of notebook 04.
+
+Raster order: pixel (i, j) may only depend on pixels above it, or to its left on the same row.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def causal_mask(kernel_size: int, mask_type: str) -> torch.Tensor:
+    """(k, k) mask of a raster-order convolution: rows above the centre, and the centre row up to the centre
+    column, which is excluded for type "A" (first layer) and included for type "B" (later layers)."""
+    if mask_type not in {"A", "B"}:
+        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+    mask = torch.zeros(kernel_size, kernel_size)
+    centre = kernel_size // 2
+    mask[:centre] = 1
+    mask[centre, : centre + (mask_type == "B")] = 1
+    return mask
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A 'same'-padded convolution whose kernel is multiplied by a fixed mask before every use."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str = "B",
+                 mask: torch.Tensor | None = None, dilation: int = 1):
+        mask = causal_mask(kernel_size, mask_type) if mask is None else mask
+        rows, cols = mask.shape
+        super().__init__(in_channels, out_channels, (rows, cols), dilation=dilation,
+                         padding=(dilation * (rows // 2), dilation * (cols // 2)))
+        self.register_buffer("mask", mask.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding, dilation=self.dilation)
+
+
+class ResidualBlock(nn.Module):
+    """PixelRNN paper, figure 5: ReLU, 1x1 (2h -> h), ReLU, masked 3x3 type B (h -> h), ReLU, 1x1 (h -> 2h), + input."""
+
+    def __init__(self, channels: int, extra: int = 0):
+        super().__init__()
+        half = channels // 2
+        self.reduce = nn.Conv2d(channels, half, 1)
+        self.masked = MaskedConv2d(half, half, 3, "B")
+        self.expand = nn.Conv2d(half, channels, 1)
+        self.condition = nn.Embedding(extra, channels) if extra else None
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.expand(F.relu(self.masked(F.relu(self.reduce(F.relu(x))))))
+        if self.condition is not None and label is not None:
+            h = h + self.condition(label)[:, :, None, None]
+        return x + h
+
+
+class PixelCNN(nn.Module):
+    """7x7 mask-A conv, residual blocks of mask-B convs, two 1x1 layers, a `levels`-way softmax per position.
+
+    `embed` set: the input is a grid of integer symbols (code indices), embedded before the first layer;
+    otherwise the input is a (N, 1, H, W) grid of intensities 0..levels-1, scaled to [0, 1].
+    `num_classes` set: a learned per-class bias is added in every block (class-conditional model).
+    """
+
+    def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 5, embed: int = 0, num_classes: int = 0):
+        super().__init__()
+        self.levels, self.embed_dim = levels, embed
+        self.embedding = nn.Embedding(levels, embed) if embed else None
+        self.first = MaskedConv2d(embed or 1, channels, 7, "A")
+        self.blocks = nn.ModuleList(ResidualBlock(channels, num_classes) for _ in range(blocks))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, levels, 1))
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer grids -> float network inputs: embeddings (N, E, H, W), or intensities in [0, 1] (N, 1, H, W)."""
+        if self.embedding is not None:
+            return self.embedding(x.long()).permute(0, 3, 1, 2)
+        return x.float() / (self.levels - 1)
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        """Integer grid -> (N, levels, H, W) logits; position (i, j) sees only positions before it."""
+        h = self.first(self.inputs(x))
+        for block in self.blocks:
+            h = block(h, label)
+        return self.head(h)
+
+
+def vertical_mask(kernel_size: int, include_centre_row: bool) -> torch.Tensor:
+    """Vertical stack: every column of the rows above (and of the centre row in later layers)."""
+    mask = torch.zeros(kernel_size, kernel_size)
+    mask[: kernel_size // 2 + include_centre_row] = 1
+    return mask
+
+
+def horizontal_mask(kernel_size: int, include_centre: bool) -> torch.Tensor:
+    """Horizontal stack: a 1 x k row, the pixels to the left (and the centre in later layers)."""
+    mask = torch.zeros(1, kernel_size)
+    mask[0, : kernel_size // 2 + include_centre] = 1
+    return mask
+
+
+class GatedBlock(nn.Module):
+    """Gated PixelCNN layer (van den Oord et al., 2016): vertical and horizontal stacks, tanh * sigmoid gates,
+    vertical features fed into the horizontal stack, residual connection on the horizontal stack."""
+
+    def __init__(self, channels: int, dilation: int = 1, extra: int = 0):
+        super().__init__()
+        self.vertical = MaskedConv2d(channels, 2 * channels, 3, mask=vertical_mask(3, True), dilation=dilation)
+        self.horizontal = MaskedConv2d(channels, 2 * channels, 3, mask=horizontal_mask(3, True), dilation=dilation)
+        self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+        self.condition = nn.Embedding(extra, 4 * channels) if extra else None
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor, label: torch.Tensor | None = None):
+        v_features = self.vertical(v)
+        h_features = self.horizontal(h) + self.vertical_to_horizontal(v_features)
+        if self.condition is not None and label is not None:
+            bias_v, bias_h = self.condition(label)[:, :, None, None].chunk(2, dim=1)
+            v_features, h_features = v_features + bias_v, h_features + bias_h
+        v_value, v_gate = v_features.chunk(2, dim=1)
+        h_value, h_gate = h_features.chunk(2, dim=1)
+        v_out = torch.tanh(v_value) * torch.sigmoid(v_gate)
+        h_out = h + self.out(torch.tanh(h_value) * torch.sigmoid(h_gate))
+        return v_out, h_out
+
+
+class GatedPixelCNN(PixelCNN):
+    """Gated PixelCNN without the blind spot; same inputs and outputs as `PixelCNN`."""
+
+    def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 7, embed: int = 0, num_classes: int = 0,
+                 dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1)):
+        nn.Module.__init__(self)
+        self.levels, self.embed_dim = levels, embed
+        self.embedding = nn.Embedding(levels, embed) if embed else None
+        width = embed or 1
+        self.first_vertical = MaskedConv2d(width, channels, 3, mask=vertical_mask(3, False))
+        self.first_horizontal = MaskedConv2d(width, channels, 3, mask=horizontal_mask(3, False))
+        self.blocks = nn.ModuleList(GatedBlock(channels, dilations[i % len(dilations)], num_classes) for i in range(blocks))
+        self.head = nn.Sequential(nn.ELU(), nn.Conv2d(channels, levels, 1))
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = self.inputs(x)
+        v, h = self.first_vertical(inputs), self.first_horizontal(inputs)
+        for block in self.blocks:
+            v, h = block(v, h, label)
+        return self.head(h)
+
+
+def nll_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+    """Mean negative log-likelihood per position in nats, for starter.train.fit on (grids, labels) batches."""
+    x, labels = batch
+    logits = model(x, labels) if _conditional(model) else model(x)
+    return F.cross_entropy(logits, x.squeeze(1).long() if x.dim() == 4 else x.long())
+
+
+def _conditional(model: nn.Module) -> bool:
+    block = model.blocks[0]
+    return getattr(block, "condition", None) is not None
+
+
+@torch.no_grad()
+def sample(model: nn.Module, shape: tuple[int, ...], temperature: float = 1.0, label: torch.Tensor | None = None,
+           start: torch.Tensor | None = None, first_row: int = 0, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Sample integer grids of `shape` ((N, 1, H, W) pixels or (N, H, W) codes) position by position.
+
+    Only the rows up to the current one are fed to the network (later rows cannot matter). With `start` and
+    `first_row`, rows before `first_row` are kept from `start` (image completion).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    model.eval()
+    grid = torch.zeros(shape, dtype=torch.long, device=device) if start is None else start.clone().long().to(device)
+    height, width = shape[-2], shape[-1]
+    for i in range(first_row, height):
+        for j in range(width):
+            rows = grid[..., : i + 1, :]
+            logits = model(rows, label) if label is not None else model(rows)
+            probs = F.softmax(logits[:, :, i, j] / temperature, dim=1)
+            grid[..., i, j] = torch.multinomial(probs, 1).squeeze(1).view(grid[..., i, j].shape)
+    return grid
+
+
+def receptive_field(model: nn.Module, height: int, width: int, position: tuple[int, int]) -> torch.Tensor:
+    """(H, W) bool map of the input pixels that the logits at `position` depend on, found by autograd."""
+    x = (torch.rand(1, 1, height, width) * (model.levels - 1)).requires_grad_()
+    logits = model(x)
+    (gradient,) = torch.autograd.grad(logits[0, :, position[0], position[1]].sum(), x)
+    return gradient[0, 0].abs() > 0
