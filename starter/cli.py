@@ -9,6 +9,7 @@ import argparse
 import csv
 import functools
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -17,9 +18,12 @@ from torchvision.utils import save_image
 from starter.checkpoints import load_model, save_checkpoint
 from starter.config import DATA_ROOT, choose_device, seed_everything
 from starter.data import load_mnist, make_loader
-from starter.metrics import vqvae_report
+from starter.metrics import bits_per_dim, vqvae_report
+from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
 from starter.models.vq import VQVAE, vqvae_loss
-from starter.train import fit
+from starter.train import evaluate, fit, train_epoch
+
+PIXEL_MODELS = {"pixelcnn": PixelCNN, "gated_pixelcnn": GatedPixelCNN}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -45,14 +49,8 @@ def train_vqvae(args: argparse.Namespace) -> Path:
 
     def log_epoch(epoch: int, history) -> None:
         report = vqvae_report(model, test_loader)
-        row = {"epoch": epoch, **{k: v[-1] for k, v in history.items()},
-               "test_codes_used": report["used"], "test_perplexity": report["perplexity"]}
-        with open(log_path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(row))
-            if epoch == 1:
-                writer.writeheader()
-            writer.writerow(row)
-        print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+        _append_csv(log_path, {"epoch": epoch, **{k: v[-1] for k, v in history.items()},
+                               "test_codes_used": report["used"], "test_perplexity": report["perplexity"]})
 
     log_path.unlink(missing_ok=True)
     loss = functools.partial(vqvae_loss, beta=args.beta)
@@ -63,6 +61,56 @@ def train_vqvae(args: argparse.Namespace) -> Path:
                "epochs": args.epochs, "train_seconds": sum(history["seconds"]), "beta": args.beta, "lr": args.lr,
                "batch_size": args.batch_size, "device": str(device)}
     return save_checkpoint(args.out / "checkpoint.pt", model, "vqvae", config, metrics)
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+    print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+
+
+def _autocast(loss_fn, device: torch.device):
+    """Run the forward pass in bfloat16 on a GPU (the loss itself is computed in float32 by autocast)."""
+    def wrapped(model, batch):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            return loss_fn(model, batch)
+    return wrapped
+
+
+def train_pixelcnn(args: argparse.Namespace) -> Path:
+    """Train a (gated) PixelCNN on 8-bit MNIST; log test bits/dim per epoch; stop at --epochs or --time-limit."""
+    seed_everything(args.seed)
+    device = choose_device(args.device)
+    torch.backends.cudnn.benchmark = True
+    train = load_mnist(True, form="int", limit=args.limit, device=device, root=args.data)
+    test = load_mnist(False, form="int", device=device, root=args.data)
+    train_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed)
+    test_loader = make_loader(test, 500)
+    config = {"levels": 256, "channels": args.channels, "blocks": args.blocks}
+    model = PIXEL_MODELS[args.model](**config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "log.csv").unlink(missing_ok=True)
+    start, epoch = time.perf_counter(), 0
+    while epoch < args.epochs and time.perf_counter() - start < args.time_limit:
+        epoch += 1
+        train_terms = train_epoch(model, train_loader, optimizer, _autocast(nll_loss, device))
+        schedule.step()
+        test_nll = evaluate(model, test_loader, _autocast(nll_loss, device))["loss"]
+        _append_csv(args.out / "log.csv", {"epoch": epoch, "train_bits_per_dim": bits_per_dim(train_terms["loss"]),
+                                           "test_bits_per_dim": bits_per_dim(test_nll),
+                                           "seconds": time.perf_counter() - start})
+    seconds = time.perf_counter() - start
+    test_nll = evaluate(model, test_loader, nll_loss)["loss"]  # final number in float32
+    metrics = {"test_bits_per_dim": bits_per_dim(test_nll), "epochs": epoch, "train_seconds": seconds,
+               "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay, "device": str(device),
+               "device_name": torch.cuda.get_device_name() if device.type == "cuda" else device.type}
+    return save_checkpoint(args.out / "checkpoint.pt", model, args.model, config, metrics)
 
 
 def generate(args: argparse.Namespace) -> Path:
@@ -109,8 +157,21 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--mode", choices=["reconstructions", "independent"], default="reconstructions")
     gen.add_argument("--out", type=Path, default=Path("runs/samples.png"))
 
+    pixels = commands.add_parser("train-pixelcnn", help="train a PixelCNN on 8-bit MNIST pixels")
+    _common(pixels)
+    pixels.add_argument("--out", type=Path, default=Path("runs/pixelcnn"), help="output folder (default: %(default)s)")
+    pixels.add_argument("--model", choices=sorted(PIXEL_MODELS), default="gated_pixelcnn")
+    pixels.add_argument("--channels", type=int, default=64)
+    pixels.add_argument("--blocks", type=int, default=7)
+    pixels.add_argument("--batch-size", type=int, default=128)
+    pixels.add_argument("--epochs", type=int, default=20)
+    pixels.add_argument("--time-limit", type=float, default=float("inf"), help="stop after the epoch that passes it (s)")
+    pixels.add_argument("--lr", type=float, default=1e-3)
+    pixels.add_argument("--lr-decay", type=float, default=0.99, help="learning-rate factor per epoch")
+    pixels.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+
     args = parser.parse_args(argv)
-    path = {"train-vqvae": train_vqvae, "generate": generate}[args.command](args)
+    path = {"train-vqvae": train_vqvae, "train-pixelcnn": train_pixelcnn, "generate": generate}[args.command](args)
     print(f"wrote {path}")
     return 0
 
