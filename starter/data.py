@@ -45,16 +45,18 @@ def _copy_from_local(source: Path, raw: Path) -> None:
     raw.mkdir(parents=True, exist_ok=True)
     for name, md5 in MNIST_RAW_MD5.items():
         plain, packed = source / name, source / f"{name}.gz"
+        partial = raw / f"{name}.{os.getpid()}.part"  # written aside, then renamed: safe with parallel runs
         if packed.exists():
-            with gzip.open(packed, "rb") as src, open(raw / name, "wb") as dst:
+            with gzip.open(packed, "rb") as src, open(partial, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         elif plain.exists():
-            shutil.copyfile(plain, raw / name)
+            shutil.copyfile(plain, partial)
         else:
             raise DatasetNotFoundError(f"{MNIST_ENV}={source} has neither {name} nor {name}.gz.")
-        if _md5(raw / name) != md5:
-            (raw / name).unlink()
+        if _md5(partial) != md5:
+            partial.unlink()
             raise DatasetNotFoundError(f"{source / name}(.gz) is not the official MNIST file (md5 mismatch).")
+        partial.replace(raw / name)
 
 
 def prepare_mnist(root: Path | str = DATA_ROOT) -> Path:
