@@ -18,8 +18,10 @@ from torchvision.utils import save_image
 from starter.checkpoints import load_model, save_checkpoint
 from starter.config import DATA_ROOT, choose_device, seed_everything
 from starter.data import load_mnist, make_loader
-from starter.metrics import bits_per_dim, vqvae_report
+from starter.metrics import bits_per_dim, code_counts, perplexity, vqvae_report
+from starter.models.classifier import Classifier, classifier_loss
 from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
+from starter.models.prior import CodePrior, encode_dataset
 from starter.models.vq import VQVAE, vqvae_loss
 from starter.train import evaluate, fit, train_epoch
 
@@ -44,7 +46,6 @@ def train_vqvae(args: argparse.Namespace) -> Path:
     config = {"num_codes": args.num_codes, "code_dim": args.code_dim, "hidden": args.hidden,
               "update": args.update, "restart": args.restart}
     model = VQVAE(**config).to(device)
-    args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / "log.csv"
 
     def log_epoch(epoch: int, history) -> None:
@@ -52,7 +53,6 @@ def train_vqvae(args: argparse.Namespace) -> Path:
         _append_csv(log_path, {"epoch": epoch, **{k: v[-1] for k, v in history.items()},
                                "test_codes_used": report["used"], "test_perplexity": report["perplexity"]})
 
-    log_path.unlink(missing_ok=True)
     loss = functools.partial(vqvae_loss, beta=args.beta)
     history = fit(model, train_loader, test_loader, loss, epochs=args.epochs, lr=args.lr,
                   on_epoch_end=log_epoch, progress=False)
@@ -94,8 +94,6 @@ def train_pixelcnn(args: argparse.Namespace) -> Path:
     model = PIXEL_MODELS[args.model](**config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "log.csv").unlink(missing_ok=True)
     start, epoch = time.perf_counter(), 0
     while epoch < args.epochs and time.perf_counter() - start < args.time_limit:
         epoch += 1
@@ -111,6 +109,45 @@ def train_pixelcnn(args: argparse.Namespace) -> Path:
                "batch_size": args.batch_size, "lr": args.lr, "lr_decay": args.lr_decay, "device": str(device),
                "device_name": torch.cuda.get_device_name() if device.type == "cuda" else device.type}
     return save_checkpoint(args.out / "checkpoint.pt", model, args.model, config, metrics)
+
+
+def train_classifier(args: argparse.Namespace) -> Path:
+    """Train the MNIST classifier that scores generated digits."""
+    seed_everything(args.seed)
+    device = choose_device(args.device)
+    train = load_mnist(True, device=device, root=args.data)
+    test_loader = make_loader(load_mnist(False, device=device, root=args.data), 1000)
+    model = Classifier().to(device)
+    history = fit(model, make_loader(train, args.batch_size, shuffle=True, seed=args.seed), test_loader,
+                  classifier_loss, epochs=args.epochs, lr=args.lr, progress=False,
+                  on_epoch_end=lambda epoch, h: _append_csv(args.out / "log.csv", {"epoch": epoch, **{k: v[-1] for k, v in h.items()}}))
+    metrics = {"test_accuracy": 1 - history.last("test_error"), "epochs": args.epochs,
+               "train_seconds": sum(history["seconds"]), "device": str(device)}
+    return save_checkpoint(args.out / "checkpoint.pt", model, "classifier", {}, metrics)
+
+
+def train_prior(args: argparse.Namespace) -> Path:
+    """Train a PixelCNN prior (optionally class-conditional) on the code grids of a trained VQ-VAE."""
+    seed_everything(args.seed)
+    device = choose_device(args.device)
+    vqvae, _ = load_model(args.vqvae, VQVAE, "vqvae", device=device)
+    train = encode_dataset(vqvae, load_mnist(True, device=device, root=args.data))
+    test = encode_dataset(vqvae, load_mnist(False, device=device, root=args.data))
+    k = vqvae.quantizer.num_codes
+    config = {"num_codes": k, "grid": 7, "channels": args.channels, "blocks": args.blocks, "embed": args.embed,
+              "num_classes": 10 if args.conditional else 0}
+    model = CodePrior(**config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
+    history = fit(model, make_loader(train, args.batch_size, shuffle=True, seed=args.seed), make_loader(test, 1000),
+                  nll_loss, epochs=args.epochs, optimizer=optimizer, progress=False,
+                  on_epoch_end=lambda epoch, h: (schedule.step(), _append_csv(
+                      args.out / "log.csv", {"epoch": epoch, **{key: v[-1] for key, v in h.items()}})))
+    marginal = perplexity(code_counts(test.tensors[0], k))
+    metrics = {"test_nats_per_code": history.last("test_loss"), "test_bits_per_code": bits_per_dim(history.last("test_loss")),
+               "marginal_entropy_nats": float(torch.tensor(marginal).log()), "epochs": args.epochs,
+               "train_seconds": sum(history["seconds"]), "vqvae": str(args.vqvae), "device": str(device)}
+    return save_checkpoint(args.out / "checkpoint.pt", model, "prior", config, metrics)
 
 
 def generate(args: argparse.Namespace) -> Path:
@@ -170,8 +207,33 @@ def main(argv: list[str] | None = None) -> int:
     pixels.add_argument("--lr-decay", type=float, default=0.99, help="learning-rate factor per epoch")
     pixels.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
+    judge = commands.add_parser("train-classifier", help="train the MNIST classifier used to score samples")
+    _common(judge)
+    judge.add_argument("--out", type=Path, default=Path("runs/classifier"), help="output folder (default: %(default)s)")
+    judge.add_argument("--batch-size", type=int, default=128)
+    judge.add_argument("--epochs", type=int, default=4)
+    judge.add_argument("--lr", type=float, default=1e-3)
+
+    prior = commands.add_parser("train-prior", help="train a PixelCNN prior over a VQ-VAE's code grids")
+    _common(prior)
+    prior.add_argument("--vqvae", type=Path, required=True, help="VQ-VAE checkpoint whose codes to model")
+    prior.add_argument("--out", type=Path, default=Path("runs/prior"), help="output folder (default: %(default)s)")
+    prior.add_argument("--conditional", action="store_true", help="condition on the digit label")
+    prior.add_argument("--channels", type=int, default=64)
+    prior.add_argument("--blocks", type=int, default=5)
+    prior.add_argument("--embed", type=int, default=32, help="dimension of the code embedding")
+    prior.add_argument("--batch-size", type=int, default=128)
+    prior.add_argument("--epochs", type=int, default=20)
+    prior.add_argument("--lr", type=float, default=1e-3)
+    prior.add_argument("--lr-decay", type=float, default=0.95, help="learning-rate factor per epoch")
+
     args = parser.parse_args(argv)
-    path = {"train-vqvae": train_vqvae, "train-pixelcnn": train_pixelcnn, "generate": generate}[args.command](args)
+    if args.command.startswith("train"):  # a fresh log in the output folder
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "log.csv").unlink(missing_ok=True)
+    commands_by_name = {"train-vqvae": train_vqvae, "train-pixelcnn": train_pixelcnn, "train-classifier": train_classifier,
+                        "train-prior": train_prior, "generate": generate}
+    path = commands_by_name[args.command](args)
     print(f"wrote {path}")
     return 0
 

@@ -42,3 +42,50 @@ def vqvae_report(model: torch.nn.Module, loader) -> dict[str, float]:
         counts += code_counts(quantized.indices, num_codes)
     return {"mse": squared_error / pixels, "used": float((counts > 0).float().mean()),
             "perplexity": perplexity(counts), "counts": counts}
+
+
+@torch.no_grad()
+def classifier_outputs(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class probabilities (N, 10), penultimate features (N, F)) of `images` in [0, 1], in float64 on the CPU."""
+    classifier.eval()
+    probs, features = [], []
+    for chunk in images.split(batch_size):
+        f = classifier.features(chunk)
+        features.append(f.double().cpu())
+        probs.append(torch.softmax(classifier.head(f), 1).double().cpu())
+    return torch.cat(probs), torch.cat(features)
+
+
+def inception_score(probs: torch.Tensor) -> float:
+    """exp(E_x KL(p(y|x) || p(y))): high when each image is confidently one digit and all digits occur (max 10)."""
+    marginal = probs.mean(0, keepdim=True)
+    kl = (probs * (probs.clamp_min(1e-12).log() - marginal.clamp_min(1e-12).log())).sum(1)
+    return float(kl.mean().exp())
+
+
+def label_entropy(probs: torch.Tensor) -> float:
+    """Entropy in bits of the predicted label distribution (log2 10 = 3.32 when all digits are equally frequent)."""
+    counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1])
+    return entropy_bits(counts)
+
+
+def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (FID, here in the MNIST classifier's features)."""
+    mu_a, mu_b = features_a.mean(0), features_b.mean(0)
+    cov_a, cov_b = torch.cov(features_a.T), torch.cov(features_b.T)
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp_min(0).sqrt().sum()  # trace of sqrt(cov_a cov_b)
+    return float((mu_a - mu_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+
+
+@torch.no_grad()
+def sample_quality(classifier: torch.nn.Module, images: torch.Tensor, reference_features: torch.Tensor,
+                   labels: torch.Tensor | None = None) -> dict[str, float]:
+    """IS, label entropy, FID-MNIST against `reference_features`, and (with `labels`) the classifier's accuracy."""
+    probs, features = classifier_outputs(classifier, images)
+    quality = {"IS": inception_score(probs), "label entropy (bits)": label_entropy(probs),
+               "FID-MNIST": frechet_distance(features, reference_features)}
+    if labels is not None:
+        quality["accuracy"] = float((probs.argmax(1) == labels.cpu()).double().mean())
+    return quality

@@ -39,14 +39,13 @@ def compare_images(rows: Mapping[str, torch.Tensor], scale: float = 0.7) -> Figu
     return figure
 
 
-def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] = ("train_loss", "test_loss"),
-                 ylabel: str = "loss", log: bool = False, title: str | None = None) -> Figure:
-    """Per-epoch curves of the chosen history entries."""
+def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "epoch", ylabel: str = "loss",
+                log: bool = False, title: str | None = None) -> Figure:
+    """One line per entry, against 1, 2, 3, ... (epochs by default)."""
     figure, axis = plt.subplots(figsize=(5, 3.2))
-    for key in keys:
-        values = history[key]
-        axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=key)
-    axis.set_xlabel("epoch")
+    for label, values in curves.items():
+        axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+    axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     if log:
         axis.set_yscale("log")
@@ -56,6 +55,12 @@ def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] = (
     axis.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] = ("train_loss", "test_loss"),
+                 ylabel: str = "loss", log: bool = False, title: str | None = None) -> Figure:
+    """Per-epoch curves of the chosen history entries."""
+    return plot_curves({key: history[key] for key in keys}, ylabel=ylabel, log=log, title=title)
 
 
 def plot_xy(x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str, title: str | None = None,

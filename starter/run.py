@@ -19,6 +19,7 @@ from nbclient import NotebookClient
 
 from starter.config import FAST_ENV, PROJECT_ROOT
 from starter.summary import RESULTS_ENV
+from starter.widgets import STATIC_ENV
 
 
 def execute(source: Path, target: Path, fast: bool, timeout: int | None = None) -> tuple[float, dict]:
@@ -28,6 +29,7 @@ def execute(source: Path, target: Path, fast: bool, timeout: int | None = None) 
         results_file = Path(scratch) / "results.json"
         os.environ[RESULTS_ENV] = str(results_file)
         os.environ[FAST_ENV] = "1" if fast else "0"
+        os.environ[STATIC_ENV] = "1"  # no one to move the sliders: widgets draw static figures
         start = time.perf_counter()
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(source.parent)}}).execute()

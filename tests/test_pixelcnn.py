@@ -73,3 +73,13 @@ def test_sampling_shapes_range_and_bad_temperature():
     assert torch.equal(completed[..., :3, :], start[..., :3, :])
     with pytest.raises(ValueError, match="temperature must be > 0"):
         sample(PixelCNN(levels=4, channels=8, blocks=1), (1, 1, 4, 4), temperature=0)
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_cropped_kernel_equals_full_masked_convolution(mask_type, dilation):
+    torch.manual_seed(0)
+    layer = MaskedConv2d(3, 5, 5, mask_type, dilation=dilation)
+    x = torch.randn(2, 3, 11, 11)
+    full = torch.nn.functional.conv2d(x, layer.weight * layer.mask, layer.bias, padding=layer.padding, dilation=dilation)
+    assert torch.allclose(layer(x), full, atol=1e-5)

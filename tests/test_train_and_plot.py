@@ -44,3 +44,14 @@ def test_report_results_prints_and_writes(tmp_path, monkeypatch, capsys):
     report_results({"test MSE": 0.012345, "seconds": 12})
     assert "test MSE  0.01235" in capsys.readouterr().out
     assert json.loads((tmp_path / "r.json").read_text()) == {"test MSE": 0.012345, "seconds": 12}
+
+
+def test_sample_quality_metrics():
+    from starter.metrics import frechet_distance, inception_score, label_entropy
+    confident = torch.eye(10).repeat(5, 1).double()
+    assert abs(inception_score(confident) - 10) < 1e-6 and abs(label_entropy(confident) - torch.log2(torch.tensor(10.0))) < 1e-5
+    assert abs(inception_score(torch.full((50, 10), 0.1).double()) - 1) < 1e-9
+    torch.manual_seed(0)
+    a, b = torch.randn(4000, 3).double(), (torch.randn(4000, 3) + torch.tensor([2.0, 0, 0])).double()
+    assert frechet_distance(a, a) < 1e-6
+    assert abs(frechet_distance(a, b) - 4.0) < 0.2  # squared mean shift of 2, same covariance

@@ -117,7 +117,7 @@ def _log_for_grader(report: Report) -> None:
     path = os.environ.get(GRADING_LOG_ENV)
     if path:
         with open(path, "a", encoding="utf-8") as log:
-            log.write(json.dumps({"title": report.title, "status": report.status,
+            log.write(json.dumps({"cell": os.environ.get("COURSE_CHECK_CELL"), "title": report.title, "status": report.status,
                                   "steps": [asdict(s) for s in report.steps]}) + "\n")
 
 

@@ -22,7 +22,11 @@ def causal_mask(kernel_size: int, mask_type: str) -> torch.Tensor:
 
 
 class MaskedConv2d(nn.Conv2d):
-    """A 'same'-padded convolution whose kernel is multiplied by a fixed mask before every use."""
+    """A 'same'-padded convolution whose kernel is multiplied by a fixed mask before every use.
+
+    Rows and columns of the mask that are all zero are cut from the kernel (with the padding shifted to match):
+    the output is the same, with fewer multiply-adds (a 3x3 type-B kernel keeps 2x3 taps, a 7x7 type-A one 4x7).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str = "B",
                  mask: torch.Tensor | None = None, dilation: int = 1):
@@ -31,9 +35,15 @@ class MaskedConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, (rows, cols), dilation=dilation,
                          padding=(dilation * (rows // 2), dilation * (cols // 2)))
         self.register_buffer("mask", mask.clone())
+        kept_rows, kept_cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        top, bottom, left, right = int(kept_rows[0]), int(kept_rows[-1]), int(kept_cols[0]), int(kept_cols[-1])
+        self.window = (top, bottom + 1, left, right + 1)
+        self.pad = tuple(dilation * p for p in (cols // 2 - left, right - cols // 2, rows // 2 - top, bottom - rows // 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding, dilation=self.dilation)
+        top, bottom, left, right = self.window
+        kernel = (self.weight * self.mask)[:, :, top:bottom, left:right]
+        return F.conv2d(F.pad(x, self.pad), kernel, self.bias, dilation=self.dilation)
 
 
 class ResidualBlock(nn.Module):
@@ -159,11 +169,12 @@ def _conditional(model: nn.Module) -> bool:
 
 @torch.no_grad()
 def sample(model: nn.Module, shape: tuple[int, ...], temperature: float = 1.0, label: torch.Tensor | None = None,
-           start: torch.Tensor | None = None, first_row: int = 0, device: torch.device | str = "cpu") -> torch.Tensor:
+           start: torch.Tensor | None = None, first_row: int = 0, device: torch.device | str = "cpu",
+           crop_rows: bool = True) -> torch.Tensor:
     """Sample integer grids of `shape` ((N, 1, H, W) pixels or (N, H, W) codes) position by position.
 
-    Only the rows up to the current one are fed to the network (later rows cannot matter). With `start` and
-    `first_row`, rows before `first_row` are kept from `start` (image completion).
+    With `crop_rows`, only the rows up to the current one are fed to the network (later rows cannot matter).
+    With `start` and `first_row`, rows before `first_row` are kept from `start` (image completion).
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -172,7 +183,7 @@ def sample(model: nn.Module, shape: tuple[int, ...], temperature: float = 1.0, l
     height, width = shape[-2], shape[-1]
     for i in range(first_row, height):
         for j in range(width):
-            rows = grid[..., : i + 1, :]
+            rows = grid[..., : i + 1, :] if crop_rows else grid
             logits = model(rows, label) if label is not None else model(rows)
             probs = F.softmax(logits[:, :, i, j] / temperature, dim=1)
             grid[..., i, j] = torch.multinomial(probs, 1).squeeze(1).view(grid[..., i, j].shape)

@@ -1,0 +1,69 @@
+"""Re-measure every shipped checkpoint on this machine: `python bench/checkpoints.py [--pixel-images N]`.
+
+Prints each number next to the one stored in the checkpoint when it was trained. The PixelCNNs are slow on a CPU,
+so by default they are measured on the first 2000 test images (the stored numbers use all 10 000).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from starter.checkpoints import load_model
+from starter.config import CHECKPOINTS
+from starter.data import load_mnist, make_loader
+from starter.metrics import bits_per_dim, code_counts, perplexity, vqvae_report
+from starter.models.classifier import Classifier, classifier_loss
+from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
+from starter.models.prior import CodePrior, encode_dataset
+from starter.models.vq import VQVAE
+from starter.train import evaluate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pixel-images", type=int, default=2000, help="test images for the PixelCNNs (max 10000)")
+    args = parser.parse_args()
+    test = load_mnist(train=False)
+    loader = make_loader(test, 1000)
+    rows = []
+
+    def row(name: str, metric: str, measured: float, stored: float, started: float, note: str = "") -> None:
+        rows.append((name, metric, measured, stored, time.perf_counter() - started, note))
+
+    start = time.perf_counter()
+    vqvae, stored = load_model(CHECKPOINTS / "vqvae.pt", VQVAE, "vqvae")
+    report = vqvae_report(vqvae, loader)
+    row("vqvae.pt", "test MSE", report["mse"], stored["test_mse"], start)
+    row("vqvae.pt", "codes used", report["used"], stored["test_codes_used"], start)
+    row("vqvae.pt", "perplexity", report["perplexity"], stored["test_perplexity"], start)
+
+    pixels = load_mnist(train=False, form="int", limit=args.pixel_images)
+    for file, build, kind in [("pixelcnn_plain.pt", PixelCNN, "pixelcnn"), ("pixelcnn_gated.pt", GatedPixelCNN, "gated_pixelcnn")]:
+        start = time.perf_counter()
+        model, stored = load_model(CHECKPOINTS / file, build, kind)
+        measured = bits_per_dim(evaluate(model, make_loader(pixels, 250), nll_loss)["loss"])
+        row(file, "test bits/dim", measured, stored["test_bits_per_dim"], start,
+            f"{args.pixel_images} images; trained {stored['epochs']} epochs on {stored['device_name']}")
+
+    codes = encode_dataset(vqvae, test)
+    for file in ("prior.pt", "prior_conditional.pt"):
+        start = time.perf_counter()
+        prior, stored = load_model(CHECKPOINTS / file, CodePrior, "prior")
+        measured = evaluate(prior, make_loader(codes, 1000), nll_loss)["loss"]
+        row(file, "test nats/code", measured, stored["test_nats_per_code"], start,
+            f"marginal entropy {torch.tensor(perplexity(code_counts(codes.tensors[0], prior.num_codes))).log():.2f} nats")
+
+    start = time.perf_counter()
+    classifier, stored = load_model(CHECKPOINTS / "classifier.pt", Classifier, "classifier")
+    accuracy = 1 - evaluate(classifier, loader, classifier_loss)["error"]
+    row("classifier.pt", "test accuracy", accuracy, stored["test_accuracy"], start)
+
+    print(f"{'checkpoint':<22} {'metric':<15} {'measured':>9} {'stored':>9} {'seconds':>8}  note")
+    for name, metric, measured, stored_value, seconds, note in rows:
+        print(f"{name:<22} {metric:<15} {measured:>9.4f} {stored_value:>9.4f} {seconds:>8.1f}  {note}")
+
+
+if __name__ == "__main__":
+    main()

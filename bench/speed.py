@@ -1,0 +1,79 @@
+"""CPU speed of the course's models, before and after each speed-up: `python bench/speed.py`."""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch.nn import functional as F
+
+from starter.checkpoints import load_model
+from starter.config import CHECKPOINTS
+from starter.models.autoencoder import Autoencoder
+from starter.models.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN, sample
+from starter.models.prior import CodePrior
+from starter.models.vq import VQVAE, vqvae_loss
+
+
+def seconds(fn, repeat: int = 3) -> float:
+    """Best wall time of `repeat` calls after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def full_kernel_forward(layer: MaskedConv2d, x: torch.Tensor) -> torch.Tensor:
+    """The textbook masked convolution: the whole k x k kernel, zeros included."""
+    return F.conv2d(x, layer.weight * layer.mask, layer.bias, padding=layer.padding, dilation=layer.dilation)
+
+
+def train_step_rate(model: torch.nn.Module, loss, batch: tuple) -> float:
+    """Images per second for one optimisation step on `batch`."""
+    optimizer = torch.optim.Adam(model.parameters())
+
+    def step():
+        optimizer.zero_grad()
+        loss(model, batch).backward()
+        optimizer.step()
+    return len(batch[0]) / seconds(step)
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    images = torch.rand(128, 1, 28, 28)
+    pixels = torch.randint(256, (64, 1, 28, 28))
+    rows = [("autoencoder (latent 16) training", train_step_rate(
+                Autoencoder(16), lambda m, b: F.mse_loss(m(b[0]), b[0]), (images,)), "images/s"),
+            ("VQ-VAE (K=128, 7x7) training", train_step_rate(
+                VQVAE(), lambda m, b: vqvae_loss(m, (b[0], None))["loss"], (images,)), "images/s")]
+    for name, model in [("PixelCNN 32 ch, 3 blocks", PixelCNN(channels=32, blocks=3)),
+                        ("PixelCNN 64 ch, 5 blocks", PixelCNN(channels=64, blocks=5)),
+                        ("gated PixelCNN 64 ch, 7 blocks", GatedPixelCNN(channels=64, blocks=7))]:
+        loss = lambda m, b: F.cross_entropy(m(b[0]), b[0][:, 0])
+        after = train_step_rate(model, loss, (pixels,))
+        cropped = MaskedConv2d.forward
+        MaskedConv2d.forward = full_kernel_forward
+        before = train_step_rate(model, loss, (pixels,))
+        MaskedConv2d.forward = cropped
+        rows.append((f"{name} training, full masked kernels", before, "images/s"))
+        rows.append((f"{name} training, cropped kernels", after, "images/s"))
+    gated, _ = load_model(CHECKPOINTS / "pixelcnn_gated.pt", GatedPixelCNN, "gated_pixelcnn")
+    for crop in (False, True):
+        took = seconds(lambda: sample(gated, (16, 1, 28, 28), crop_rows=crop), repeat=1)
+        rows.append((f"gated PixelCNN: sample 16 digits, {'rows cropped' if crop else 'whole image each step'}", took, "s"))
+    prior, _ = load_model(CHECKPOINTS / "prior.pt", CodePrior, "prior")
+    vqvae, _ = load_model(CHECKPOINTS / "vqvae.pt", VQVAE, "vqvae")
+    rows.append(("prior + VQ-VAE decoder: 100 new digits",
+                 seconds(lambda: vqvae.decode(prior.generate(100)), repeat=3), "s"))
+    width = max(len(name) for name, _, _ in rows)
+    print(f"{'what':<{width}}  {'value':>9}")
+    for name, value, unit in rows:
+        print(f"{name:<{width}}  {value:>9.1f} {unit}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""A PixelCNN prior over VQ-VAE code grids (notebook 04): embedded code indices in, K-way softmax out."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import TensorDataset
+
+from starter.checkpoints import CheckpointError
+from starter.models.pixelcnn import PixelCNN, sample
+
+
+class CodePrior(PixelCNN):
+    """PixelCNN over (N, grid, grid) code indices; `num_classes` > 0 makes it class-conditional."""
+
+    def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 5, embed: int = 32,
+                 num_classes: int = 0):
+        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes)
+        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
+
+    def check_fits(self, vqvae: torch.nn.Module, grid: int = 7) -> None:
+        """Raise CheckpointError unless this prior models the VQ-VAE's codebook size and grid."""
+        k = vqvae.quantizer.num_codes
+        if (self.num_codes, self.grid) != (k, grid):
+            raise CheckpointError(f"this prior models {self.grid}x{self.grid} grids of {self.num_codes} codes, but the "
+                                  f"VQ-VAE produces {grid}x{grid} grids of {k} codes: retrain the prior on its codes")
+
+    @torch.no_grad()
+    def generate(self, n: int, temperature: float = 1.0, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Sample n code grids (n, grid, grid), position by position."""
+        device = next(self.parameters()).device
+        if self.num_classes and labels is None:
+            raise ValueError("a class-conditional prior needs `labels`")
+        return sample(self, (n, self.grid, self.grid), temperature, label=labels, device=device)
+
+
+@torch.no_grad()
+def encode_dataset(vqvae: torch.nn.Module, dataset: TensorDataset, batch_size: int = 1000) -> TensorDataset:
+    """(images, labels) -> (code grids (N, 7, 7) int64, labels), encoded with a trained VQ-VAE."""
+    images, labels = dataset.tensors
+    vqvae.eval()
+    codes = torch.cat([vqvae.encode(chunk) for chunk in images.split(batch_size)])
+    return TensorDataset(codes, labels)
