@@ -17,11 +17,12 @@ def _solution() -> nbformat.NotebookNode:
     return nbformat.read(SOLUTION, as_version=4)
 
 
-def _with_exercise(grade_id: str, source: str) -> nbformat.NotebookNode:
+def _with_exercise(grade_id: str, source: str, after: bool = False) -> nbformat.NotebookNode:
+    """The solution with `source` added before (or after) the code of one exercise cell."""
     notebook = _solution()
     for cell in notebook.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = source + "\n" + cell.source
+            cell.source = cell.source + "\n" + source if after else source + "\n" + cell.source
     return notebook
 
 
@@ -50,7 +51,7 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
                                {"status": "ok", "zero": {"check-decoder"}})
     flood = ("print('x' * 50_000_000)\n"
              "def reconstruction_loss(x_hat, x):\n    raise ValueError('y' * 1_000_000)")
-    cases["huge_output_01"] = (_with_exercise("loss", flood), {"status": "ok", "zero": {"check-loss"}, "short": True})
+    cases["huge_output_01"] = (_with_exercise("loss", flood, after=True), {"status": "ok", "zero": {"check-loss"}, "short": True})
     escape = (f"from pathlib import Path\nPath({str(tamper_target)!r}).write_text('tampered')\n"
               "Path('../escaped_by_student.txt').write_text('outside my folder')")
     cases["tamper_01"] = (_with_exercise("encoder", escape), {"status": "restored", "total": "all"})
