@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# How the shipped classifier and code priors were trained (all three at once, on one GPU or on a CPU):
+# OUT=runs COURSE_MNIST_DIR=/path/to/mnist bash bench/train_prior_checkpoints.sh
+set -u
+OUT=${OUT:-runs}; EPOCHS=${EPOCHS:-40}
+export PYTHONUNBUFFERED=1
+nvidia-smi -L 2>/dev/null || true
+python3 -c "from starter.data import prepare_mnist; prepare_mnist()" || exit 1
+python3 -m starter.cli train-classifier --out "$OUT/classifier" --epochs 8 > "$OUT/classifier.log" 2>&1 &
+python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --out "$OUT/prior" --epochs "$EPOCHS" > "$OUT/prior.log" 2>&1 &
+python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --conditional --out "$OUT/conditional" \
+    --epochs "$EPOCHS" > "$OUT/conditional.log" 2>&1 &
+wait
+tail -n 2 "$OUT/classifier.log" "$OUT/prior.log" "$OUT/conditional.log"
