@@ -115,7 +115,7 @@ def train_classifier(args: argparse.Namespace) -> Path:
     """Train the MNIST classifier that scores generated digits."""
     seed_everything(args.seed)
     device = choose_device(args.device)
-    train = load_mnist(True, device=device, root=args.data)
+    train = load_mnist(True, limit=args.limit, device=device, root=args.data)
     test_loader = make_loader(load_mnist(False, device=device, root=args.data), 1000)
     model = Classifier().to(device)
     history = fit(model, make_loader(train, args.batch_size, shuffle=True, seed=args.seed), test_loader,
@@ -131,7 +131,7 @@ def train_prior(args: argparse.Namespace) -> Path:
     seed_everything(args.seed)
     device = choose_device(args.device)
     vqvae, _ = load_model(args.vqvae, VQVAE, "vqvae", device=device)
-    train = encode_dataset(vqvae, load_mnist(True, device=device, root=args.data))
+    train = encode_dataset(vqvae, load_mnist(True, limit=args.limit, device=device, root=args.data))
     test = encode_dataset(vqvae, load_mnist(False, device=device, root=args.data))
     k = vqvae.quantizer.num_codes
     config = {"num_codes": k, "grid": 7, "channels": args.channels, "blocks": args.blocks, "embed": args.embed,
@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     judge.add_argument("--batch-size", type=int, default=128)
     judge.add_argument("--epochs", type=int, default=4)
     judge.add_argument("--lr", type=float, default=1e-3)
+    judge.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
     prior = commands.add_parser("train-prior", help="train a PixelCNN prior over a VQ-VAE's code grids")
     _common(prior)
@@ -226,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     prior.add_argument("--epochs", type=int, default=20)
     prior.add_argument("--lr", type=float, default=1e-3)
     prior.add_argument("--lr-decay", type=float, default=0.95, help="learning-rate factor per epoch")
+    prior.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
     args = parser.parse_args(argv)
     if args.command.startswith("train"):  # a fresh log in the output folder

@@ -125,9 +125,9 @@ def assemble(solution, submission) -> nbformat.NotebookNode:
     notebook = nbformat.from_dict(json.loads(json.dumps(solution)))
     student = exercise_sources(submission)
     for cell in notebook.cells:
-        cell.outputs = [] if cell.cell_type == "code" else cell.get("outputs")
         if cell.cell_type != "code":
             continue
+        cell.outputs = []
         meta = nbgrader(cell)
         if meta.get("solution"):
             cell.source = student.get(meta.get("grade_id"), "raise NotImplementedError('cell missing from the submission')")
@@ -192,10 +192,11 @@ def score(solution, log: Path) -> list[CheckScore]:
             check.status = "pass" if statuses == {"pass"} else ("not implemented" if "not implemented" in statuses else "fail")
             check.earned = check.points if check.status == "pass" else 0
             for entry in entries:
+                check.messages.append(f"{entry.get('title')}: {entry.get('status')}"[:MESSAGE_LIMIT])
                 for step in entry.get("steps", []):
                     mark = "✓" if step.get("status") == "pass" else "✗"
                     detail = f": {step.get('message')}" if step.get("message") else ""
-                    check.messages.append(f"{mark} {step.get('name')}{detail}"[:MESSAGE_LIMIT])
+                    check.messages.append(f"  {mark} {step.get('name')}{detail}"[:MESSAGE_LIMIT])
         scores.append(check)
     return scores
 

@@ -55,6 +55,9 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
     escape = (f"from pathlib import Path\nPath({str(tamper_target)!r}).write_text('tampered')\n"
               "Path('../escaped_by_student.txt').write_text('outside my folder')")
     cases["tamper_01"] = (_with_exercise("encoder", escape), {"status": "restored", "total": "all"})
+    hard_coded = "def reconstruction_loss(x_hat, x):\n    return ((x_hat - x) ** 2).sum() / (len(x) * 784)"
+    cases["fails_hidden_test_01"] = (_with_exercise("loss", hard_coded, after=True),
+                                     {"status": "ok", "zero": {"check-loss"}})
     forged = student_version(_solution())
     for cell in forged.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):

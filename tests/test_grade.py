@@ -38,7 +38,7 @@ def test_every_submission_gets_a_row_and_feedback(graded):
 
 @pytest.mark.parametrize("case", ["solution_01", "untouched_01", "not_json_01", "not_a_notebook_01", "nbformat3_01",
                                   "deleted_reordered_01", "exception_01", "endless_01", "memory_bomb_01",
-                                  "huge_output_01", "tamper_01", "forged_checks_01"])
+                                  "huge_output_01", "tamper_01", "forged_checks_01", "fails_hidden_test_01"])
 def test_case(graded, case):
     grades, expected, _, _ = graded
     result, want = grades[case], expected[case]
@@ -60,6 +60,14 @@ def test_case(graded, case):
 def test_untouched_notebook_reports_not_implemented(graded):
     grades, _, _, _ = graded
     assert {c.status for c in grades["untouched_01"].checks} == {"not implemented"}
+
+
+def test_hidden_tests_are_graded_but_not_shown_to_students(graded):
+    grades, _, _, _ = graded
+    loss = next(c for c in grades["fails_hidden_test_01"].checks if c.grade_id == "check-loss")
+    assert "reconstruction_loss (hidden test): fail" in loss.messages and loss.earned == 0
+    student = (PROJECT_ROOT / "notebooks" / "01_autoencoder.ipynb").read_text()
+    assert "hidden test" not in student and "hidden test" in (PROJECT_ROOT / "solutions" / "01_autoencoder.ipynb").read_text()
 
 
 def test_instructor_files_are_restored(graded):

@@ -146,3 +146,12 @@ def expect(condition: bool, message: str) -> None:
     """Fail with `message` unless `condition` holds."""
     if not condition:
         raise CheckFailed(message)
+
+
+def expect_raises(fn: Callable[[], Any], error: type[BaseException], message: str) -> None:
+    """Fail with `message` unless calling `fn` raises `error`."""
+    try:
+        fn()
+    except error:
+        return
+    raise CheckFailed(message)

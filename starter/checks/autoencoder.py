@@ -113,3 +113,4 @@ def check_train_epoch(train_epoch: Callable) -> Report:
         run.step("updates the parameters exactly like one epoch of SGD and returns the mean loss",
                  lambda: _compare_epochs(train_epoch))
     return run.report
+

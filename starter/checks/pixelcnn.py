@@ -6,7 +6,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from starter.checks import CheckFailed, CheckRun, Report, expect, expect_shape
+from starter.checks import CheckFailed, CheckRun, Report, expect, expect_raises, expect_shape
 
 SIZE = 8  # causality is checked exhaustively on SIZE x SIZE inputs
 
@@ -123,11 +123,7 @@ def _sample_order(sample: Callable) -> None:
 
 def _temperature_errors(sample: Callable) -> None:
     for bad in (0.0, -1.0):
-        try:
-            sample(_CountingModel(), 1, bad, (2, 2))
-        except ValueError:
-            continue
-        raise CheckFailed(f"temperature={bad} should raise ValueError")
+        expect_raises(lambda: sample(_CountingModel(), 1, bad, (2, 2)), ValueError, f"temperature={bad} should raise ValueError")
 
 
 def check_sample(sample: Callable) -> Report:

@@ -1,0 +1,116 @@
+"""Code priors, the notebook-03/04 checks on right and wrong code, the explorers' static fallback, the CLI."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from starter import widgets
+from starter.checkpoints import CheckpointError, load_model
+from starter.checks.pixelcnn import check_masked_conv, check_pixelcnn, check_sample
+from starter.checks.prior import check_encode_codes, check_prior, check_sample_codes
+from starter.cli import main as cli
+from starter.config import CHECKPOINTS
+from starter.models.pixelcnn import MaskedConv2d, PixelCNN, sample
+from starter.models.prior import CodePrior, encode_dataset
+from starter.models.vq import VQVAE
+
+
+def test_code_prior_shapes_generation_and_fit_check():
+    prior = CodePrior(num_codes=16, channels=8, blocks=1, embed=4)
+    assert prior(torch.randint(16, (2, 7, 7))).shape == (2, 16, 7, 7)
+    assert prior.generate(3).shape == (3, 7, 7)
+    with pytest.raises(CheckpointError, match="grids of 16 codes, but the VQ-VAE produces 7x7 grids of 128 codes"):
+        prior.check_fits(VQVAE(num_codes=128))
+    conditional = CodePrior(num_codes=16, channels=8, blocks=1, embed=4, num_classes=10)
+    with pytest.raises(ValueError, match="needs `labels`"):
+        conditional.generate(2)
+    assert conditional.generate(2, labels=torch.tensor([1, 2])).shape == (2, 7, 7)
+
+
+def test_shipped_prior_rejects_a_vqvae_with_another_codebook():
+    with pytest.raises(CheckpointError, match="expected num_codes=64, but the checkpoint has num_codes=128"):
+        load_model(CHECKPOINTS / "prior.pt", CodePrior, "prior", num_codes=64)
+    with pytest.raises(CheckpointError, match="holds a 'prior' model, expected a 'vqvae'"):
+        load_model(CHECKPOINTS / "prior.pt", VQVAE, "vqvae")
+
+
+def test_encode_dataset():
+    vqvae = VQVAE(num_codes=16, code_dim=4, hidden=8)
+    codes = encode_dataset(vqvae, torch.utils.data.TensorDataset(torch.rand(5, 1, 28, 28), torch.arange(5)), batch_size=2)
+    assert codes.tensors[0].shape == (5, 7, 7) and codes.tensors[0].dtype == torch.long
+
+
+class LeakyConv(nn.Conv2d):
+    """Forgets the mask."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, mask_type="B"):
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+
+
+def test_pixelcnn_checks_name_the_offending_position():
+    assert check_masked_conv(MaskedConv2d).passed
+    assert check_pixelcnn(lambda channels, blocks: PixelCNN(channels=channels, blocks=blocks)).passed
+    report = check_masked_conv(LeakyConv)
+    assert report.status == "fail" and "output pixel (0, 0) depends on itself" in report.steps[-1].message
+    all_b = check_masked_conv(lambda i, o, k, t: MaskedConv2d(i, o, k, "B"))
+    assert "depends on itself" in all_b.steps[-1].message
+
+
+def test_sampling_checks():
+    assert check_sample(lambda model, n, t=1.0, size=(28, 28): sample(model, (n, 1, *size), t)).passed
+    no_crop = check_sample(lambda model, n, t=1.0, size=(28, 28): sample(model, (n, 1, *size), t, crop_rows=False))
+    assert "crop" in no_crop.steps[-1].message
+    assert check_sample_codes(lambda prior, n, t=1.0: sample(prior, (n, 7, 7), t)).passed
+    backwards = check_sample_codes(lambda prior, n, t=1.0: sample(prior, (n, 7, 7), t).flip(-1))
+    assert "raster order" in backwards.steps[-1].message
+
+
+class NoEmbeddingPrior(nn.Module):
+    """Feeds raw code numbers to the network, and with a mask-B first layer."""
+
+    def __init__(self, num_codes, channels, blocks):
+        super().__init__()
+        self.conv = MaskedConv2d(1, num_codes, 3, "B")
+
+    def forward(self, codes):
+        return self.conv(codes[:, None].float())
+
+
+def test_prior_checks():
+    assert check_prior(lambda num_codes, channels, blocks: CodePrior(num_codes, channels=channels, blocks=blocks)).passed
+    assert "nn.Embedding" in check_prior(NoEmbeddingPrior).steps[-1].message
+    vqvae = VQVAE(num_codes=16, code_dim=4, hidden=8).eval()
+    images = torch.rand(20, 1, 28, 28)
+    assert check_encode_codes(lambda v, x, b: v.encode(x), vqvae, images).passed
+    assert "differ" in check_encode_codes(lambda v, x, b: v.encode(x).flip(0), vqvae, images).steps[-1].message
+
+
+def test_explorers_are_static_headless_and_widgets_live(monkeypatch):
+    vqvae = VQVAE(num_codes=16, code_dim=4, hidden=8).eval()
+    prior = CodePrior(num_codes=16, channels=8, blocks=1, embed=4)
+    codes = torch.randint(16, (7, 7))
+    monkeypatch.setenv(widgets.STATIC_ENV, "1")
+    assert isinstance(widgets.code_grid_editor(vqvae, codes), Figure)
+    assert isinstance(widgets.temperature_explorer(prior, vqvae, count=2), Figure)
+    monkeypatch.setenv(widgets.STATIC_ENV, "0")
+    monkeypatch.setattr(widgets, "FAST", False)
+    import ipywidgets
+    editor = widgets.code_grid_editor(vqvae, codes)
+    assert isinstance(editor, ipywidgets.VBox)
+    row, column, code = editor.children[0].children
+    row.value, code.value = 0, 5  # select a position, then change its code
+    assert isinstance(widgets.temperature_explorer(prior, vqvae, count=2), ipywidgets.VBox)
+
+
+def test_cli_trains_classifier_and_prior(tmp_path, monkeypatch, local_mnist):
+    monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
+    data = ["--data", str(tmp_path / "data")]
+    assert cli(["train-classifier", *data, "--out", str(tmp_path / "cls"), "--epochs", "1", "--limit", "256"]) == 0
+    assert cli(["train-prior", *data, "--vqvae", str(CHECKPOINTS / "vqvae.pt"), "--out", str(tmp_path / "prior"),
+                "--epochs", "1", "--limit", "256", "--channels", "8", "--blocks", "1", "--conditional"]) == 0
+    prior, metrics = load_model(tmp_path / "prior" / "checkpoint.pt", CodePrior, "prior", num_codes=128, num_classes=10)
+    assert 0 < metrics["test_nats_per_code"] < math.log(128) + 0.5 and metrics["epochs"] == 1  # no worse than uniform
