@@ -21,6 +21,12 @@ def is_static() -> bool:
     return FAST or os.environ.get(STATIC_ENV, "0") == "1"
 
 
+def _static(figure: Figure) -> Figure:
+    """Close the figure so that Jupyter shows it once, as the cell's value, not a second time as an open plot."""
+    plt.close(figure)
+    return figure
+
+
 def _grid_and_digit(vqvae: torch.nn.Module, codes: torch.Tensor, marked: tuple[int, int] | None = None) -> Figure:
     figure, (left, right) = plt.subplots(1, 2, figsize=(6, 3))
     left.imshow(codes.cpu(), cmap="tab20", vmin=0, vmax=vqvae.quantizer.num_codes - 1)
@@ -43,7 +49,7 @@ def code_grid_editor(vqvae: torch.nn.Module, codes: torch.Tensor):
     if is_static():
         edited = codes.clone()
         edited[3, 3] = (int(edited[3, 3]) + 1) % vqvae.quantizer.num_codes
-        return _grid_and_digit(vqvae, edited, marked=(3, 3))
+        return _static(_grid_and_digit(vqvae, edited, marked=(3, 3)))
     import ipywidgets as widgets
     from IPython.display import clear_output, display
 
@@ -77,7 +83,7 @@ def temperature_explorer(prior: torch.nn.Module, vqvae: torch.nn.Module, count: 
         return show_images(vqvae.decode(prior.generate(count, value)), nrow=8, title=f"temperature {value:.2f}")
 
     if is_static():
-        return draw(temperature)
+        return _static(draw(temperature))
     import ipywidgets as widgets
     from IPython.display import clear_output, display
 
