@@ -1,7 +1,12 @@
 """Train and sample from the command line, for instructors and for the shipped checkpoints.
 
-    python -m starter.cli train-vqvae --out runs/vqvae --epochs 10 --update ema --restart
+    python -m starter.cli train-vqvae --out runs/vqvae --epochs 15 --update ema --restart
     python -m starter.cli generate --checkpoint runs/vqvae/checkpoint.pt --mode reconstructions --out recon.png
+    python -m starter.cli train-pixelcnn --model gated_pixelcnn --time-limit 390 --out runs/gated
+    python -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt [--conditional] --out runs/prior
+    python -m starter.cli train-classifier --out runs/classifier
+
+Each command writes checkpoint.pt (config and metrics inside) and log.csv (one row per epoch) in --out.
 """
 from __future__ import annotations
 
