@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
 
 from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist, make_loader
-from starter.metrics import bits_per_dim, code_counts, perplexity, vqvae_report
+from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
 from starter.models.classifier import Classifier, classifier_loss
 from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
 from starter.models.prior import CodePrior, encode_dataset
@@ -53,7 +52,7 @@ def main() -> None:
         prior, stored = load_model(CHECKPOINTS / file, CodePrior, "prior")
         measured = evaluate(prior, make_loader(codes, 1000), nll_loss)["loss"]
         row(file, "test nats/code", measured, stored["test_nats_per_code"], start,
-            f"marginal entropy {torch.tensor(perplexity(code_counts(codes.tensors[0], prior.num_codes))).log():.2f} nats")
+            f"marginal entropy {entropy_nats(code_counts(codes.tensors[0], prior.num_codes)):.2f} nats")
 
     start = time.perf_counter()
     classifier, stored = load_model(CHECKPOINTS / "classifier.pt", Classifier, "classifier")

@@ -23,7 +23,7 @@ from torchvision.utils import save_image
 from starter.checkpoints import load_model, save_checkpoint
 from starter.config import DATA_ROOT, choose_device, seed_everything
 from starter.data import load_mnist, make_loader
-from starter.metrics import bits_per_dim, code_counts, perplexity, vqvae_report
+from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
 from starter.models.classifier import Classifier, classifier_loss
 from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
 from starter.models.prior import CodePrior, encode_dataset
@@ -148,9 +148,8 @@ def train_prior(args: argparse.Namespace) -> Path:
                   nll_loss, epochs=args.epochs, optimizer=optimizer, progress=False,
                   on_epoch_end=lambda epoch, h: (schedule.step(), _append_csv(
                       args.out / "log.csv", {"epoch": epoch, **{key: v[-1] for key, v in h.items()}})))
-    marginal = perplexity(code_counts(test.tensors[0], k))
     metrics = {"test_nats_per_code": history.last("test_loss"), "test_bits_per_code": bits_per_dim(history.last("test_loss")),
-               "marginal_entropy_nats": float(torch.tensor(marginal).log()), "epochs": args.epochs,
+               "marginal_entropy_nats": entropy_nats(code_counts(test.tensors[0], k)), "epochs": args.epochs,
                "train_seconds": sum(history["seconds"]), "vqvae": str(args.vqvae), "device": str(device)}
     return save_checkpoint(args.out / "checkpoint.pt", model, "prior", config, metrics)
 

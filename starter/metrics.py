@@ -18,9 +18,14 @@ def perplexity(counts: torch.Tensor) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+def entropy_nats(counts: torch.Tensor) -> float:
+    """Entropy in nats of the distribution given by `counts` (what a model ignoring context pays per symbol)."""
+    return math.log(perplexity(counts))
+
+
 def entropy_bits(counts: torch.Tensor) -> float:
     """Entropy in bits of the distribution given by `counts`."""
-    return math.log2(perplexity(counts))
+    return entropy_nats(counts) / math.log(2)
 
 
 def bits_per_dim(nll_nats: float) -> float:

@@ -1,7 +1,6 @@
 """Student notebooks are generated from the solutions, carry no solutions, and their checks handle the stubs."""
 from __future__ import annotations
 
-import os
 
 import nbformat
 import pytest

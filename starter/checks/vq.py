@@ -68,7 +68,7 @@ def check_squared_distances(fn: Callable, memory_efficient: bool = False) -> Rep
                 expect(largest <= 2 * m * k, f"for M={m} vectors and K={k} codes of d={d}, the largest tensor built has "
                        f"{largest:.3g} elements ({4 * largest / 2**30:.1f} GiB): expand ||z||² - 2 z·e + ||e||² so "
                        f"nothing bigger than the (M, K) matrix is made")
-            run.step(f"never builds a tensor bigger than (M, K) (M=65536, K=512, d=64)", small_enough)
+            run.step("never builds a tensor bigger than (M, K) (M=65536, K=512, d=64)", small_enough)
     return run.report
 
 
