@@ -5,6 +5,9 @@
     python -m starter.cli train-pixelcnn --model gated_pixelcnn --time-limit 390 --out runs/gated
     python -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt [--conditional] --out runs/prior
     python -m starter.cli train-classifier --out runs/classifier
+    python -m starter.cli train-vqvae --dataset fashion --out runs/fashion_vqvae      (any command: MNIST or Fashion-MNIST)
+    python -m starter.cli train-two-level --out runs/two_level
+    python -m starter.cli train-prior --vqvae runs/two_level/checkpoint.pt --level top --conditional --out runs/top
 
 Each command writes checkpoint.pt (config and metrics inside) and log.csv (one row per epoch) in --out.
 """
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import TensorDataset
 from torchvision.utils import save_image
 
 from starter.checkpoints import load_model, save_checkpoint
@@ -26,7 +30,8 @@ from starter.data import load_mnist, make_loader
 from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
 from starter.models.classifier import Classifier, classifier_loss
 from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
-from starter.models.prior import CodePrior, encode_dataset
+from starter.models.prior import CodePrior, GatedCodePrior, encode_dataset
+from starter.models.two_level import BottomPrior, TwoLevelVQVAE, two_level_loss
 from starter.models.vq import VQVAE, vqvae_loss
 from starter.train import evaluate, fit, train_epoch
 
@@ -37,17 +42,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="dataset root (default: %(default)s)")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist", help="MNIST or Fashion-MNIST")
 
 
 def train_vqvae(args: argparse.Namespace) -> Path:
     """Train a VQ-VAE, log every epoch to log.csv and save checkpoint.pt in --out."""
     seed_everything(args.seed)
     device = choose_device(args.device)
-    train = load_mnist(True, limit=args.limit, device=device, root=args.data)
-    test = load_mnist(False, device=device, root=args.data)
+    train = _load(args, True, device, limit=args.limit)
     train_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed,
                                num_workers=args.workers if device.type == "cpu" else 0)
-    test_loader = make_loader(test, 1000)
+    test_loader = make_loader(_load(args, False, device), 1000)
     config = {"num_codes": args.num_codes, "code_dim": args.code_dim, "hidden": args.hidden,
               "update": args.update, "restart": args.restart}
     model = VQVAE(**config).to(device)
@@ -64,8 +69,30 @@ def train_vqvae(args: argparse.Namespace) -> Path:
     report = vqvae_report(model, test_loader)
     metrics = {"test_mse": report["mse"], "test_codes_used": report["used"], "test_perplexity": report["perplexity"],
                "epochs": args.epochs, "train_seconds": sum(history["seconds"]), "beta": args.beta, "lr": args.lr,
-               "batch_size": args.batch_size, "device": str(device)}
+               "batch_size": args.batch_size, "dataset": args.dataset, "device": str(device)}
     return save_checkpoint(args.out / "checkpoint.pt", model, "vqvae", config, metrics)
+
+
+def _load(args: argparse.Namespace, train: bool, device: torch.device, form: str = "float", limit: int | None = None):
+    """The training or test split of --dataset, in memory on `device`."""
+    return load_mnist(train, form=form, limit=limit, device=device, root=args.data, dataset=args.dataset)
+
+
+def train_two_level(args: argparse.Namespace) -> Path:
+    """Train a two-level VQ-VAE (4x4 top codes, 7x7 bottom codes) and save checkpoint.pt in --out."""
+    seed_everything(args.seed)
+    device = choose_device(args.device)
+    train_loader = make_loader(_load(args, True, device, limit=args.limit), args.batch_size, shuffle=True, seed=args.seed)
+    test_loader = make_loader(_load(args, False, device), 1000)
+    config = {"top_codes": args.top_codes, "bottom_codes": args.bottom_codes, "code_dim": args.code_dim,
+              "hidden": args.hidden}
+    model = TwoLevelVQVAE(**config).to(device)
+    history = fit(model, train_loader, test_loader, functools.partial(two_level_loss, beta=args.beta),
+                  epochs=args.epochs, lr=args.lr, progress=False,
+                  on_epoch_end=lambda epoch, h: _append_csv(args.out / "log.csv", {"epoch": epoch, **{k: v[-1] for k, v in h.items()}}))
+    metrics = {"test_mse": history.last("test_recon"), "epochs": args.epochs, "train_seconds": sum(history["seconds"]),
+               "beta": args.beta, "lr": args.lr, "dataset": args.dataset, "device": str(device)}
+    return save_checkpoint(args.out / "checkpoint.pt", model, "two_level_vqvae", config, metrics)
 
 
 def _append_csv(path: Path, row: dict) -> None:
@@ -91,8 +118,8 @@ def train_pixelcnn(args: argparse.Namespace) -> Path:
     seed_everything(args.seed)
     device = choose_device(args.device)
     torch.backends.cudnn.benchmark = True
-    train = load_mnist(True, form="int", limit=args.limit, device=device, root=args.data)
-    test = load_mnist(False, form="int", device=device, root=args.data)
+    train = _load(args, True, device, form="int", limit=args.limit)
+    test = _load(args, False, device, form="int")
     train_loader = make_loader(train, args.batch_size, shuffle=True, seed=args.seed)
     test_loader = make_loader(test, 500)
     config = {"levels": 256, "channels": args.channels, "blocks": args.blocks}
@@ -120,8 +147,8 @@ def train_classifier(args: argparse.Namespace) -> Path:
     """Train the MNIST classifier that scores generated digits."""
     seed_everything(args.seed)
     device = choose_device(args.device)
-    train = load_mnist(True, limit=args.limit, device=device, root=args.data)
-    test_loader = make_loader(load_mnist(False, device=device, root=args.data), 1000)
+    train = _load(args, True, device, limit=args.limit)
+    test_loader = make_loader(_load(args, False, device), 1000)
     model = Classifier().to(device)
     history = fit(model, make_loader(train, args.batch_size, shuffle=True, seed=args.seed), test_loader,
                   classifier_loss, epochs=args.epochs, lr=args.lr, progress=False,
@@ -131,17 +158,40 @@ def train_classifier(args: argparse.Namespace) -> Path:
     return save_checkpoint(args.out / "checkpoint.pt", model, "classifier", {}, metrics)
 
 
+def _code_datasets(args: argparse.Namespace, device: torch.device):
+    """(train codes, test codes, prior class, its config, checkpoint kind) for --level of the VQ-VAE in --vqvae.
+    Each dataset holds (codes, condition): the labels, or for the bottom level the top codes."""
+    sizes = {"channels": args.channels, "blocks": args.blocks, "embed": args.embed}
+    classes = 10 if args.conditional else 0
+    if args.level == "one":
+        vqvae, _ = load_model(args.vqvae, VQVAE, "vqvae", device=device)
+        encode = functools.partial(encode_dataset, vqvae)
+        config = {"num_codes": vqvae.quantizer.num_codes, "grid": 7, "num_classes": classes, **sizes}
+        build, kind = (GatedCodePrior, "gated_prior") if args.model == "gated" else (CodePrior, "prior")
+    else:
+        vqvae, _ = load_model(args.vqvae, TwoLevelVQVAE, "two_level_vqvae", device=device)
+        vqvae.eval()
+        top_k, bottom_k = vqvae.top_quantizer.num_codes, vqvae.bottom_quantizer.num_codes
+
+        def encode(dataset: TensorDataset) -> TensorDataset:
+            images, labels = dataset.tensors
+            top, bottom = (torch.cat(level) for level in zip(*(vqvae.encode(chunk) for chunk in images.split(1000))))
+            return TensorDataset(top, labels) if args.level == "top" else TensorDataset(bottom, top)
+
+        if args.level == "top":
+            config, build, kind = {"num_codes": top_k, "grid": 4, "num_classes": classes, **sizes}, CodePrior, "prior"
+        else:
+            config, build, kind = {"num_codes": bottom_k, "top_codes": top_k, **sizes}, BottomPrior, "bottom_prior"
+    train, test = encode(_load(args, True, device, limit=args.limit)), encode(_load(args, False, device))
+    return train, test, build, config, kind
+
+
 def train_prior(args: argparse.Namespace) -> Path:
-    """Train a PixelCNN prior (optionally class-conditional) on the code grids of a trained VQ-VAE."""
+    """Train a PixelCNN prior on the code grids of a trained VQ-VAE: one-level, or a two-level model's top or bottom."""
     seed_everything(args.seed)
     device = choose_device(args.device)
-    vqvae, _ = load_model(args.vqvae, VQVAE, "vqvae", device=device)
-    train = encode_dataset(vqvae, load_mnist(True, limit=args.limit, device=device, root=args.data))
-    test = encode_dataset(vqvae, load_mnist(False, device=device, root=args.data))
-    k = vqvae.quantizer.num_codes
-    config = {"num_codes": k, "grid": 7, "channels": args.channels, "blocks": args.blocks, "embed": args.embed,
-              "num_classes": 10 if args.conditional else 0}
-    model = CodePrior(**config).to(device)
+    train, test, build, config, kind = _code_datasets(args, device)
+    model = build(**config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
     history = fit(model, make_loader(train, args.batch_size, shuffle=True, seed=args.seed), make_loader(test, 1000),
@@ -149,9 +199,10 @@ def train_prior(args: argparse.Namespace) -> Path:
                   on_epoch_end=lambda epoch, h: (schedule.step(), _append_csv(
                       args.out / "log.csv", {"epoch": epoch, **{key: v[-1] for key, v in h.items()}})))
     metrics = {"test_nats_per_code": history.last("test_loss"), "test_bits_per_code": bits_per_dim(history.last("test_loss")),
-               "marginal_entropy_nats": entropy_nats(code_counts(test.tensors[0], k)), "epochs": args.epochs,
-               "train_seconds": sum(history["seconds"]), "vqvae": str(args.vqvae), "device": str(device)}
-    return save_checkpoint(args.out / "checkpoint.pt", model, "prior", config, metrics)
+               "marginal_entropy_nats": entropy_nats(code_counts(test.tensors[0], model.num_codes)),
+               "epochs": args.epochs, "train_seconds": sum(history["seconds"]), "vqvae": str(args.vqvae),
+               "level": args.level, "dataset": args.dataset, "device": str(device)}
+    return save_checkpoint(args.out / "checkpoint.pt", model, kind, config, metrics)
 
 
 def generate(args: argparse.Namespace) -> Path:
@@ -160,7 +211,7 @@ def generate(args: argparse.Namespace) -> Path:
     device = choose_device(args.device)
     model, _ = load_model(args.checkpoint, VQVAE, "vqvae", device=device)
     if args.mode == "reconstructions":
-        images = load_mnist(False, limit=50, device=device, root=args.data).tensors[0]
+        images = _load(args, False, device, limit=50).tensors[0]
         with torch.no_grad():
             pairs = torch.stack([images, model(images)[0]], 1)  # original, reconstruction side by side
         grid = pairs.flatten(0, 1)
@@ -223,7 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     _common(prior)
     prior.add_argument("--vqvae", type=Path, required=True, help="VQ-VAE checkpoint whose codes to model")
     prior.add_argument("--out", type=Path, default=Path("runs/prior"), help="output folder (default: %(default)s)")
-    prior.add_argument("--conditional", action="store_true", help="condition on the digit label")
+    prior.add_argument("--level", choices=["one", "top", "bottom"], default="one",
+                       help="one: a VQ-VAE's 7x7 codes; top/bottom: a two-level VQ-VAE's 4x4 or 7x7 codes")
+    prior.add_argument("--conditional", action="store_true", help="condition on the label (one and top levels)")
+    prior.add_argument("--model", choices=["plain", "gated"], default="plain",
+                       help="PixelCNN with residual blocks, or gated PixelCNN without blind spot (level one only)")
     prior.add_argument("--channels", type=int, default=64)
     prior.add_argument("--blocks", type=int, default=5)
     prior.add_argument("--embed", type=int, default=32, help="dimension of the code embedding")
@@ -233,12 +288,25 @@ def main(argv: list[str] | None = None) -> int:
     prior.add_argument("--lr-decay", type=float, default=0.95, help="learning-rate factor per epoch")
     prior.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
+    two = commands.add_parser("train-two-level", help="train a two-level VQ-VAE (4x4 top, 7x7 bottom codes)")
+    _common(two)
+    two.add_argument("--out", type=Path, default=Path("runs/two_level"), help="output folder (default: %(default)s)")
+    two.add_argument("--hidden", type=int, default=32, help="channels of the first conv layer")
+    two.add_argument("--top-codes", type=int, default=128, help="codebook size of the 4x4 top level")
+    two.add_argument("--bottom-codes", type=int, default=32, help="codebook size of the 7x7 bottom level")
+    two.add_argument("--code-dim", "-d", type=int, default=16, help="dimension of each code")
+    two.add_argument("--batch-size", type=int, default=128)
+    two.add_argument("--epochs", type=int, default=15)
+    two.add_argument("--lr", type=float, default=1e-3)
+    two.add_argument("--beta", type=float, default=0.25, help="commitment cost")
+    two.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+
     args = parser.parse_args(argv)
     if args.command.startswith("train"):  # a fresh log in the output folder
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "log.csv").unlink(missing_ok=True)
     commands_by_name = {"train-vqvae": train_vqvae, "train-pixelcnn": train_pixelcnn, "train-classifier": train_classifier,
-                        "train-prior": train_prior, "generate": generate}
+                        "train-prior": train_prior, "train-two-level": train_two_level, "generate": generate}
     path = commands_by_name[args.command](args)
     print(f"wrote {path}")
     return 0

@@ -94,3 +94,25 @@ def sample_quality(classifier: torch.nn.Module, images: torch.Tensor, reference_
     if labels is not None:
         quality["accuracy"] = float((probs.argmax(1) == labels.cpu()).double().mean())
     return quality
+
+
+def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                 test_labels: torch.Tensor, steps: int = 100, weight_decay: float = 1e-4) -> float:
+    """Test accuracy of a logistic regression (standardised features, L-BFGS, L2 penalty) trained on frozen features."""
+    train_features, test_features = train_features.flatten(1).float().cpu(), test_features.flatten(1).float().cpu()
+    train_labels, test_labels = train_labels.cpu(), test_labels.cpu()
+    mean, std = train_features.mean(0), train_features.std(0).clamp_min(1e-6)
+    train_features, test_features = (train_features - mean) / std, (test_features - mean) / std
+    probe = torch.nn.Linear(train_features.shape[1], int(train_labels.max()) + 1)
+    optimizer = torch.optim.LBFGS(probe.parameters(), max_iter=steps, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(probe(train_features), train_labels)
+        loss = loss + weight_decay * probe.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        return float((probe(test_features).argmax(1) == test_labels).float().mean())

@@ -24,3 +24,12 @@ def report_results(results: Mapping[str, Number]) -> None:
     if path:
         with open(path, "w", encoding="utf-8") as handle:
             json.dump({key: value for key, value in results.items()}, handle, indent=1)
+
+
+def print_table(rows: Mapping[str, Mapping[str, Number]], first: str = "") -> None:
+    """Print {row name: {column: value}} as an aligned table; a missing value shows as '-'."""
+    columns = list(dict.fromkeys(column for row in rows.values() for column in row))
+    cells = [[first, *columns]] + [[name, *(_format(row.get(column, "-")) for column in columns)] for name, row in rows.items()]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
+    for line in cells:
+        print("  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])]))

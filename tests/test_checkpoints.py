@@ -1,10 +1,13 @@
 """Checkpoints round-trip, and every kind of bad file gives a CheckpointError that says what is wrong."""
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 
 from starter.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from starter.config import CHECKPOINTS
 from starter.models.autoencoder import Autoencoder
 
 
@@ -56,3 +59,29 @@ def test_config_mismatch(saved):
 def test_weights_that_do_not_fit(saved):
     with pytest.raises(CheckpointError, match="does not fit"):
         load_model(saved[0], lambda **config: Autoencoder(latent_dim=4, hidden=16), "autoencoder")
+
+
+SHIPPED = {  # file: (class, kind, the metric stored with it)
+    "vqvae.pt": ("starter.models.vq.VQVAE", "vqvae", "test_mse"),
+    "pixelcnn_plain.pt": ("starter.models.pixelcnn.PixelCNN", "pixelcnn", "test_bits_per_dim"),
+    "pixelcnn_gated.pt": ("starter.models.pixelcnn.GatedPixelCNN", "gated_pixelcnn", "test_bits_per_dim"),
+    "prior.pt": ("starter.models.prior.CodePrior", "prior", "test_nats_per_code"),
+    "prior_conditional.pt": ("starter.models.prior.CodePrior", "prior", "test_nats_per_code"),
+    "prior_gated.pt": ("starter.models.prior.GatedCodePrior", "gated_prior", "test_nats_per_code"),
+    "prior_gated_conditional.pt": ("starter.models.prior.GatedCodePrior", "gated_prior", "test_nats_per_code"),
+    "classifier.pt": ("starter.models.classifier.Classifier", "classifier", "test_accuracy"),
+    "two_level_vqvae.pt": ("starter.models.two_level.TwoLevelVQVAE", "two_level_vqvae", "test_mse"),
+    "top_prior.pt": ("starter.models.prior.CodePrior", "prior", "test_nats_per_code"),
+    "bottom_prior.pt": ("starter.models.two_level.BottomPrior", "bottom_prior", "test_nats_per_code"),
+    "fashion_vqvae.pt": ("starter.models.vq.VQVAE", "vqvae", "test_mse"),
+    "fashion_prior.pt": ("starter.models.prior.CodePrior", "prior", "test_nats_per_code"),
+}
+
+
+@pytest.mark.parametrize("file", sorted(SHIPPED))
+def test_every_shipped_checkpoint_loads_with_its_metric(file):
+    dotted, kind, metric = SHIPPED[file]
+    module, name = dotted.rsplit(".", 1)
+    model, metrics = load_model(CHECKPOINTS / file, getattr(importlib.import_module(module), name), kind)
+    assert metric in metrics and sum(p.numel() for p in model.parameters()) > 0
+    assert (CHECKPOINTS / file).stat().st_size < 4_000_000, "shipped checkpoints stay small"

@@ -1,14 +1,17 @@
-"""The MNIST loader: offline path, verification, transforms and the error when nothing is available."""
+"""The MNIST / Fashion-MNIST loader: offline path, verification, transforms and the error when nothing is available."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 import torchvision
 
-from starter.data import MNIST_ENV, DatasetNotFoundError, load_mnist, make_loader, prepare_mnist
+from starter import data
+from starter.data import FASHION_ENV, MNIST_ENV, DatasetNotFoundError, load_mnist, make_loader, prepare_mnist
 
 
 @pytest.fixture
@@ -65,6 +68,34 @@ def test_corrupt_local_file_is_rejected(tmp_path, monkeypatch, local_mnist, no_n
     with pytest.raises(DatasetNotFoundError, match="md5"):
         prepare_mnist(tmp_path / "root")
     assert not (tmp_path / "root" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
+
+
+@pytest.fixture
+def debian_fashion():
+    """Debian's dataset-fashion-mnist folder (.ci/run installs the package)."""
+    folder = data.DATASETS["fashion"].known_folders[0]
+    if not Path(folder).is_dir():
+        pytest.fail(f"install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or set {FASHION_ENV}")
+    return Path(folder)
+
+
+def test_fashion_mnist_is_found_in_the_debian_folder(tmp_path, monkeypatch, debian_fashion, no_network):
+    monkeypatch.delenv(FASHION_ENV, raising=False)
+    images, labels = load_mnist(train=False, limit=500, root=tmp_path, dataset="fashion").tensors
+    assert images.shape == (500, 1, 28, 28) and sorted(labels.unique().tolist()) == list(range(10))
+    assert (tmp_path / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte").exists()
+    assert len(load_mnist(train=True, root=tmp_path, dataset="fashion")) == 60_000
+    assert data.DATASETS["fashion"].classes[9] == "ankle boot"
+
+
+def test_fashion_mnist_missing_names_its_variable(tmp_path, monkeypatch, no_network):
+    monkeypatch.delenv(FASHION_ENV, raising=False)
+    monkeypatch.setitem(data.DATASETS, "fashion", dataclasses.replace(data.DATASETS["fashion"], known_folders=()))
+    with pytest.raises(DatasetNotFoundError) as error:
+        prepare_mnist(tmp_path, dataset="fashion")
+    assert FASHION_ENV in str(error.value) and str(tmp_path / "FashionMNIST" / "raw") in str(error.value)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        load_mnist(train=False, root=tmp_path, dataset="cifar")
 
 
 def test_loader_slices_whole_batches():

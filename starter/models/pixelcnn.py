@@ -74,7 +74,7 @@ class PixelCNN(nn.Module):
 
     def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 5, embed: int = 0, num_classes: int = 0):
         super().__init__()
-        self.levels, self.embed_dim = levels, embed
+        self.levels, self.embed_dim, self.conditional = levels, embed, num_classes > 0
         self.embedding = nn.Embedding(levels, embed) if embed else None
         self.first = MaskedConv2d(embed or 1, channels, 7, "A")
         self.blocks = nn.ModuleList(ResidualBlock(channels, num_classes) for _ in range(blocks))
@@ -139,7 +139,7 @@ class GatedPixelCNN(PixelCNN):
     def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 7, embed: int = 0, num_classes: int = 0,
                  dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1)):
         nn.Module.__init__(self)
-        self.levels, self.embed_dim = levels, embed
+        self.levels, self.embed_dim, self.conditional = levels, embed, num_classes > 0
         self.embedding = nn.Embedding(levels, embed) if embed else None
         width = embed or 1
         self.first_vertical = MaskedConv2d(width, channels, 3, mask=vertical_mask(3, False))
@@ -156,15 +156,11 @@ class GatedPixelCNN(PixelCNN):
 
 
 def nll_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
-    """Mean negative log-likelihood per position in nats, for starter.train.fit on (grids, labels) batches."""
-    x, labels = batch
-    logits = model(x, labels) if _conditional(model) else model(x)
+    """Mean negative log-likelihood per position in nats, for starter.train.fit on (grids, labels) batches;
+    a model with `conditional = True` also gets the second element (labels, or the top codes of a bottom prior)."""
+    x, condition = batch
+    logits = model(x, condition) if getattr(model, "conditional", False) else model(x)
     return F.cross_entropy(logits, x.squeeze(1).long() if x.dim() == 4 else x.long())
-
-
-def _conditional(model: nn.Module) -> bool:
-    block = model.blocks[0]
-    return getattr(block, "condition", None) is not None
 
 
 @torch.no_grad()

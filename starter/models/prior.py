@@ -5,20 +5,19 @@ import torch
 from torch.utils.data import TensorDataset
 
 from starter.checkpoints import CheckpointError
-from starter.models.pixelcnn import PixelCNN, sample
+from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, sample
 
 
-class CodePrior(PixelCNN):
-    """PixelCNN over (N, grid, grid) code indices; `num_classes` > 0 makes it class-conditional."""
+class CodeGrids:
+    """What a prior over (N, grid, grid) code indices adds to a PixelCNN: a fit check and generation."""
 
-    def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 5, embed: int = 32,
-                 num_classes: int = 0):
-        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes)
-        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
+    num_codes: int
+    grid: int
+    num_classes: int
 
     def check_fits(self, vqvae: torch.nn.Module, grid: int = 7) -> None:
-        """Raise CheckpointError unless this prior models the VQ-VAE's codebook size and grid."""
-        k = vqvae.quantizer.num_codes
+        """Raise CheckpointError unless this prior models the codebook size and grid of a VQ-VAE (or a quantizer)."""
+        k = getattr(vqvae, "quantizer", vqvae).num_codes
         if (self.num_codes, self.grid) != (k, grid):
             raise CheckpointError(f"this prior models {self.grid}x{self.grid} grids of {self.num_codes} codes, but the "
                                   f"VQ-VAE produces {grid}x{grid} grids of {k} codes: retrain the prior on its codes")
@@ -30,6 +29,24 @@ class CodePrior(PixelCNN):
         if self.num_classes and labels is None:
             raise ValueError("a class-conditional prior needs `labels`")
         return sample(self, (n, self.grid, self.grid), temperature, label=labels, device=device)
+
+
+class CodePrior(CodeGrids, PixelCNN):
+    """PixelCNN over (N, grid, grid) code indices; `num_classes` > 0 makes it class-conditional."""
+
+    def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 5, embed: int = 32,
+                 num_classes: int = 0):
+        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes)
+        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
+
+
+class GatedCodePrior(CodeGrids, GatedPixelCNN):
+    """Gated PixelCNN (no blind spot) over (N, grid, grid) code indices; `num_classes` > 0: class-conditional."""
+
+    def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 7, embed: int = 32,
+                 num_classes: int = 0):
+        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes)
+        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
 
 
 @torch.no_grad()

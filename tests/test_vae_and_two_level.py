@@ -1,0 +1,130 @@
+"""Notebook 05's models: the VAE and its checks on right and wrong code, the two-level VQ-VAE and its priors,
+the linear probe, the comparison table printer and the CLI commands that trained the shipped checkpoints."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+from torch.nn import functional as F
+
+from starter.checkpoints import CheckpointError, load_model
+from starter.checks.prior import first_future_dependency
+from starter.checks.vae import check_kl, check_reparameterize, check_vae_loss
+from starter.cli import main as cli
+from starter.metrics import linear_probe
+from starter.models.pixelcnn import nll_loss
+from starter.models.prior import CodePrior
+from starter.models.two_level import BottomPrior, TwoLevelVQVAE, two_level_loss
+from starter.models.vae import VAE, kl_to_standard_normal, reparameterize, vae_loss
+from starter.summary import print_table
+
+
+def test_vae_shapes_and_loss_terms():
+    model = VAE(latent_dim=4, hidden=8)
+    x = torch.rand(3, 1, 28, 28)
+    x_hat, mean, log_var = model(x)
+    assert x_hat.shape == x.shape and mean.shape == log_var.shape == (3, 4)
+    terms = vae_loss(model, (x, None))
+    assert torch.isclose(terms["loss"], terms["reconstruction"] + terms["kl"])
+    assert terms["kl"] >= 0 and terms["reconstruction"] > 0
+    model.eval()
+    assert torch.equal(model(x).x_hat, model(x).x_hat), "in eval mode the VAE decodes its mean"
+
+
+def test_kl_matches_torch_distributions_and_gradients_reach_the_encoder():
+    mean, log_var = torch.randn(5, 3), torch.randn(5, 3)
+    expected = kl_divergence(Normal(mean, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(kl_to_standard_normal(mean, log_var), expected, atol=1e-5)
+    mean.requires_grad_(), log_var.requires_grad_()
+    reparameterize(mean, log_var).sum().backward()
+    assert torch.equal(mean.grad, torch.ones_like(mean)) and log_var.grad.abs().sum() > 0
+
+
+def test_vae_checks_pass_the_reference_and_name_each_mistake():
+    assert check_reparameterize(reparameterize).passed
+    assert check_kl(kl_to_standard_normal).passed
+    assert check_vae_loss(vae_loss).passed
+    variance_as_std = check_reparameterize(lambda m, lv: m + lv.exp() * torch.randn_like(m))
+    assert "sigma = exp(0.5 * log_var)" in variance_as_std.steps[-1].message
+    same_noise = check_reparameterize(lambda m, lv: m + (0.5 * lv).exp() * torch.ones_like(m))
+    assert same_noise.status == "fail"
+    mean_over_dims = check_kl(lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1).mean(1))
+    assert "differ from the reference" in mean_over_dims.steps[-1].message
+
+    def detached_sample(model, batch):
+        x, _ = batch
+        mean, log_var = model.encoder(x)
+        x_hat = model.decoder(reparameterize(mean, log_var).detach())
+        reconstruction = F.binary_cross_entropy(x_hat, x, reduction="sum") / len(x)
+        kl = kl_to_standard_normal(mean, log_var).mean()
+        return {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
+
+    report = check_vae_loss(detached_sample)
+    assert report.status == "fail" and "no gradient" in report.steps[-1].message
+    mse_instead = check_vae_loss(lambda model, batch: {**vae_loss(model, batch),
+                                                       "reconstruction": F.mse_loss(model(batch[0]).x_hat, batch[0])})
+    assert "reconstruction" in mse_instead.steps[0].message
+
+
+def test_two_level_vqvae_round_trip_and_loss():
+    model = TwoLevelVQVAE(top_codes=16, bottom_codes=8, code_dim=4, hidden=8)
+    x = torch.rand(2, 1, 28, 28)
+    x_hat, top, bottom = model(x)
+    assert x_hat.shape == x.shape and top.indices.shape == (2, 4, 4) and bottom.indices.shape == (2, 7, 7)
+    model.eval()
+    top_codes, bottom_codes = model.encode(x)
+    assert torch.allclose(model.decode(top_codes, bottom_codes), model(x)[0], atol=1e-6)
+    terms = two_level_loss(model, (x, None))
+    terms["loss"].backward()
+    assert model.top_encoder[0].weight.grad.abs().sum() > 0, "the top encoder learns through the decoder"
+
+
+def test_bottom_prior_is_causal_in_the_bottom_codes_and_reads_all_top_codes():
+    prior = BottomPrior(num_codes=8, top_codes=16, channels=8, blocks=2, embed=4).eval()
+    top = torch.randint(16, (1, 4, 4))
+    assert first_future_dependency(lambda codes: prior(codes, top), 8) is None
+    bottom = torch.randint(8, (1, 7, 7))
+    changed_top = top.clone()
+    changed_top[0, 3, 3] = (top[0, 3, 3] + 1) % 16
+    assert not torch.allclose(prior(bottom, top)[..., 0, 0], prior(bottom, changed_top)[..., 0, 0]), \
+        "the first bottom code already sees the last top code"
+    assert prior.generate(torch.randint(16, (3, 4, 4))).shape == (3, 7, 7)
+    assert nll_loss(prior, (bottom, top)) > 0
+    with pytest.raises(CheckpointError, match="reads 16 top codes and models 8 bottom codes"):
+        prior.check_fits(TwoLevelVQVAE(top_codes=128, bottom_codes=32))
+    top_prior = CodePrior(num_codes=16, grid=4, channels=8, blocks=1, embed=4, num_classes=10)
+    assert top_prior.generate(2, labels=torch.tensor([3, 4])).shape == (2, 4, 4)
+    with pytest.raises(CheckpointError, match="4x4 grids of 16 codes, but the VQ-VAE produces 4x4 grids of 128"):
+        top_prior.check_fits(TwoLevelVQVAE().top_quantizer, grid=4)
+
+
+def test_linear_probe_reads_a_linearly_separable_label():
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(600, 5, generator=generator)
+    labels = (features[:, 0] + features[:, 1] > 0).long() + 2 * (features[:, 2] > 0).long()
+    assert linear_probe(features[:400], labels[:400], features[400:], labels[400:]) > 0.95
+    noise = torch.randn(600, 5, generator=generator)
+    assert linear_probe(noise[:400], labels[:400], noise[400:], labels[400:]) < 0.5
+
+
+def test_print_table_aligns_columns_and_marks_missing_values(capsys):
+    print_table({"AE": {"MSE": 0.01234567, "latent": "16 numbers"}, "VQ-VAE": {"MSE": 0.0025}}, first="model")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["model", "MSE", "latent"]
+    assert lines[1].split() == ["AE", "0.01235", "16", "numbers"] and lines[2].split() == ["VQ-VAE", "0.0025", "-"]
+    assert len({len(line) for line in lines}) == 1
+
+
+def test_cli_trains_a_two_level_model_and_both_priors(tmp_path, monkeypatch, local_mnist):
+    monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
+    data = ["--data", str(tmp_path / "data"), "--device", "cpu"]
+    assert cli(["train-two-level", *data, "--out", str(tmp_path / "two"), "--epochs", "1", "--limit", "256",
+                "--top-codes", "16", "--bottom-codes", "8"]) == 0
+    vqvae = tmp_path / "two" / "checkpoint.pt"
+    for level in ("top", "bottom"):
+        args = ["train-prior", *data, "--vqvae", str(vqvae), "--level", level, "--out", str(tmp_path / level),
+                "--epochs", "1", "--limit", "256", "--channels", "8", "--blocks", "1"]
+        assert cli(args + (["--conditional"] if level == "top" else [])) == 0
+    top, metrics = load_model(tmp_path / "top" / "checkpoint.pt", CodePrior, "prior", grid=4, num_classes=10)
+    bottom, _ = load_model(tmp_path / "bottom" / "checkpoint.pt", BottomPrior, "bottom_prior", top_codes=16)
+    assert metrics["level"] == "top" and top.num_codes == 16 and bottom.num_codes == 8
