@@ -18,7 +18,7 @@ from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_repor
 from starter.models.classifier import Classifier, classifier_loss
 from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
 from starter.models.prior import CodePrior, GatedCodePrior, encode_dataset
-from starter.models.two_level import BottomPrior, TwoLevelVQVAE
+from starter.models.two_level import BottomPrior, TwoLevelVQVAE, encode_two_level
 from starter.models.vq import VQVAE
 from starter.train import evaluate
 
@@ -33,6 +33,13 @@ def main() -> None:
 
     def row(name: str, metric: str, measured: float, stored: float, started: float, note: str = "") -> None:
         rows.append((name, metric, measured, stored, time.perf_counter() - started, note))
+
+    def prior_row(file: str, build: type, kind: str, codes: TensorDataset, note: str = "") -> None:
+        start = time.perf_counter()
+        prior, stored = load_model(CHECKPOINTS / file, build, kind)
+        measured = evaluate(prior, make_loader(codes, 1000), nll_loss)["loss"]
+        row(file, "test nats/code", measured, stored["test_nats_per_code"], start,
+            f"{note}marginal entropy {entropy_nats(code_counts(codes.tensors[0], prior.num_codes)):.2f} nats")
 
     start = time.perf_counter()
     vqvae, stored = load_model(CHECKPOINTS / "vqvae.pt", VQVAE, "vqvae")
@@ -53,11 +60,7 @@ def main() -> None:
     for file, build, kind in [("prior.pt", CodePrior, "prior"), ("prior_conditional.pt", CodePrior, "prior"),
                               ("prior_gated.pt", GatedCodePrior, "gated_prior"),
                               ("prior_gated_conditional.pt", GatedCodePrior, "gated_prior")]:
-        start = time.perf_counter()
-        prior, stored = load_model(CHECKPOINTS / file, build, kind)
-        measured = evaluate(prior, make_loader(codes, 1000), nll_loss)["loss"]
-        row(file, "test nats/code", measured, stored["test_nats_per_code"], start,
-            f"marginal entropy {entropy_nats(code_counts(codes.tensors[0], prior.num_codes)):.2f} nats")
+        prior_row(file, build, kind, codes)
 
     start = time.perf_counter()
     classifier, stored = load_model(CHECKPOINTS / "classifier.pt", Classifier, "classifier")
@@ -66,18 +69,12 @@ def main() -> None:
 
     start = time.perf_counter()
     two_level, stored = load_model(CHECKPOINTS / "two_level_vqvae.pt", TwoLevelVQVAE, "two_level_vqvae")
-    two_level.eval()
+    top, bottom = encode_two_level(two_level, test.tensors[0])
     with torch.no_grad():
-        top, bottom = (torch.cat(level) for level in zip(*(two_level.encode(x) for x in test.tensors[0].split(1000))))
         mse = sum(float(((two_level(x)[0] - x) ** 2).sum()) for x, _ in loader) / test.tensors[0].numel()
     row("two_level_vqvae.pt", "test MSE", mse, stored["test_mse"], start)
-    for file, build, kind, dataset in [("top_prior.pt", CodePrior, "prior", TensorDataset(top, test.tensors[1])),
-                                       ("bottom_prior.pt", BottomPrior, "bottom_prior", TensorDataset(bottom, top))]:
-        start = time.perf_counter()
-        prior, stored = load_model(CHECKPOINTS / file, build, kind)
-        measured = evaluate(prior, make_loader(dataset, 1000), nll_loss)["loss"]
-        row(file, "test nats/code", measured, stored["test_nats_per_code"], start,
-            f"marginal entropy {entropy_nats(code_counts(dataset.tensors[0], prior.num_codes)):.2f} nats")
+    prior_row("top_prior.pt", CodePrior, "prior", TensorDataset(top, test.tensors[1]))
+    prior_row("bottom_prior.pt", BottomPrior, "bottom_prior", TensorDataset(bottom, top))
 
     start = time.perf_counter()
     fashion = load_mnist(train=False, dataset="fashion")
@@ -85,12 +82,7 @@ def main() -> None:
     report = vqvae_report(fashion_vqvae, make_loader(fashion, 1000))
     row("fashion_vqvae.pt", "test MSE", report["mse"], stored["test_mse"], start, "Fashion-MNIST")
     row("fashion_vqvae.pt", "perplexity", report["perplexity"], stored["test_perplexity"], start, "Fashion-MNIST")
-    start = time.perf_counter()
-    fashion_prior, stored = load_model(CHECKPOINTS / "fashion_prior.pt", CodePrior, "prior")
-    fashion_codes = encode_dataset(fashion_vqvae, fashion)
-    measured = evaluate(fashion_prior, make_loader(fashion_codes, 1000), nll_loss)["loss"]
-    row("fashion_prior.pt", "test nats/code", measured, stored["test_nats_per_code"], start,
-        f"Fashion-MNIST; marginal entropy {entropy_nats(code_counts(fashion_codes.tensors[0], 128)):.2f} nats")
+    prior_row("fashion_prior.pt", CodePrior, "prior", encode_dataset(fashion_vqvae, fashion), "Fashion-MNIST; ")
 
     print(f"{'checkpoint':<22} {'metric':<15} {'measured':>9} {'stored':>9} {'seconds':>8}  note")
     for name, metric, measured, stored_value, seconds, note in rows:

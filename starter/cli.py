@@ -31,7 +31,7 @@ from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_repor
 from starter.models.classifier import Classifier, classifier_loss
 from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
 from starter.models.prior import CodePrior, GatedCodePrior, encode_dataset
-from starter.models.two_level import BottomPrior, TwoLevelVQVAE, two_level_loss
+from starter.models.two_level import BottomPrior, TwoLevelVQVAE, encode_two_level, two_level_loss
 from starter.models.vq import VQVAE, vqvae_loss
 from starter.train import evaluate, fit, train_epoch
 
@@ -170,12 +170,11 @@ def _code_datasets(args: argparse.Namespace, device: torch.device):
         build, kind = (GatedCodePrior, "gated_prior") if args.model == "gated" else (CodePrior, "prior")
     else:
         vqvae, _ = load_model(args.vqvae, TwoLevelVQVAE, "two_level_vqvae", device=device)
-        vqvae.eval()
         top_k, bottom_k = vqvae.top_quantizer.num_codes, vqvae.bottom_quantizer.num_codes
 
         def encode(dataset: TensorDataset) -> TensorDataset:
             images, labels = dataset.tensors
-            top, bottom = (torch.cat(level) for level in zip(*(vqvae.encode(chunk) for chunk in images.split(1000))))
+            top, bottom = encode_two_level(vqvae, images)
             return TensorDataset(top, labels) if args.level == "top" else TensorDataset(bottom, top)
 
         if args.level == "top":
@@ -302,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     two.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
     args = parser.parse_args(argv)
+    if args.command == "train-prior" and args.model == "gated" and args.level != "one":
+        parser.error("--model gated goes with --level one (a one-level VQ-VAE's codes)")
     if args.command.startswith("train"):  # a fresh log in the output folder
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "log.csv").unlink(missing_ok=True)

@@ -44,6 +44,16 @@ def test_solutions_are_complete_and_executed(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_prose_is_markdown_not_commented_text(path):
+    """Every line of a prose cell starting with '#' would render as a heading: a leftover of percent-format sources."""
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        lines = [line for line in cell.source.splitlines() if line.strip()]
+        if cell.cell_type == "markdown" and len(lines) >= 3:
+            assert not all(line.startswith("#") for line in lines), f"markdown cell {cell.id} is all headings"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_checks_report_not_implemented_on_untouched_stubs(path, monkeypatch):
     monkeypatch.setenv(FAST_ENV, "1")
     notebook = student_version(nbformat.read(path, as_version=4), path.name)

@@ -14,7 +14,7 @@ from starter.cli import main as cli
 from starter.metrics import linear_probe
 from starter.models.pixelcnn import nll_loss
 from starter.models.prior import CodePrior
-from starter.models.two_level import BottomPrior, TwoLevelVQVAE, two_level_loss
+from starter.models.two_level import BottomPrior, TwoLevelVQVAE, encode_two_level, two_level_loss
 from starter.models.vae import VAE, kl_to_standard_normal, reparameterize, vae_loss
 from starter.summary import print_table
 
@@ -128,3 +128,8 @@ def test_cli_trains_a_two_level_model_and_both_priors(tmp_path, monkeypatch, loc
     top, metrics = load_model(tmp_path / "top" / "checkpoint.pt", CodePrior, "prior", grid=4, num_classes=10)
     bottom, _ = load_model(tmp_path / "bottom" / "checkpoint.pt", BottomPrior, "bottom_prior", top_codes=16)
     assert metrics["level"] == "top" and top.num_codes == 16 and bottom.num_codes == 8
+    with pytest.raises(SystemExit):  # the gated architecture is only offered for one-level codes
+        cli(["train-prior", "--vqvae", str(vqvae), "--level", "top", "--model", "gated", "--out", str(tmp_path / "x")])
+    top_codes, bottom_codes = encode_two_level(load_model(vqvae, TwoLevelVQVAE, "two_level_vqvae")[0],
+                                               torch.rand(3, 1, 28, 28), batch_size=2)
+    assert top_codes.shape == (3, 4, 4) and bottom_codes.shape == (3, 7, 7)

@@ -61,6 +61,14 @@ class TwoLevelVQVAE(nn.Module):
         return self.decode_vectors(self.top_quantizer.lookup(top), self.bottom_quantizer.lookup(bottom))
 
 
+@torch.no_grad()
+def encode_two_level(model: TwoLevelVQVAE, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 1, 28, 28) images -> top (N, 4, 4) and bottom (N, 7, 7) code indices, batch by batch."""
+    model.eval()
+    top, bottom = zip(*(model.encode(chunk) for chunk in images.split(batch_size)))
+    return torch.cat(top), torch.cat(bottom)
+
+
 def two_level_loss(model: TwoLevelVQVAE, batch: tuple, beta: float = 0.25) -> dict[str, torch.Tensor]:
     """Reconstruction + both levels' codebook and beta * commitment terms, each returned for logging."""
     x, _ = batch
