@@ -84,9 +84,9 @@ def main() -> None:
     row("fashion_vqvae.pt", "perplexity", report["perplexity"], stored["test_perplexity"], start, "Fashion-MNIST")
     prior_row("fashion_prior.pt", CodePrior, "prior", encode_dataset(fashion_vqvae, fashion), "Fashion-MNIST; ")
 
-    print(f"{'checkpoint':<22} {'metric':<15} {'measured':>9} {'stored':>9} {'seconds':>8}  note")
+    print(f"{'checkpoint':<28} {'metric':<15} {'measured':>9} {'stored':>9} {'seconds':>8}  note")
     for name, metric, measured, stored_value, seconds, note in rows:
-        print(f"{name:<22} {metric:<15} {measured:>9.4f} {stored_value:>9.4f} {seconds:>8.1f}  {note}")
+        print(f"{name:<28} {metric:<15} {measured:>9.4f} {stored_value:>9.4f} {seconds:>8.1f}  {note}")
 
 
 if __name__ == "__main__":
