@@ -45,6 +45,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist", help="MNIST or Fashion-MNIST")
 
 
+def _training(parser: argparse.ArgumentParser, out: str, epochs: int) -> None:
+    """Options every trainer has: output folder, batch size, epochs, learning rate, a training-set limit."""
+    _common(parser)
+    parser.add_argument("--out", type=Path, default=Path(out), help="output folder (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+
+
 def train_vqvae(args: argparse.Namespace) -> Path:
     """Train a VQ-VAE, log every epoch to log.csv and save checkpoint.pt in --out."""
     seed_everything(args.seed)
@@ -226,21 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train-vqvae", help="train a VQ-VAE on MNIST")
-    _common(train)
-    train.add_argument("--out", type=Path, default=Path("runs/vqvae"), help="output folder (default: %(default)s)")
+    train = commands.add_parser("train-vqvae", help="train a VQ-VAE on MNIST or Fashion-MNIST")
+    _training(train, "runs/vqvae", epochs=10)
     train.add_argument("--hidden", type=int, default=32, help="channels of the first conv layer")
     train.add_argument("--num-codes", "-k", type=int, default=128, help="codebook size K")
     train.add_argument("--code-dim", "-d", type=int, default=16, help="dimension of each code")
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--beta", type=float, default=0.25, help="commitment cost")
     train.add_argument("--update", choices=["grad", "ema"], default="ema", help="codebook update rule")
     train.add_argument("--restart", action="store_true", help="restart dead codes from encoder outputs")
     train.add_argument("--workers", type=int, default=0,
                        help="DataLoader workers (CPU only; the data sits in memory, so 0 is usually fastest)")
-    train.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
     gen = commands.add_parser("generate", help="write a 10x10 PNG grid from a VQ-VAE checkpoint")
     _common(gen)
@@ -249,30 +254,19 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--out", type=Path, default=Path("runs/samples.png"))
 
     pixels = commands.add_parser("train-pixelcnn", help="train a PixelCNN on 8-bit MNIST pixels")
-    _common(pixels)
-    pixels.add_argument("--out", type=Path, default=Path("runs/pixelcnn"), help="output folder (default: %(default)s)")
+    _training(pixels, "runs/pixelcnn", epochs=20)
     pixels.add_argument("--model", choices=sorted(PIXEL_MODELS), default="gated_pixelcnn")
     pixels.add_argument("--channels", type=int, default=64)
     pixels.add_argument("--blocks", type=int, default=7)
-    pixels.add_argument("--batch-size", type=int, default=128)
-    pixels.add_argument("--epochs", type=int, default=20)
     pixels.add_argument("--time-limit", type=float, default=float("inf"), help="stop after the epoch that passes it (s)")
-    pixels.add_argument("--lr", type=float, default=1e-3)
     pixels.add_argument("--lr-decay", type=float, default=0.99, help="learning-rate factor per epoch")
-    pixels.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
     judge = commands.add_parser("train-classifier", help="train the MNIST classifier used to score samples")
-    _common(judge)
-    judge.add_argument("--out", type=Path, default=Path("runs/classifier"), help="output folder (default: %(default)s)")
-    judge.add_argument("--batch-size", type=int, default=128)
-    judge.add_argument("--epochs", type=int, default=4)
-    judge.add_argument("--lr", type=float, default=1e-3)
-    judge.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    _training(judge, "runs/classifier", epochs=4)
 
     prior = commands.add_parser("train-prior", help="train a PixelCNN prior over a VQ-VAE's code grids")
-    _common(prior)
+    _training(prior, "runs/prior", epochs=20)
     prior.add_argument("--vqvae", type=Path, required=True, help="VQ-VAE checkpoint whose codes to model")
-    prior.add_argument("--out", type=Path, default=Path("runs/prior"), help="output folder (default: %(default)s)")
     prior.add_argument("--level", choices=["one", "top", "bottom"], default="one",
                        help="one: a VQ-VAE's 7x7 codes; top/bottom: a two-level VQ-VAE's 4x4 or 7x7 codes")
     prior.add_argument("--conditional", action="store_true", help="condition on the label (one and top levels)")
@@ -281,24 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     prior.add_argument("--channels", type=int, default=64)
     prior.add_argument("--blocks", type=int, default=5)
     prior.add_argument("--embed", type=int, default=32, help="dimension of the code embedding")
-    prior.add_argument("--batch-size", type=int, default=128)
-    prior.add_argument("--epochs", type=int, default=20)
-    prior.add_argument("--lr", type=float, default=1e-3)
     prior.add_argument("--lr-decay", type=float, default=0.95, help="learning-rate factor per epoch")
-    prior.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
     two = commands.add_parser("train-two-level", help="train a two-level VQ-VAE (4x4 top, 7x7 bottom codes)")
-    _common(two)
-    two.add_argument("--out", type=Path, default=Path("runs/two_level"), help="output folder (default: %(default)s)")
+    _training(two, "runs/two_level", epochs=15)
     two.add_argument("--hidden", type=int, default=32, help="channels of the first conv layer")
     two.add_argument("--top-codes", type=int, default=128, help="codebook size of the 4x4 top level")
     two.add_argument("--bottom-codes", type=int, default=32, help="codebook size of the 7x7 bottom level")
     two.add_argument("--code-dim", "-d", type=int, default=16, help="dimension of each code")
-    two.add_argument("--batch-size", type=int, default=128)
-    two.add_argument("--epochs", type=int, default=15)
-    two.add_argument("--lr", type=float, default=1e-3)
     two.add_argument("--beta", type=float, default=0.25, help="commitment cost")
-    two.add_argument("--limit", type=int, default=None, help="use only the first N training images")
 
     args = parser.parse_args(argv)
     if args.command == "train-prior" and args.model == "gated" and args.level != "one":
