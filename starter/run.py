@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import sys
@@ -22,6 +23,28 @@ from starter.summary import RESULTS_ENV
 from starter.widgets import STATIC_ENV
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def settle_progress_bars(notebook: nbformat.NotebookNode) -> None:
+    """Give each stored progress-bar widget its final text: the plain-text fallback that a notebook shows where its
+    widgets do not render (untrusted, or on GitHub) is otherwise the bar's first state, "0%"."""
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+
+    def text(model_id: str) -> str:
+        model = state.get(model_id.removeprefix("IPY_MODEL_"), {}).get("state", {})
+        if "children" in model:
+            return " ".join(filter(None, (text(child) for child in model["children"])))
+        value = model.get("value")
+        return html.unescape(value).replace("\u2007", " ").strip() if isinstance(value, str) else ""
+
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view and view.get("model_id") in state:
+                output["data"]["text/plain"] = text(view["model_id"])
+
+
 def execute(source: Path, target: Path, fast: bool, timeout: int | None = None) -> tuple[float, dict]:
     """Run one notebook from its own folder; returns (seconds, the results it reported)."""
     notebook = nbformat.read(source, as_version=4)
@@ -35,6 +58,7 @@ def execute(source: Path, target: Path, fast: bool, timeout: int | None = None) 
                        resources={"metadata": {"path": str(source.parent)}}).execute()
         seconds = time.perf_counter() - start
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    settle_progress_bars(notebook)
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target)
     return seconds, results

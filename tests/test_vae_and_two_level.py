@@ -1,11 +1,10 @@
-"""Notebook 05's models: the VAE and its checks on right and wrong code, the two-level VQ-VAE and its priors,
+"""Notebook 05's models: the VAE and its checks on the reference code, the two-level VQ-VAE and its priors,
 the linear probe, the comparison table printer and the CLI commands that trained the shipped checkpoints."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
-from torch.nn import functional as F
 
 from starter.checkpoints import CheckpointError, load_model
 from starter.checks.prior import first_future_dependency
@@ -40,30 +39,11 @@ def test_kl_matches_torch_distributions_and_gradients_reach_the_encoder():
     assert torch.equal(mean.grad, torch.ones_like(mean)) and log_var.grad.abs().sum() > 0
 
 
-def test_vae_checks_pass_the_reference_and_name_each_mistake():
+def test_reference_versions_pass_the_checks():
+    """The checks agree with starter's reference versions (wrong answers: test_wrong_answers.py)."""
     assert check_reparameterize(reparameterize).passed
     assert check_kl(kl_to_standard_normal).passed
     assert check_vae_loss(vae_loss).passed
-    variance_as_std = check_reparameterize(lambda m, lv: m + lv.exp() * torch.randn_like(m))
-    assert "sigma = exp(0.5 * log_var)" in variance_as_std.steps[-1].message
-    same_noise = check_reparameterize(lambda m, lv: m + (0.5 * lv).exp() * torch.ones_like(m))
-    assert same_noise.status == "fail"
-    mean_over_dims = check_kl(lambda m, lv: 0.5 * (m ** 2 + lv.exp() - lv - 1).mean(1))
-    assert "differ from the reference" in mean_over_dims.steps[-1].message
-
-    def detached_sample(model, batch):
-        x, _ = batch
-        mean, log_var = model.encoder(x)
-        x_hat = model.decoder(reparameterize(mean, log_var).detach())
-        reconstruction = F.binary_cross_entropy(x_hat, x, reduction="sum") / len(x)
-        kl = kl_to_standard_normal(mean, log_var).mean()
-        return {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
-
-    report = check_vae_loss(detached_sample)
-    assert report.status == "fail" and "no gradient" in report.steps[-1].message
-    mse_instead = check_vae_loss(lambda model, batch: {**vae_loss(model, batch),
-                                                       "reconstruction": F.mse_loss(model(batch[0]).x_hat, batch[0])})
-    assert "reconstruction" in mse_instead.steps[0].message
 
 
 def test_two_level_vqvae_round_trip_and_loss():

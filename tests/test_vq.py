@@ -72,21 +72,38 @@ def test_single_code_model_has_k_outputs():
     assert torch.allclose(x_hat, outputs[quantized.indices.flatten()], atol=1e-6)
 
 
-def test_reference_passes_checks_and_mistakes_are_named():
-    assert check_codebook(lambda k, d: torch.nn.Parameter(torch.rand(k, d))).passed
+def test_reference_versions_pass_the_checks():
+    """The checks agree with starter's reference versions (wrong answers: test_wrong_answers.py)."""
+    assert check_codebook(vq.make_codebook).passed
     assert check_squared_distances(vq.squared_distances, memory_efficient=True).passed
-    broadcast = check_squared_distances(lambda z, e: ((z[:, None] - e[None]) ** 2).sum(-1), memory_efficient=True)
-    assert broadcast.status == "fail" and "GiB" in broadcast.steps[-1].message
-    assert check_quantize(lambda z, e: (e[vq.nearest_codes(z, e)], vq.nearest_codes(z, e))).passed
-    wrong = check_quantize(lambda z, e: (e[torch.cdist(z, e).argmax(1)], torch.cdist(z, e).argmax(1)))
-    assert "not the nearest" in wrong.steps[-1].message
+    assert check_quantize(vq.quantize).passed
     assert check_straight_through(vq.straight_through).passed
-    assert "codebook receives gradient" in check_straight_through(lambda z_e, z_q: z_e + (z_q - z_e.detach())).steps[-1].message
     assert check_vq_losses(vq.vq_losses).passed
-    swapped = check_vq_losses(lambda z_e, z_q: vq.vq_losses(z_e, z_q)[::-1])
-    assert "should move the codebook, but gives it no gradient" in swapped.steps[-1].message
-    zeros = check_codebook(lambda k, d: torch.nn.Parameter(torch.zeros(k, d)))
-    assert "identical" in zeros.steps[-1].message
+
+
+def test_vqvae_runs_on_the_parts_it_is_given():
+    calls = []
+
+    def counting_quantize(z, codebook):
+        calls.append(len(z))
+        return vq.quantize(z, codebook)
+
+    torch.manual_seed(0)
+    reference = vq.VQVAE(num_codes=16, code_dim=4, hidden=8)
+    parts = vq.working_parts(quantize=counting_quantize)
+    calls.clear()
+    torch.manual_seed(0)
+    student = vq.VQVAE(num_codes=16, code_dim=4, hidden=8, parts=parts)
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.allclose(student(x)[0], reference(x)[0]) and calls == [3 * 49]
+
+
+def test_unfinished_exercises_fall_back_to_the_reference(capsys):
+    def stub(*args):
+        raise NotImplementedError()
+
+    parts = vq.working_parts(make_codebook=stub, quantize=vq.quantize, straight_through=stub, vq_losses=stub)
+    assert parts == vq.VQParts() and "straight_through is not implemented yet" in capsys.readouterr().out
 
 
 def test_cli_trains_generates_and_rejects_wrong_k(tmp_path, monkeypatch, local_mnist):

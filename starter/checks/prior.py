@@ -6,22 +6,50 @@ from typing import Callable
 import torch
 from torch import nn
 
-from starter.checks import CheckRun, Report, expect, expect_raises, expect_shape
+from starter.checks import (CheckRun, Report, expect, expect_integer, expect_raises, expect_same_parameter_count,
+                            expect_shape, layer_calls)
+from starter.checks.sampling import expect_draws_follow_softmax
+from starter.models.prior import CodePrior
+from starter.models.vq import VQVAE
 
 
-def _encodes_like_reference(encode_codes: Callable, vqvae: nn.Module, images: torch.Tensor) -> None:
-    codes = encode_codes(vqvae, images, 7)
-    expect_shape(codes, (len(images), 7, 7), f"encode_codes(vqvae, {len(images)} images, batch_size=7)")
-    expect(codes.dtype == torch.long, f"codes should be integer indices (torch.long), found {codes.dtype}")
+class _EncodeRecorder:
+    """Stands in for a VQ-VAE: delegates encode() and records the size of each batch it is given."""
+
+    def __init__(self, vqvae: nn.Module):
+        self.vqvae, self.sizes = vqvae, []
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(len(images))
+        return self.vqvae.encode(images)
+
+    def __getattr__(self, name: str):
+        return getattr(self.vqvae, name)
+
+
+def _encodes_like_reference(encode_codes: Callable, vqvae: nn.Module, images: torch.Tensor, batch_size: int) -> None:
+    recorder = _EncodeRecorder(vqvae)
+    codes = encode_codes(recorder, images, batch_size)
+    n, shape = len(images), tuple(getattr(codes, "shape", ()))
+    hints = {(n - n % batch_size, 7, 7): "the last, smaller batch is missing",
+             (batch_size, 7, 7): "only the first batch: concatenate the codes of every batch (torch.cat)"}
+    hint = hints.get(shape, "vqvae.encode gives the (n, 7, 7) code indices, the encoder alone gives vectors"
+                     if len(shape) == 4 else "concatenate the (n, 7, 7) grids along dim 0")
+    expect_shape(codes, (n, 7, 7), f"encode_codes(vqvae, {n} images, batch_size={batch_size})", hint)
+    expect_integer(codes, "codes")
+    expect(max(recorder.sizes, default=0) <= batch_size, f"vqvae.encode got a batch of {max(recorder.sizes, default=0)} "
+           f"images with batch_size={batch_size}: encode batch by batch (images.split(batch_size))")
     wrong = int((codes.cpu() != vqvae.encode(images).cpu()).sum())
     expect(wrong == 0, f"{wrong} code indices differ from vqvae.encode(images)")
 
 
-def check_encode_codes(encode_codes: Callable, vqvae: nn.Module, images: torch.Tensor) -> Report:
-    """encode_codes(vqvae, images, batch_size) -> (N, 7, 7) int64 code grids, batch by batch."""
-    with CheckRun("encode_codes") as run:
-        run.step("(20, 1, 28, 28) images -> (20, 7, 7) indices equal to the VQ-VAE's", lambda: _encodes_like_reference(
-            encode_codes, vqvae, images[:20]))
+def check_encode_codes(encode_codes: Callable, n: int = 20, batch_size: int = 7, hidden: bool = False) -> Report:
+    """encode_codes(vqvae, images, batch_size) -> (N, 7, 7) int64 code grids, batch by batch (on a small random VQ-VAE)."""
+    with CheckRun("encode_codes", seed=int(hidden), hidden=hidden) as run:
+        run.step(f"({n}, 1, 28, 28) images in batches of {batch_size} -> ({n}, 7, 7) indices equal to the VQ-VAE's",
+                 lambda: _encodes_like_reference(encode_codes, VQVAE(num_codes=16, code_dim=4, hidden=8).eval(),
+                                                 torch.rand(n, 1, 28, 28), batch_size),
+                 hints={RuntimeError: "concatenate the (n, 7, 7) grids along dim 0 (torch.cat's default)"})
     return run.report
 
 
@@ -46,16 +74,48 @@ def _prior_is_causal(model: nn.Module, num_codes: int) -> None:
                          "is the first layer mask A and every later one mask B?")
 
 
-def check_prior(Prior: type) -> Report:
+def _channels_first(model: nn.Module, num_codes: int) -> None:
+    codes = torch.randint(num_codes, (2, 7, 7))
+    with torch.no_grad():
+        _, calls = layer_calls(model, codes)
+    index = next((i for i, (layer, _, _) in enumerate(calls) if isinstance(layer, nn.Embedding)), None)
+    expect(index is not None, "the nn.Embedding layer is never used: look the codes up in it, self.embedding(codes)")
+    expect(index + 1 < len(calls), "nothing is applied to the embeddings")
+    embedded, received = calls[index][2], calls[index + 1][1]
+    n, height, width, dim = embedded.shape
+    expect(not torch.equal(received, embedded.reshape(n, dim, height, width)) or dim == 1,
+           "the embeddings were reshaped with .view/.reshape, which mixes positions and channels: move the channels "
+           "first with .permute(0, 3, 1, 2)")
+    expect(torch.equal(received, embedded.permute(0, 3, 1, 2)),
+           "the first convolution should receive the embeddings with the channels first: embedding(codes).permute(0, 3, 1, 2)")
+
+
+def _logits(model: nn.Module, num_codes: int) -> None:
+    with torch.no_grad():
+        out = model(torch.randint(num_codes, (2, 7, 7)))
+    expect(not (out.min() >= 0 and torch.allclose(out.sum(1), torch.ones(1))),
+           "the output is probabilities: return the logits (F.cross_entropy and the sampler apply the softmax)")
+    expect(out.min() < 0, "every output is >= 0: no activation after the last 1x1 convolution, logits can be negative")
+
+
+def check_prior(Prior: type, num_codes: int = 16, channels: int = 16, blocks: int = 2, hidden: bool = False) -> Report:
     """Prior(num_codes, ...) embeds (N, 7, 7) code indices and returns (N, num_codes, 7, 7) causal logits."""
-    with CheckRun("Prior") as run:
-        model = run.step("builds Prior(num_codes=16, channels=16, blocks=2)",
-                         lambda: Prior(num_codes=16, channels=16, blocks=2))
-        run.step("(2, 7, 7) code grids -> (2, 16, 7, 7) logits",
-                 lambda: expect_shape(model(torch.randint(16, (2, 7, 7))), (2, 16, 7, 7), "prior(codes)"))
+    with CheckRun("Prior", seed=int(hidden), hidden=hidden) as run:
+        model = run.step(f"builds Prior(num_codes={num_codes}, channels={channels}, blocks={blocks})",
+                         lambda: Prior(num_codes=num_codes, channels=channels, blocks=blocks))
+        run.step(f"(2, 7, 7) code grids -> (2, {num_codes}, 7, 7) logits", lambda: expect_shape(
+            model(torch.randint(num_codes, (2, 7, 7))), (2, num_codes, 7, 7), "prior(codes)"),
+            hints={RuntimeError: "the layers' channel counts do not fit together: the embedding gives `embed` channels, "
+                                 "the first convolution takes `embed` and gives `channels`"})
         run.step("embeds the code indices with nn.Embedding (a code number is a name, not a quantity)", lambda: expect(
             any(isinstance(m, nn.Embedding) for m in model.modules()), "no nn.Embedding layer found"))
-        run.step("no logit depends on its own position or a later one", lambda: _prior_is_causal(model.eval(), 16))
+        run.step("the embeddings enter the first convolution channels first (permute, not view)",
+                 lambda: _channels_first(model, num_codes))
+        run.step("returns logits, not probabilities", lambda: _logits(model, num_codes))
+        run.step("same number of parameters as the stack described (embedding 32, 7x7 mask A, residual blocks, head)",
+                 lambda: expect_same_parameter_count(model, CodePrior(num_codes, channels=channels, blocks=blocks),
+                                                     f"Prior(num_codes={num_codes}, channels={channels}, blocks={blocks})"))
+        run.step("no logit depends on its own position or a later one", lambda: _prior_is_causal(model.eval(), num_codes))
     return run.report
 
 
@@ -75,11 +135,13 @@ class _CountingPrior(nn.Module):
         return torch.nn.functional.one_hot(target, self.num_codes).float().mul(50).view(n, h, w, -1).permute(0, 3, 1, 2)
 
 
-def _samples_in_order(sample_codes: Callable) -> None:
+def _samples_in_order(sample_codes: Callable, n: int) -> None:
     model = _CountingPrior()
-    codes = sample_codes(model, 3, 1.0)
-    expect_shape(codes, (3, 7, 7), "sample_codes(prior, 3, 1.0)")
-    expect(torch.equal(codes.long().cpu(), torch.arange(49).view(1, 7, 7).expand(3, 7, 7)),
+    codes = sample_codes(model, n, 1.0)
+    expect_shape(codes, (n, 7, 7), f"sample_codes(prior, {n}, 1.0)")
+    expect_integer(codes, "the sampled codes")
+    expected = torch.arange(49).view(1, 7, 7).expand(n, 7, 7)
+    expect(torch.equal(codes.cpu(), expected),
            "codes were not drawn one position at a time in raster order, each given the ones before")
     expect(model.calls == 49, f"expected 49 prior calls (one per position), found {model.calls}")
 
@@ -89,9 +151,12 @@ def _rejects_bad_temperature(sample_codes: Callable) -> None:
         expect_raises(lambda: sample_codes(_CountingPrior(), 1, bad), ValueError, f"temperature={bad} should raise ValueError")
 
 
-def check_sample_codes(sample_codes: Callable) -> Report:
-    """sample_codes(prior, n, temperature) -> (n, 7, 7) grids drawn in raster order."""
-    with CheckRun("sample_codes") as run:
-        run.step("draws 7x7 grids in raster order, one prior call per position", lambda: _samples_in_order(sample_codes))
+def check_sample_codes(sample_codes: Callable, n: int = 3, hidden: bool = False) -> Report:
+    """sample_codes(prior, n, temperature) -> (n, 7, 7) grids drawn in raster order from softmax(logits / T)."""
+    with CheckRun("sample_codes", seed=int(hidden), hidden=hidden) as run:
+        run.step("draws follow softmax(logits / T) at T = 0.5, 1 and 2 (4900 draws each, not the argmax)",
+                 lambda: expect_draws_follow_softmax(lambda model, t: sample_codes(model, 100, t), 16, 4900))
+        run.step("draws 7x7 grids of integer codes in raster order, one prior call per position",
+                 lambda: _samples_in_order(sample_codes, n))
         run.step("temperature <= 0 raises ValueError", lambda: _rejects_bad_temperature(sample_codes))
     return run.report

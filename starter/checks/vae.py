@@ -2,26 +2,44 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch.distributions import Normal, kl_divergence
+from torch.nn import functional as F
 
 from starter.checks import CheckRun, Report, expect, expect_close, expect_shape
-from starter.models.vae import VAE, vae_loss
+from starter.models import vae as reference
+from starter.models.vae import VAE
+
+TAIL = 0.0455  # P(|eps| > 2) for eps ~ N(0, 1)
 
 
-def _samples_have_the_right_moments(reparameterize: Callable) -> None:
-    mean = torch.tensor([2.0, -1.0]).expand(20_000, 2)
-    log_var = torch.tensor([0.0, math.log(9.0)]).expand(20_000, 2)  # standard deviations 1 and 3
+def _rows_get_their_own_noise(reparameterize: Callable) -> None:
+    z = reparameterize(torch.zeros(1000, 3), torch.full((1000, 3), math.log(4.0)))
+    expect_shape(z, (1000, 3), "reparameterize(mean (1000, 3), log_var (1000, 3))")
+    expect(bool((z.std(0) > 0.05).all()), "every row got the same noise: draw one eps per element with torch.randn_like(mean)")
+
+
+def _samples_have_the_right_moments(reparameterize: Callable, n: int) -> None:
+    mean = torch.tensor([2.0, -1.0]).expand(n, 2)
+    log_var = torch.tensor([0.0, math.log(9.0)]).expand(n, 2)  # standard deviations 1 and 3
     z = reparameterize(mean, log_var)
-    expect_shape(z, (20_000, 2), "reparameterize(mean, log_var)")
-    found_mean, found_std = z.mean(0).tolist(), z.std(0).tolist()
-    expect(abs(found_mean[0] - 2) < 0.05 and abs(found_mean[1] + 1) < 0.1,
-           f"sample means should be (2, -1), found ({found_mean[0]:.2f}, {found_mean[1]:.2f})")
-    expect(abs(found_std[0] - 1) < 0.05 and abs(found_std[1] - 3) < 0.15,
-           f"sample standard deviations should be (1, 3) for log-variances (0, log 9), found "
-           f"({found_std[0]:.2f}, {found_std[1]:.2f}): sigma = exp(0.5 * log_var)")
+    expect_shape(z, (n, 2), "reparameterize(mean, log_var)")
+    (m0, m1), (s0, s1) = z.mean(0).tolist(), z.std(0).tolist()
+    expect(abs(m0 - 2) < 0.05 and abs(m1 + 1) < 0.1, f"sample means should be (2, -1), found ({m0:.2f}, {m1:.2f})"
+           + (": eps must be standard normal (torch.randn_like, not rand_like)" if m1 > -0.5 else ""))
+    causes = {9.0: "exp(log_var) is the variance, not sigma", 4.5: "0.5 * exp(log_var) is not sigma",
+              math.log(9.0): "log_var is not sigma", 1.0: "the variance is ignored"}
+    cause = next((text for value, text in causes.items() if abs(s1 - value) < 0.15), "")
+    expect(abs(s0 - 1) < 0.05 and abs(s1 - 3) < 0.15,
+           f"sample standard deviations should be (1, 3) for log-variances (0, log 9), found ({s0:.2f}, {s1:.2f})"
+           + (f": {cause}" if cause else "") + ": sigma = exp(0.5 * log_var)")
+    eps = (z - mean) / torch.tensor([1.0, 3.0])
+    tail = (eps.abs() > 2).double().mean().item()
+    expect(abs(tail - TAIL) < 0.01, f"{tail:.1%} of the noise lies beyond 2 standard deviations, {TAIL:.1%} for a "
+                                    "normal: eps must be standard normal (torch.randn_like)")
 
 
 def _gradients_flow(reparameterize: Callable) -> None:
@@ -32,14 +50,15 @@ def _gradients_flow(reparameterize: Callable) -> None:
     z.sum().backward()
     expect(mean.grad is not None and torch.allclose(mean.grad, torch.ones_like(mean)), "dz/dmean should be 1: return mean + sigma * eps (torch.normal does not pass gradients on)")
     expect(log_var.grad is not None and torch.allclose(log_var.grad, 0.5 * z.detach(), atol=1e-5),
-           "dz/dlog_var should be 0.5 * sigma * eps")
+           "dz/dlog_var should be 0.5 * sigma * eps: sigma = exp(0.5 * log_var), with eps drawn without gradient")
 
 
-def check_reparameterize(reparameterize: Callable) -> Report:
-    """reparameterize(mean, log_var) -> mean + exp(0.5 log_var) * eps, differentiable in both."""
-    with CheckRun("reparameterize") as run:
-        run.step("samples have mean `mean` and standard deviation exp(0.5 * log_var)",
-                 lambda: _samples_have_the_right_moments(reparameterize))
+def check_reparameterize(reparameterize: Callable, n: int = 20_000, hidden: bool = False) -> Report:
+    """reparameterize(mean, log_var) -> mean + exp(0.5 log_var) * eps, eps ~ N(0, I), differentiable in both."""
+    with CheckRun("reparameterize", seed=int(hidden), hidden=hidden) as run:
+        run.step("one independent noise value per element", lambda: _rows_get_their_own_noise(reparameterize))
+        run.step("samples have mean `mean`, standard deviation exp(0.5 * log_var), normal noise",
+                 lambda: _samples_have_the_right_moments(reparameterize, n))
         run.step("two calls give different samples", lambda: expect(not torch.equal(
             reparameterize(torch.zeros(4, 2), torch.zeros(4, 2)), reparameterize(torch.zeros(4, 2), torch.zeros(4, 2))),
             "the same sample twice: draw fresh noise with torch.randn_like on every call"))
@@ -47,48 +66,114 @@ def check_reparameterize(reparameterize: Callable) -> Report:
     return run.report
 
 
-def _kl_matches_reference(kl: Callable) -> None:
-    mean, log_var = torch.randn(6, 5), torch.randn(6, 5)
-    reference = kl_divergence(Normal(mean, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(1)
-    expect_close(kl(mean, log_var), reference, "kl_to_standard_normal(mean, log_var) (one value per example)")
+def _kl_causes(mean: torch.Tensor, log_var: torch.Tensor) -> dict[str, torch.Tensor]:
+    terms = mean.pow(2) + log_var.exp() - log_var - 1
+    return {"averaged over the latent dimensions: sum over them": 0.5 * terms.mean(1),
+            "the factor 1/2 is missing": terms.sum(1),
+            "the signs are flipped (a KL is never negative)": -0.5 * terms.sum(1),
+            "sigma² is exp(log_var), not exp(0.5 * log_var)": 0.5 * (mean.pow(2) + (0.5 * log_var).exp() - log_var - 1).sum(1),
+            "the -1 per dimension is missing": 0.5 * (terms + 1).sum(1)}
 
 
-def check_kl(kl: Callable) -> Report:
+def _kl_matches(kl: Callable, mean: torch.Tensor, log_var: torch.Tensor, what: str) -> None:
+    found, (n, d) = kl(mean, log_var), mean.shape
+    hints = {(): "one value per example: sum over the latent dimensions only (dim 1)",
+             (d,): "summed over the batch (dim 0): sum over the latent dimensions (dim 1)"}
+    expect_shape(found, (n,), what, hints.get(tuple(getattr(found, "shape", (0,))), ""))
+    expected = kl_divergence(Normal(mean, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(1)
+    expect_close(found, expected, what, causes=_kl_causes(mean, log_var))
+
+
+def check_kl(kl: Callable, n: int = 6, d: int = 5, hidden: bool = False) -> Report:
     """kl_to_standard_normal(mean, log_var) -> (N,) KL(N(mean, sigma²) || N(0, I)) in nats, summed over dimensions."""
-    with CheckRun("kl_to_standard_normal") as run:
-        run.step("zero when q(z|x) is N(0, I)", lambda: expect_close(kl(torch.zeros(3, 4), torch.zeros(3, 4)),
-                                                                     torch.zeros(3), "KL of N(0, I) to itself"))
+    with CheckRun("kl_to_standard_normal", seed=int(hidden), hidden=hidden) as run:
+        run.step("zero when q(z|x) is N(0, I)", lambda: _kl_matches(kl, torch.zeros(3, d), torch.zeros(3, d),
+                                                                    "KL of N(0, I) to itself"))
         run.step("equals torch.distributions' closed form for random means and variances",
-                 lambda: _kl_matches_reference(kl))
+                 lambda: _kl_matches(kl, torch.randn(n, d), torch.randn(n, d), f"kl_to_standard_normal(({n}, {d}) inputs)"))
     return run.report
 
 
-def _loss_matches_reference(loss_fn: Callable) -> None:
-    model, x = VAE(latent_dim=4, hidden=8), torch.rand(5, 1, 28, 28)
-    with torch.random.fork_rng():
-        torch.manual_seed(1)
-        found = loss_fn(model, (x, None))
+REFERENCE_PARTS = {"reparameterize": reference.reparameterize, "kl_to_standard_normal": reference.kl_to_standard_normal}
+
+
+@contextmanager
+def reference_parts(loss_fn: Callable) -> Iterator[list[str]]:
+    """Inside, the notebook functions that `loss_fn` calls by name use the reference versions, so that a mistake in
+    an earlier exercise is not blamed on this one; yields the names of those that differ from the reference."""
+    names = getattr(loss_fn, "__globals__", {})
+    saved = {name: names[name] for name in REFERENCE_PARTS if name in names}
+    torch.manual_seed(0)
+    mean, log_var = torch.randn(50, 3), torch.randn(50, 3)
+    differ = [name for name, fn in saved.items() if name == "kl_to_standard_normal" and not _same(fn, mean, log_var)]
+    names.update({name: REFERENCE_PARTS[name] for name in saved})
+    try:
+        yield differ
+    finally:
+        names.update(saved)
+
+
+def _same(fn: Callable, *args: torch.Tensor) -> bool:
+    try:
+        found = fn(*args)
+        return isinstance(found, torch.Tensor) and torch.allclose(found, REFERENCE_PARTS[fn.__name__](*args), atol=1e-5)
+    except Exception:  # an unfinished or broken upstream exercise
+        return False
+
+
+def _loss_causes(model: VAE, x: torch.Tensor, expected: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    n, pixels = len(x), x[0].numel()
+    torch.manual_seed(1)
+    mean, log_var = model.encoder(x)
+    from_mean = F.binary_cross_entropy(model.decoder(mean), x, reduction="sum") / n
+    x_hat = model.decoder(reference.reparameterize(mean, log_var))
+    reconstruction, kl = expected["reconstruction"], expected["kl"]
+    return {
+        "reconstruction": {
+            "averaged over the pixels: sum the binary cross-entropy over the 784 pixels (reduction='sum')": reconstruction / pixels,
+            "summed over the batch: divide by the batch size": reconstruction * n,
+            "the squared error: the Bernoulli likelihood gives the binary cross-entropy": F.mse_loss(x_hat, x, reduction="sum") / n,
+            "the decoded mean: decode a reparameterised sample z = mean + sigma * eps": from_mean},
+        "kl": {"summed over the batch: average it with .mean()": kl * n, "missing: add the KL term": torch.zeros(())},
+        "loss": {"the KL is subtracted: the negative ELBO is reconstruction + KL": reconstruction - kl,
+                 "the KL is missing from the loss": reconstruction}}
+
+
+def _loss_matches_reference(loss_fn: Callable, n: int, latent_dim: int) -> None:
+    model, x = VAE(latent_dim=latent_dim, hidden=8), torch.rand(n, 1, 28, 28)
+    torch.manual_seed(1)
+    found = loss_fn(model, (x, None))
     expect(isinstance(found, dict) and {"loss", "reconstruction", "kl"} <= set(found),
            "return a dict with the keys 'loss', 'reconstruction' and 'kl'")
     torch.manual_seed(1)
-    expected = vae_loss(model, (x, None))
-    for key in ("reconstruction", "kl", "loss"):
-        expect_close(found[key], expected[key], f"{key} (nats per image, summed over pixels, averaged over the batch)",
-                     atol=1e-3)
+    expected = reference.vae_loss(model, (x, None))
+    causes = _loss_causes(model, x, expected)
+    labels = {"reconstruction": "reconstruction (binary cross-entropy summed over pixels, averaged over the batch)",
+              "kl": "kl (summed over the latent dimensions, averaged over the batch)",
+              "loss": "loss (reconstruction + kl)"}
+    for key, label in labels.items():
+        expect_close(found[key], expected[key], label, atol=1e-3, causes=causes[key])
 
 
-def _reconstruction_trains_the_encoder(loss_fn: Callable) -> None:
-    model = VAE(latent_dim=4, hidden=8)
+def _reconstruction_trains_the_encoder(loss_fn: Callable, latent_dim: int) -> None:
+    model = VAE(latent_dim=latent_dim, hidden=8)
     loss_fn(model, (torch.rand(5, 1, 28, 28), None))["reconstruction"].backward()
     grad = model.encoder.to_stats.weight.grad
-    expect(grad is not None and bool(grad[:4].abs().sum() > 0),
+    expect(grad is not None and bool(grad[:latent_dim].abs().sum() > 0),
            "the reconstruction term gives the encoder's mean no gradient: decode the reparameterised sample")
+    expect(bool(grad[latent_dim:].abs().sum() > 0), "the reconstruction term gives the log-variance no gradient: "
+                                                    "decode the reparameterised sample, not the mean")
 
 
-def check_vae_loss(loss_fn: Callable) -> Report:
-    """vae_loss(model, batch) -> {"loss", "reconstruction", "kl"}: the negative ELBO per image, in nats."""
-    with CheckRun("vae_loss") as run:
-        run.step("reconstruction (Bernoulli), KL and their sum equal the reference", lambda: _loss_matches_reference(loss_fn))
+def check_vae_loss(loss_fn: Callable, n: int = 5, latent_dim: int = 4, hidden: bool = False) -> Report:
+    """vae_loss(model, batch) -> {"loss", "reconstruction", "kl"}: the negative ELBO per image, in nats.
+
+    It runs with the reference reparameterize and kl_to_standard_normal, so that only vae_loss itself is judged."""
+    with CheckRun("vae_loss", seed=int(hidden), hidden=hidden) as run, reference_parts(loss_fn) as differ:
+        for name in differ:
+            run.note(f"your {name} differs from the reference: fix its check first; this check uses the reference")
+        run.step("reconstruction (Bernoulli), KL and their sum equal the reference",
+                 lambda: _loss_matches_reference(loss_fn, n, latent_dim))
         run.step("the reconstruction term trains the encoder through the sample",
-                 lambda: _reconstruction_trains_the_encoder(loss_fn))
+                 lambda: _reconstruction_trains_the_encoder(loss_fn, latent_dim))
     return run.report

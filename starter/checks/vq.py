@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from starter.checks import CheckRun, Report, expect, expect_close, expect_shape
+from starter.checks import CheckFailed, CheckRun, Report, expect, expect_close, expect_integer, expect_shape
 from starter.models import vq as reference
 
 
@@ -37,111 +37,203 @@ def largest_tensor(fn: Callable, *shapes: tuple[int, ...]) -> int:
 def _codebook(make_codebook: Callable, k: int, d: int) -> nn.Parameter:
     codebook = make_codebook(k, d)
     expect(isinstance(codebook, nn.Parameter), f"expected an nn.Parameter (so the optimiser sees it), found {type(codebook).__name__}")
-    expect_shape(codebook, (k, d), f"make_codebook({k}, {d})")
+    expect_shape(codebook, (k, d), f"make_codebook({k}, {d})",
+                 "one row per code: (num_codes, code_dim)" if tuple(codebook.shape) == (d, k) else "")
+    expect(codebook.requires_grad, "the codebook does not require gradients: keep nn.Parameter's default requires_grad=True")
     return codebook
 
 
-def check_codebook(make_codebook: Callable) -> Report:
-    """make_codebook(K, d) returns a learnable (K, d) parameter with distinct rows."""
-    with CheckRun("make_codebook") as run:
-        codebook = run.step("returns a (128, 16) nn.Parameter", lambda: _codebook(make_codebook, 128, 16))
+def _initial_range(codebook: torch.Tensor) -> None:
+    k, d = codebook.shape
+    values, bound = codebook.detach(), 1 / k
+    low, high = values.min().item(), values.max().item()
+    found = f"found values in [{low:.3g}, {high:.3g}]"
+    expect(low < 0, f"{found}: nothing is negative (torch.rand gives [0, 1)): draw uniformly in [-1/K, 1/K] with "
+                    ".uniform_(-1 / num_codes, 1 / num_codes)")
+    if -bound * 1.001 > low or high > bound * 1.001:
+        if abs(high - 1 / d) < 0.1 / d:
+            raise CheckFailed(f"{found}: that is [-1/d, 1/d] for d = code_dim = {d}; the range is [-1/K, 1/K] "
+                              f"with K = num_codes = {k}")
+        raise CheckFailed(f"{found}, outside [-1/K, 1/K] = [{-bound:.3g}, {bound:.3g}]: draw uniformly in that range "
+                          "(torch.randn is not bounded)")
+    expect(low < -0.8 * bound and high > 0.8 * bound and abs(values.mean().item()) < 0.1 * bound,
+           f"{found}, mean {values.mean().item():.3g}: the values should fill [-1/K, 1/K] = [{-bound:.3g}, {bound:.3g}] "
+           "uniformly")
+
+
+def check_codebook(make_codebook: Callable, num_codes: int = 128, code_dim: int = 16, hidden: bool = False) -> Report:
+    """make_codebook(K, d) returns a learnable (K, d) parameter, uniform in [-1/K, 1/K]."""
+    with CheckRun("make_codebook", seed=int(hidden), hidden=hidden) as run:
+        codebook = run.step(f"returns a ({num_codes}, {code_dim}) nn.Parameter that requires gradients",
+                            lambda: _codebook(make_codebook, num_codes, code_dim))
         run.step("shape follows the arguments (8, 3)", lambda: _codebook(make_codebook, 8, 3))
         run.step("codes start different from each other", lambda: expect(
-            torch.unique(codebook.detach(), dim=0).shape[0] == 128,
+            torch.unique(codebook.detach(), dim=0).shape[0] == num_codes,
             "some codes are identical: the nearest-code search could never tell them apart (initialise at random)"))
+        run.step(f"values uniform in [-1/K, 1/K] (K = {num_codes})", lambda: _initial_range(codebook))
     return run.report
 
 
-def _distances_match(fn: Callable) -> None:
-    z, codebook = torch.randn(100, 16), torch.randn(32, 16)
-    expect_close(fn(z, codebook), torch.cdist(z, codebook) ** 2, "distances(z: (100, 16), codebook: (32, 16))", atol=1e-3)
+def _distance_causes(z: torch.Tensor, codebook: torch.Tensor) -> dict[str, torch.Tensor]:
+    difference = z[:, None, :] - codebook[None, :, :]
+    squared, d = (difference ** 2).sum(-1), z.shape[1]
+    causes = {
+        "these are the distances, not their squares": squared.sqrt(),
+        "averaged over d: sum the squared differences over the last dimension": squared / d,
+        "absolute differences: square them": difference.abs().sum(-1),
+        "the cross term needs its factor 2: ||z||² - 2 z·e + ||e||²": squared + z @ codebook.T,
+        "the cross term has the wrong sign: ||z||² - 2 z·e + ||e||²": squared + 4 * z @ codebook.T,
+    }
+    if len(z) == len(codebook):  # only then does a forgotten keepdim broadcast without an error
+        causes["||z||² is added along the wrong axis: keep it an (M, 1) column with .sum(1, keepdim=True)"] = (
+            squared - z.pow(2).sum(1, keepdim=True) + z.pow(2).sum(1))
+    return causes
 
 
-def check_squared_distances(fn: Callable, memory_efficient: bool = False) -> Report:
+def _distances_match(fn: Callable, m: int, k: int, d: int) -> None:
+    z, codebook = torch.randn(m, d), torch.randn(k, d)
+    found = fn(z, codebook)
+    hints = {(k, m): "transposed: one row per vector z, one column per code",
+             (m, d): "sum the squared differences over the last dimension (d) only",
+             (m, k, d): "sum the squared differences over the last dimension (d)"}
+    expect_shape(found, (m, k), f"distances(z: ({m}, {d}), codebook: ({k}, {d}))", hints.get(tuple(getattr(found, "shape", ())), ""))
+    expect_close(found, torch.cdist(z, codebook) ** 2, "the distances", atol=1e-3, causes=_distance_causes(z, codebook))
+
+
+BROADCAST_HINT = ("shapes that do not broadcast: keep ||z||² an (M, 1) column (.sum(1, keepdim=True)), ||e||² a (K,) row, "
+                  "and multiply by codebook.T")
+
+
+def check_squared_distances(fn: Callable, memory_efficient: bool = False, m: int = 100, k: int = 32, d: int = 16,
+                            hidden: bool = False) -> Report:
     """fn(z (M, d), codebook (K, d)) -> (M, K) squared L2 distances, optionally without an (M, K, d) tensor."""
-    with CheckRun(fn.__name__) as run:
-        run.step("matches torch.cdist(z, codebook) ** 2 on random inputs", lambda: _distances_match(fn))
+    with CheckRun(fn.__name__, seed=int(hidden), hidden=hidden) as run:
+        run.step(f"matches torch.cdist(z, codebook) ** 2 on random inputs (M={m}, K={k}, d={d})",
+                 lambda: _distances_match(fn, m, k, d), hints={RuntimeError: BROADCAST_HINT})
         if memory_efficient:
-            m, k, d = 65_536, 512, 64
+            big_m, big_k, big_d = 65_536, 512, 64
             def small_enough():
-                largest = largest_tensor(fn, (m, d), (k, d))
-                expect(largest <= 2 * m * k, f"for M={m} vectors and K={k} codes of d={d}, the largest tensor built has "
-                       f"{largest:.3g} elements ({4 * largest / 2**30:.1f} GiB): expand ||z||² - 2 z·e + ||e||² so "
-                       f"nothing bigger than the (M, K) matrix is made")
+                largest = largest_tensor(fn, (big_m, big_d), (big_k, big_d))
+                expect(largest <= 2 * big_m * big_k, f"for M={big_m} vectors and K={big_k} codes of d={big_d}, the "
+                       f"largest tensor built has {largest:.3g} elements ({4 * largest / 2**30:.1f} GiB): expand "
+                       "||z||² - 2 z·e + ||e||² so nothing bigger than the (M, K) matrix is made")
             run.step("never builds a tensor bigger than (M, K) (M=65536, K=512, d=64)", small_enough)
     return run.report
 
 
-def check_quantize(quantize: Callable) -> Report:
-    """quantize(z (M, d), codebook (K, d)) -> (z_q (M, d), indices (M,)) with the nearest code."""
-    z, codebook = torch.randn(50, 8), torch.randn(20, 8)
-    expected = reference.nearest_codes(z, codebook)
-    with CheckRun("quantize") as run:
-        out = run.step("returns (z_q, indices)", lambda: _pair(quantize(z, codebook)))
-        run.step("indices: shape (50,), the closest code of each vector", lambda: _indices_match(out[1], expected))
-        run.step("z_q: shape (50, 8), the chosen code vectors", lambda: expect_close(out[0], codebook[expected], "z_q"))
-    return run.report
-
-
 def _pair(value):
-    expect(isinstance(value, tuple) and len(value) == 2, f"expected a tuple (z_q, indices), found {type(value).__name__}")
+    expect(isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, torch.Tensor) for v in value),
+           f"expected a tuple of two tensors (z_q, indices), found {type(value).__name__}")
+    expect(not (value[0].dtype == torch.long and value[1].is_floating_point()),
+           "the tuple is (indices, z_q): return (z_q, indices) in this order")
     return value
 
 
-def _indices_match(found: torch.Tensor, expected: torch.Tensor) -> None:
-    expect_shape(found, expected.shape, "indices")
-    wrong = (found.long() != expected).sum().item()
-    expect(wrong == 0, f"{wrong} of {len(expected)} vectors got a code that is not the nearest (argmin over codes, dim=1?)")
+INDEX_HINT = ("an index beyond the codebook: take the argmin over the codes (dim=1), which gives one index in "
+              "0..K-1 per vector")
 
 
-def _straight_through_gradients(straight_through: Callable) -> None:
-    encoder, codebook = nn.Linear(4, 8), nn.Parameter(torch.randn(10, 8))
-    z_e = encoder(torch.randn(6, 4))
+def _indices_match(found: torch.Tensor, z: torch.Tensor, codebook: torch.Tensor) -> None:
+    m, k = len(z), len(codebook)
+    expect_shape(found, (m,), "indices", "one index per code: the argmin must run over the codes, dim=1"
+                 if tuple(found.shape) == (k,) else "")
+    expect_integer(found, "indices")
+    distances = torch.cdist(z, codebook)
+    expected = distances.argmin(1)
+    expect(not torch.equal(found, distances.argmax(1)), "argmax picks the farthest code: the nearest is the argmin")
+    wrong = (found != expected).sum().item()
+    expect(wrong == 0, f"{wrong} of {m} vectors got a code that is not the nearest (argmin over codes, dim=1?)")
+
+
+def check_quantize(quantize: Callable, m: int = 50, k: int = 20, d: int = 8, hidden: bool = False) -> Report:
+    """quantize(z (M, d), codebook (K, d)) -> (z_q (M, d), indices (M,)) with the nearest code."""
+    with CheckRun("quantize", seed=int(hidden), hidden=hidden) as run:
+        z, codebook = run.step(f"on {m} vectors and {k} codes of d={d}", lambda: (torch.randn(m, d), torch.randn(k, d)))
+        out = run.step("returns (z_q, indices)", lambda: _pair(quantize(z, codebook)), hints={IndexError: INDEX_HINT})
+        run.step(f"indices: shape ({m},), integers, the closest code of each vector",
+                 lambda: _indices_match(out[1], z, codebook))
+        run.step(f"z_q: shape ({m}, {d}), the chosen code vectors", lambda: expect_close(
+            out[0], codebook[out[1]], "z_q", causes={"z_q is the input z: return the chosen rows codebook[indices]": z}))
+    return run.report
+
+
+def _straight_through_gradients(straight_through: Callable, n: int, d: int) -> None:
+    encoder, codebook = nn.Linear(4, d), nn.Parameter(torch.randn(10, d))
+    z_e = encoder(torch.randn(n, 4))
     z_q = codebook[reference.nearest_codes(z_e.detach(), codebook)]
     decoder_input = straight_through(z_e, z_q)
-    expect_close(decoder_input, z_q, "forward value (should equal z_q)")
-    upstream = torch.randn(6, 8)  # the gradient the decoder sends back to its input
+    expect_close(decoder_input, z_q, "forward value (should equal z_q)", causes={
+        "the value is z_e: the decoder must see z_q; the .detach() goes on (z_q - z_e), added to z_e": z_e})
+    expect(decoder_input.requires_grad, "the output is detached as a whole: no gradient can reach the encoder; "
+                                        "detach only (z_q - z_e)")
+    upstream = torch.randn(n, d)  # the gradient the decoder sends back to its input
     to_encoder, to_codebook = torch.autograd.grad((decoder_input * upstream).sum(), [z_e, codebook], allow_unused=True)
-    expect(to_encoder is not None, "no gradient reaches the encoder: do not detach z_e itself")
+    expect(to_encoder is not None, "no gradient reaches the encoder: the output must be z_e + (z_q - z_e).detach(), "
+                                   "not z_q itself")
+    expect(not torch.allclose(to_encoder, torch.zeros_like(to_encoder)),
+           "the encoder's gradient is zero: without .detach() on (z_q - z_e) as a whole, the two z_e terms cancel")
+    expect(not torch.allclose(to_encoder, -upstream), "the encoder gets the negated gradient: the .detach() is on the "
+                                                      "wrong term; write z_e + (z_q - z_e).detach()")
     expect_close(to_encoder, upstream, "gradient at the encoder output (should equal the decoder input's)")
     expect(to_codebook is None or to_codebook.abs().max() == 0,
            "the codebook receives gradient from the reconstruction: wrap (z_q - z_e) in .detach()")
 
 
-def check_straight_through(straight_through: Callable) -> Report:
+def check_straight_through(straight_through: Callable, n: int = 6, d: int = 8, hidden: bool = False) -> Report:
     """Forward gives z_q; backward copies the decoder-input gradient to z_e and gives the codebook none."""
-    with CheckRun("straight_through") as run:
+    with CheckRun("straight_through", seed=int(hidden), hidden=hidden) as run:
         run.step("forward = z_q; encoder gets exactly the decoder-input gradient; codebook gets none",
-                 lambda: _straight_through_gradients(straight_through))
+                 lambda: _straight_through_gradients(straight_through, n, d))
     return run.report
 
 
-def _losses(vq_losses: Callable):
-    torch.manual_seed(1)
-    z_e, z_q = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8, requires_grad=True)
+def _losses(vq_losses: Callable, n: int, d: int):
+    z_e, z_q = torch.randn(n, d, requires_grad=True), torch.randn(n, d, requires_grad=True)
     out = vq_losses(z_e, z_q)
     expect(isinstance(out, tuple) and len(out) == 2, "expected a tuple (codebook_loss, commitment_loss)")
+    for loss, name in zip(out, ("codebook_loss", "commitment_loss")):
+        expect_shape(loss, (), name, "average over every element (F.mse_loss), giving one number")
     return z_e, z_q, out
 
 
-def _moves_only(loss: torch.Tensor, target: torch.Tensor, other: torch.Tensor, name: str, target_name: str) -> None:
-    expect(loss.requires_grad, f"{name} is detached from both inputs")
-    g_target, g_other = torch.autograd.grad(loss, [target, other], allow_unused=True, retain_graph=True)
-    expect(g_target is not None and g_target.abs().sum() > 0, f"{name} should move the {target_name}, but gives it no gradient")
-    other_name = "encoder output" if target_name == "codebook" else "codebook"
-    expect(g_other is None or g_other.abs().sum() == 0,
-           f"{name} also moves the {other_name}: apply .detach() (the stop-gradient sg[.]) to it")
+def _loss_causes(z_e: torch.Tensor, z_q: torch.Tensor) -> dict[str, torch.Tensor]:
+    squared = (z_e - z_q) ** 2
+    return {"β = 0.25 belongs in the total loss, not inside vq_losses": 0.25 * squared.mean(),
+            "a sum: average the squared differences (mean squared error)": squared.sum(),
+            "summed over the vector, averaged over the batch: average over every element": squared.sum(1).mean(),
+            "absolute differences: square them": (z_e - z_q).abs().mean(),
+            "the square root of the MSE: leave out the sqrt": squared.mean().sqrt()}
 
 
-def check_vq_losses(vq_losses: Callable) -> Report:
+def _gradients(loss: torch.Tensor, z_e: torch.Tensor, z_q: torch.Tensor) -> tuple[bool, bool]:
+    """Whether `loss` moves (the encoder output z_e, the codebook side z_q)."""
+    if not loss.requires_grad:
+        return False, False
+    grads = torch.autograd.grad(loss, [z_e, z_q], allow_unused=True, retain_graph=True)
+    return tuple(g is not None and bool(g.abs().sum() > 0) for g in grads)
+
+
+def _each_moves_one_side(codebook_loss, commitment_loss, z_e, z_q) -> None:
+    codebook_moves, commitment_moves = _gradients(codebook_loss, z_e, z_q), _gradients(commitment_loss, z_e, z_q)
+    expect(not (codebook_moves == (True, False) and commitment_moves == (False, True)),
+           "the two losses are swapped: the codebook loss ||sg[z_e] - z_q||² comes first, the commitment loss second")
+    for moves, name, side, other in ((codebook_moves, "the codebook loss", 1, "encoder output"),
+                                     (commitment_moves, "the commitment loss", 0, "codebook")):
+        expect(any(moves), f"{name} is detached from both inputs: detach only the side it must not move")
+        target = "codebook" if side == 1 else "encoder output"
+        expect(moves[side], f"{name} should move the {target}, but gives it no gradient: detach the {other} instead")
+        expect(not moves[1 - side], f"{name} also moves the {other}: apply .detach() (the stop-gradient sg[.]) to it")
+
+
+def check_vq_losses(vq_losses: Callable, n: int = 4, d: int = 8, hidden: bool = False) -> Report:
     """vq_losses(z_e, z_q) -> (||sg[z_e] - z_q||², ||z_e - sg[z_q]||²) as means; each moves only its side."""
-    with CheckRun("vq_losses") as run:
-        z_e, z_q, (codebook_loss, commitment_loss) = run.step("returns (codebook_loss, commitment_loss)", lambda: _losses(vq_losses))
-        expected = ((z_e - z_q) ** 2).mean()
+    with CheckRun("vq_losses", seed=1 + int(hidden), hidden=hidden) as run:
+        z_e, z_q, (codebook_loss, commitment_loss) = run.step("returns two scalars (codebook_loss, commitment_loss)",
+                                                              lambda: _losses(vq_losses, n, d))
+        expected, causes = ((z_e - z_q) ** 2).mean(), _loss_causes(z_e, z_q)
         run.step("values: mean squared distance between z_e and z_q", lambda: (
-            expect_close(codebook_loss, expected, "codebook_loss"), expect_close(commitment_loss, expected, "commitment_loss")))
-        run.step("the codebook loss moves only the codebook",
-                 lambda: _moves_only(codebook_loss, z_q, z_e, "the codebook loss", "codebook"))
-        run.step("the commitment loss moves only the encoder",
-                 lambda: _moves_only(commitment_loss, z_e, z_q, "the commitment loss", "encoder output"))
+            expect_close(codebook_loss, expected, "codebook_loss", causes=causes),
+            expect_close(commitment_loss, expected, "commitment_loss", causes=causes)))
+        run.step("the codebook loss moves only the codebook, the commitment loss only the encoder",
+                 lambda: _each_moves_one_side(codebook_loss, commitment_loss, z_e, z_q))
     return run.report
