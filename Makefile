@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab run run-fast test notebooks clean
+.PHONY: setup lab run run-fast test check notebooks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ run-fast: setup                   ## the same in fast mode (COURSE_FAST=1), a fe
 
 test: setup                       ## unit tests + nbval re-execution of the solutions in fast mode
 	COURSE_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env tests solutions
+
+check: setup                      ## your score and feedback before you submit: make check NB=02 (no hidden tests)
+	$(PY) -m starter.grade --self $(wildcard notebooks/$(NB)_*.ipynb)
 
 notebooks: setup                  ## regenerate notebooks/ from solutions/
 	$(PY) -m starter.build

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
-from starter.checks import GRADING_LOG_ENV, CheckFailed, CheckRun, expect_close, expect_shape
+from starter.checks import CheckFailed, CheckRun, Report, evidence, expect_close, expect_shape, observe
 from starter.checks.autoencoder import check_decoder, check_encoder, check_reconstruction_loss, check_train_epoch
 from starter.models.autoencoder import Decoder, Encoder, reconstruction_loss
 from starter.train import train_epoch
@@ -44,12 +45,55 @@ def test_expect_close_names_the_gap():
     assert "largest difference 1" in report.steps[0].message
 
 
-def test_grading_log(tmp_path, monkeypatch):
-    log = tmp_path / "log.jsonl"
-    monkeypatch.setenv(GRADING_LOG_ENV, str(log))
-    run_steps(("ok", lambda: None))
-    entry = json.loads(log.read_text())
-    assert entry["title"] == "demo" and entry["status"] == "pass"
+def test_evidence_survives_json_and_objects_stay_opaque():
+    value = {"ints": torch.arange(6).view(2, 3), "doubles": torch.rand(2).double(), "flags": [torch.ones(2, dtype=torch.bool)],
+             "plain": (1, 2.5, "text", None, True)}
+    back = evidence.decode(json.loads(json.dumps(evidence.encode(value))))
+    assert torch.equal(back["ints"], value["ints"]) and torch.equal(back["doubles"], value["doubles"])
+    assert torch.equal(back["flags"][0], value["flags"][0]) and back["plain"] == value["plain"]
+    assert isinstance(evidence.decode(evidence.encode(torch.nn.Linear(1, 1))), evidence.Opaque)
+    with pytest.raises(evidence.MissingEvidence):
+        evidence.decode({"tensor": "AAAA", "dtype": "object", "shape": [1]})
+
+
+def _doubling_check(student) -> Report:
+    with CheckRun("doubles", quiet=True) as run:
+        run.step("doubles its input", lambda: expect_close(observe(lambda: student(torch.ones(3))), torch.full((3,), 2.0), "out"))
+    return run.report
+
+
+def test_the_judge_replays_evidence_without_running_student_code(tmp_path, monkeypatch):
+    calls = []
+
+    def student(x):
+        calls.append(x)
+        return x * 2
+
+    monkeypatch.setenv(evidence.LOG_ENV, str(tmp_path / "log"))
+    live = _doubling_check(student)
+    monkeypatch.delenv(evidence.LOG_ENV)
+    record = json.loads((tmp_path / "log").read_text())
+    evidence.queue_replay(record["evidence"], record["title"])
+    assert _doubling_check(student).steps == live.steps and live.passed and len(calls) == 1
+    evidence.queue_replay([{"value": evidence.encode(torch.zeros(3))}], "doubles")  # evidence with the wrong values
+    assert not _doubling_check(student).passed
+    evidence.queue_replay([], "doubles")
+    assert "no evidence" in _doubling_check(student).steps[0].message
+    evidence.queue_replay(record["evidence"], "another check")  # evidence recorded for another check
+    assert not _doubling_check(student).passed and len(calls) == 1
+
+
+def test_student_exceptions_come_back_as_the_same_type(tmp_path, monkeypatch):
+    def student(x):
+        raise IndexError("index 9 is out of bounds")
+
+    monkeypatch.setenv(evidence.LOG_ENV, str(tmp_path / "log"))
+    live = _doubling_check(student)
+    monkeypatch.delenv(evidence.LOG_ENV)
+    record = json.loads((tmp_path / "log").read_text())
+    evidence.queue_replay(record["evidence"], record["title"])
+    replayed = _doubling_check(student)
+    assert replayed.steps == live.steps and "raised IndexError: index 9 is out of bounds" in live.steps[0].message
 
 
 def test_reference_solutions_pass_their_checks():

@@ -7,7 +7,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from starter.checkpoints import CheckpointError, load_model
-from starter.checks.prior import first_future_dependency
+from starter.checks.prior import first_future_dependency, perturbed_grids
 from starter.checks.vae import check_kl, check_reparameterize, check_vae_loss
 from starter.cli import main as cli
 from starter.metrics import linear_probe
@@ -62,7 +62,9 @@ def test_two_level_vqvae_round_trip_and_loss():
 def test_bottom_prior_is_causal_in_the_bottom_codes_and_reads_all_top_codes():
     prior = BottomPrior(num_codes=8, top_codes=16, channels=8, blocks=2, embed=4).eval()
     top = torch.randint(16, (1, 4, 4))
-    assert first_future_dependency(lambda codes: prior(codes, top), 8) is None
+    with torch.no_grad():
+        grids = perturbed_grids(8)
+        assert first_future_dependency(prior(grids, top.expand(len(grids), 4, 4))) is None
     bottom = torch.randint(8, (1, 7, 7))
     changed_top = top.clone()
     changed_top[0, 3, 3] = (top[0, 3, 3] + 1) % 16

@@ -1,5 +1,6 @@
 """Every check cell against the mistakes students make: each wrong answer fails with its cause named, the solution
-passes, and answers coded to the visible check fail the hidden test."""
+passes, answers coded to the visible check fail the hidden test, and in every case the grader's judge, replaying the
+evidence without the student's code, reaches the same verdicts with the same messages."""
 from __future__ import annotations
 
 import functools
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import starter.checks
+from starter import grade
+from starter.checks import CheckRun, evidence
 from starter.config import PROJECT_ROOT
 from wrong_answers import VISIBLE_ONLY, WRONG_ANSWERS, WrongAnswer
 
@@ -43,15 +45,30 @@ def namespace(path: Path) -> dict:
     return names
 
 
-def run_check(grade_id: str, source: str, monkeypatch) -> list:
-    """Define `source` in a copy of the notebook's namespace, run the check cell, return its reports in order."""
+def run_check(grade_id: str, source: str, monkeypatch, tmp_path: Path) -> list:
+    """Define `source` in a copy of the notebook's namespace and run the check cell as a grading run would; the judge
+    then replays the evidence without the student's code and must reach the same verdicts with the same messages.
+    Returns the reports in order."""
     path, _, check = exercises()[grade_id]
     names = dict(namespace(path))
     exec(source, names)
-    reports = []
-    monkeypatch.setattr(starter.checks, "_log_for_grader", reports.append)
+    live = []
+    original_exit = CheckRun.__exit__
+
+    def exit_and_keep(run, *error):
+        live.append(run.report)
+        return original_exit(run, *error)
+
+    log = tmp_path / "evidence.jsonl"
+    monkeypatch.setattr(CheckRun, "__exit__", exit_and_keep)
+    monkeypatch.setenv(evidence.LOG_ENV, str(log))
+    monkeypatch.setenv(evidence.CELL_ENV, "check-" + grade_id)
     exec(check, names)
+    monkeypatch.delenv(evidence.LOG_ENV)
+    reports = list(live)
     assert reports, f"the check cell of {grade_id} produced no report"
+    judged = grade.judge(check, grade.read_evidence(log)["check-" + grade_id], seed=0)
+    assert [(r.title, r.steps) for r in judged] == [(r.title, r.steps) for r in reports], "the judge disagrees"
     return reports
 
 
@@ -70,21 +87,21 @@ def test_every_exercise_has_at_least_five_wrong_answers():
 
 
 @pytest.mark.parametrize("grade_id", sorted(WRONG_ANSWERS))
-def test_solution_passes_visible_and_hidden_checks(grade_id, monkeypatch):
-    reports = run_check(grade_id, exercises()[grade_id][1], monkeypatch)
+def test_solution_passes_visible_and_hidden_checks(grade_id, monkeypatch, tmp_path):
+    reports = run_check(grade_id, exercises()[grade_id][1], monkeypatch, tmp_path)
     assert len(reports) == 2 and "(hidden test)" in reports[1].title, [r.title for r in reports]
     assert [r.status for r in reports] == ["pass", "pass"], [failure_text(r) for r in reports]
 
 
 @pytest.mark.parametrize("grade_id, answer", cases(WRONG_ANSWERS))
-def test_wrong_answer_fails_with_its_cause_named(grade_id, answer, monkeypatch):
-    visible = run_check(grade_id, answer.apply(exercises()[grade_id][1]), monkeypatch)[0]
+def test_wrong_answer_fails_with_its_cause_named(grade_id, answer, monkeypatch, tmp_path):
+    visible = run_check(grade_id, answer.apply(exercises()[grade_id][1]), monkeypatch, tmp_path)[0]
     assert visible.status == "fail", f"{answer.name!r} passed the check of {grade_id}"
     assert answer.cause.lower() in failure_text(visible), failure_text(visible)
 
 
 @pytest.mark.parametrize("grade_id, answer", cases(VISIBLE_ONLY))
-def test_answer_coded_to_the_visible_check_fails_the_hidden_test(grade_id, answer, monkeypatch):
-    visible, hidden = run_check(grade_id, answer.apply(exercises()[grade_id][1]), monkeypatch)
+def test_answer_coded_to_the_visible_check_fails_the_hidden_test(grade_id, answer, monkeypatch, tmp_path):
+    visible, hidden = run_check(grade_id, answer.apply(exercises()[grade_id][1]), monkeypatch, tmp_path)
     assert visible.status == "pass", failure_text(visible)
     assert hidden.status == "fail" and answer.cause in hidden.title

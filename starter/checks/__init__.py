@@ -1,8 +1,12 @@
 """A small check framework for exercise cells: clear ✓/✗ lines, and never a crash on wrong student code.
 
     with CheckRun("Encoder") as run:
-        encoder = run.step("builds Encoder(latent_dim=16)", lambda: Encoder(16))
-        run.step("output shape", lambda: expect_shape(encoder(x), (8, 16), "encoder(x)"))
+        z = run.step("runs", lambda: observe(lambda: Encoder(16)(x)))
+        run.step("output shape", lambda: expect_shape(z, (8, 16), "encoder(x)"))
+
+Student code is only ever called inside `observe(...)`, which returns what it produced as data (tensors, numbers,
+tuples...): everything else in a check recomputes the reference and compares, so the grader can replay the evidence
+and decide without running student code (see `starter.checks.evidence`).
 
 A step that fails stops the run (later steps depend on earlier ones) and the summary says so. Every check has, in
 `tests/wrong_answers.py`, the mistakes it must reject with their cause named; hidden tests call the same checks with
@@ -10,17 +14,15 @@ other sizes and seeds (`hidden=True`).
 """
 from __future__ import annotations
 
-import json
-import os
-import traceback
-from pathlib import Path
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-GRADING_LOG_ENV = "COURSE_GRADING_LOG"
+from starter.checks import evidence
+from starter.checks.evidence import observe  # noqa: F401 (checks call student code through it)
+
 
 PASS, FAIL, TODO = "pass", "fail", "not implemented"
 SYMBOL = {PASS: "✓", FAIL: "✗", TODO: "✗"}
@@ -63,17 +65,18 @@ class Report:
 
 
 def _describe(error: BaseException) -> str:
-    """One line for an unexpected exception, pointing at the last line of the student's own code."""
-    library = (str(Path(__file__).resolve().parent.parent), "site-packages", "dist-packages")
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if not any(part in f.filename for part in library)]
-    where = f" (at `{frames[-1].line}`)" if frames and frames[-1].line else ""
-    return f"raised {type(error).__name__}: {error}{where}"
+    """One line for an exception of student code, pointing at the last line of the student's own code."""
+    line = evidence.student_line(error)
+    where = f" (at `{line}`)" if line else ""
+    return f"raised {getattr(error, 'recorded_type', type(error).__name__)}: {error}{where}"
 
 
 class CheckRun:
     """Context manager that runs named steps, prints one line each and a summary line.
 
-    Each step runs with the random seed `seed`; `hidden=True` marks the run as a hidden test in its title.
+    Each step runs with a random seed made from `seed` (and, when grading, the grading run's seed); student code is
+    called only through `observe`, so that the grader can judge the evidence without running it (see `evidence`).
+    `hidden=True` marks the run as a hidden test in its title.
     """
 
     def __init__(self, title: str, quiet: bool = False, seed: int = 0, hidden: bool = False):
@@ -82,6 +85,7 @@ class CheckRun:
 
     def __enter__(self) -> "CheckRun":
         self._print(f"{self.report.title}")
+        self.session = evidence.begin(self.report.title)
         return self
 
     def _print(self, text: str) -> None:
@@ -104,12 +108,12 @@ class CheckRun:
         """
         try:
             with torch.random.fork_rng():
-                torch.manual_seed(self.seed)
+                torch.manual_seed(evidence.derived_seed(self.report.title, self.seed, len(self.report.steps)))
                 value = fn()
         except NotImplementedError:
             self._record(name, TODO, "not implemented yet (replace the `raise NotImplementedError()` stub)")
             raise _StopRun from None
-        except CheckFailed as failure:
+        except (CheckFailed, evidence.MissingEvidence) as failure:
             self._record(name, FAIL, str(failure))
             raise _StopRun from None
         except Exception as error:  # student code may raise anything
@@ -122,17 +126,8 @@ class CheckRun:
     def __exit__(self, kind, error, tb) -> bool:
         verdict = {PASS: "all checks passed", TODO: "not implemented yet", FAIL: "some checks failed"}
         self._print(f"{SYMBOL[self.report.status]} {self.report.title}: {verdict[self.report.status]}")
-        _log_for_grader(self.report)
+        evidence.end(self.session)
         return kind is _StopRun
-
-
-def _log_for_grader(report: Report) -> None:
-    """When the grader runs a notebook it sets COURSE_GRADING_LOG; append the report there as JSON."""
-    path = os.environ.get(GRADING_LOG_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(json.dumps({"cell": os.environ.get("COURSE_CHECK_CELL"), "title": report.title, "status": report.status,
-                                  "steps": [asdict(s) for s in report.steps]}) + "\n")
 
 
 def _shape(value: Any) -> Any:
@@ -152,26 +147,50 @@ def expect_integer(value: torch.Tensor, what: str) -> None:
     expect(value.dtype == torch.long, f"{what} should be integer indices (torch.long), found {value.dtype}")
 
 
-def expect_same_parameter_count(model: nn.Module, reference: nn.Module, what: str) -> None:
-    """Fail unless `model` has exactly as many parameters as `reference`, the architecture the prose describes."""
-    found, expected = (sum(p.numel() for p in m.parameters()) for m in (model, reference))
+def parameter_count(module: nn.Module) -> int:
+    """Number of parameters (trainable or not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def module_facts(module: Any) -> dict:
+    """What a check needs to know of a student's module, as data."""
+    is_module = isinstance(module, nn.Module)
+    return {"type": type(module).__name__, "module": is_module, "parameters": parameter_count(module) if is_module else 0}
+
+
+def expect_module(facts: dict, what: str) -> None:
+    """Fail unless `facts` (from module_facts) describe an nn.Module with parameters."""
+    expect(facts["module"], f"{what} should be an nn.Module, found {facts['type']}")
+    expect(facts["parameters"] > 0, f"{what} has no parameters: did you forget to create the layers?")
+
+
+def expect_same_parameter_count(found: int, reference: nn.Module, what: str) -> None:
+    """Fail unless `found` parameters equal those of `reference`, the architecture the prose describes."""
+    expected = parameter_count(reference)
     expect(found == expected, f"{what} has {found:,} parameters, the architecture described in the text has {expected:,}: "
                               "compare your layers, kernel sizes and widths with the text")
 
 
-def layer_calls(module: nn.Module, *inputs: Any) -> tuple[Any, list[tuple[nn.Module, torch.Tensor, Any]]]:
-    """Run `module(*inputs)`; returns its output and (layer, first input, output) for every layer that holds
-    parameters (Linear, Conv2d, Embedding, ...), in the order they were called."""
-    calls: list[tuple[nn.Module, torch.Tensor, Any]] = []
+def layer_calls(module: nn.Module, *inputs: Any) -> tuple[Any, list[tuple[str, Any, Any]]]:
+    """Run `module(*inputs)`; returns its output and (layer type, first input, output) for every layer that holds
+    parameters (Linear, Conv2d, Embedding, ...), in the order they were called: data for `observe`."""
+    calls: list[tuple[str, Any, Any]] = []
     leaves = [m for m in module.modules() if any(True for _ in m.parameters(recurse=False))]
-    handles = [m.register_forward_hook(lambda layer, args, out: calls.append((layer, args[0] if args else None, out)))
-               for m in leaves]
+    handles = [m.register_forward_hook(lambda layer, args, out: calls.append(
+        (type(layer).__name__, args[0].detach() if args and torch.is_tensor(args[0]) else None,
+         out.detach() if torch.is_tensor(out) else None))) for m in leaves]
     try:
         output = module(*inputs)
     finally:
         for handle in handles:
             handle.remove()
     return output, calls
+
+
+def missing_gradients(module: nn.Module, *inputs: Any) -> list[str]:
+    """Names of the parameters of `module` that get no gradient from its output on `inputs`."""
+    module(*inputs).square().mean().backward()
+    return [name for name, p in module.named_parameters() if p.grad is None]
 
 
 def expect_close(found: Any, expected: torch.Tensor, what: str, atol: float = 1e-5, rtol: float = 1e-4,

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.distributions import Normal, kl_divergence
 from torch.nn import functional as F
 
-from starter.checks import CheckRun, Report, expect, expect_close, expect_shape
+from starter.checks import CheckRun, Report, expect, expect_close, expect_shape, observe
 from starter.models import vae as reference
 from starter.models.vae import VAE
 
@@ -17,7 +17,7 @@ TAIL = 0.0455  # P(|eps| > 2) for eps ~ N(0, 1)
 
 
 def _rows_get_their_own_noise(reparameterize: Callable) -> None:
-    z = reparameterize(torch.zeros(1000, 3), torch.full((1000, 3), math.log(4.0)))
+    z = observe(lambda: reparameterize(torch.zeros(1000, 3), torch.full((1000, 3), math.log(4.0))))
     expect_shape(z, (1000, 3), "reparameterize(mean (1000, 3), log_var (1000, 3))")
     expect(bool((z.std(0) > 0.05).all()), "every row got the same noise: draw one eps per element with torch.randn_like(mean)")
 
@@ -25,7 +25,7 @@ def _rows_get_their_own_noise(reparameterize: Callable) -> None:
 def _samples_have_the_right_moments(reparameterize: Callable, n: int) -> None:
     mean = torch.tensor([2.0, -1.0]).expand(n, 2)
     log_var = torch.tensor([0.0, math.log(9.0)]).expand(n, 2)  # standard deviations 1 and 3
-    z = reparameterize(mean, log_var)
+    z = observe(lambda: reparameterize(mean, log_var))
     expect_shape(z, (n, 2), "reparameterize(mean, log_var)")
     (m0, m1), (s0, s1) = z.mean(0).tolist(), z.std(0).tolist()
     expect(abs(m0 - 2) < 0.05 and abs(m1 + 1) < 0.1, f"sample means should be (2, -1), found ({m0:.2f}, {m1:.2f})"
@@ -42,15 +42,30 @@ def _samples_have_the_right_moments(reparameterize: Callable, n: int) -> None:
                                     "normal: eps must be standard normal (torch.randn_like)")
 
 
-def _gradients_flow(reparameterize: Callable) -> None:
+def _sample_and_gradients(reparameterize: Callable) -> dict:
     mean, log_var = torch.zeros(1000, 3, requires_grad=True), torch.zeros(1000, 3, requires_grad=True)
     z = reparameterize(mean, log_var)
-    expect(z.requires_grad, "the sample has no gradient: draw eps ~ N(0, I) and return mean + sigma * eps "
-                            "(Normal(...).sample() is not differentiable)")
-    z.sum().backward()
-    expect(mean.grad is not None and torch.allclose(mean.grad, torch.ones_like(mean)), "dz/dmean should be 1: return mean + sigma * eps (torch.normal does not pass gradients on)")
-    expect(log_var.grad is not None and torch.allclose(log_var.grad, 0.5 * z.detach(), atol=1e-5),
+    facts = {"z": z, "requires_grad": bool(getattr(z, "requires_grad", False))}
+    if facts["requires_grad"]:
+        z.sum().backward()
+        facts["mean_grad"], facts["log_var_grad"] = mean.grad, log_var.grad
+    return facts
+
+
+def _gradients_flow(facts: dict) -> None:
+    expect(facts["requires_grad"], "the sample has no gradient: draw eps ~ N(0, I) and return mean + sigma * eps "
+                                   "(Normal(...).sample() is not differentiable)")
+    mean_grad, log_var_grad, z = facts["mean_grad"], facts["log_var_grad"], facts["z"]
+    expect(mean_grad is not None and torch.allclose(mean_grad, torch.ones_like(mean_grad)),
+           "dz/dmean should be 1: return mean + sigma * eps (torch.normal does not pass gradients on)")
+    expect(log_var_grad is not None and torch.allclose(log_var_grad, 0.5 * z, atol=1e-5),
            "dz/dlog_var should be 0.5 * sigma * eps: sigma = exp(0.5 * log_var), with eps drawn without gradient")
+
+
+def _fresh_noise(reparameterize: Callable) -> None:
+    first, second = observe(lambda: (reparameterize(torch.zeros(4, 2), torch.zeros(4, 2)),
+                                     reparameterize(torch.zeros(4, 2), torch.zeros(4, 2))))
+    expect(not torch.equal(first, second), "the same sample twice: draw fresh noise with torch.randn_like on every call")
 
 
 def check_reparameterize(reparameterize: Callable, n: int = 20_000, hidden: bool = False) -> Report:
@@ -59,10 +74,9 @@ def check_reparameterize(reparameterize: Callable, n: int = 20_000, hidden: bool
         run.step("one independent noise value per element", lambda: _rows_get_their_own_noise(reparameterize))
         run.step("samples have mean `mean`, standard deviation exp(0.5 * log_var), normal noise",
                  lambda: _samples_have_the_right_moments(reparameterize, n))
-        run.step("two calls give different samples", lambda: expect(not torch.equal(
-            reparameterize(torch.zeros(4, 2), torch.zeros(4, 2)), reparameterize(torch.zeros(4, 2), torch.zeros(4, 2))),
-            "the same sample twice: draw fresh noise with torch.randn_like on every call"))
-        run.step("gradients flow through the sample to mean and log_var", lambda: _gradients_flow(reparameterize))
+        run.step("two calls give different samples", lambda: _fresh_noise(reparameterize))
+        run.step("gradients flow through the sample to mean and log_var",
+                 lambda: _gradients_flow(observe(lambda: _sample_and_gradients(reparameterize))))
     return run.report
 
 
@@ -76,7 +90,7 @@ def _kl_causes(mean: torch.Tensor, log_var: torch.Tensor) -> dict[str, torch.Ten
 
 
 def _kl_matches(kl: Callable, mean: torch.Tensor, log_var: torch.Tensor, what: str) -> None:
-    found, (n, d) = kl(mean, log_var), mean.shape
+    found, (n, d) = observe(lambda: kl(mean, log_var)), mean.shape
     hints = {(): "one value per example: sum over the latent dimensions only (dim 1)",
              (d,): "summed over the batch (dim 0): sum over the latent dimensions (dim 1)"}
     expect_shape(found, (n,), what, hints.get(tuple(getattr(found, "shape", (0,))), ""))
@@ -98,27 +112,23 @@ REFERENCE_PARTS = {"reparameterize": reference.reparameterize, "kl_to_standard_n
 
 
 @contextmanager
-def reference_parts(loss_fn: Callable) -> Iterator[list[str]]:
-    """Inside, the notebook functions that `loss_fn` calls by name use the reference versions, so that a mistake in
-    an earlier exercise is not blamed on this one; yields the names of those that differ from the reference."""
+def reference_parts(loss_fn: Callable) -> Iterator[None]:
+    """Inside, the notebook functions that `loss_fn` calls by name are the reference versions, so that a mistake in
+    an earlier exercise is not blamed on this one."""
     names = getattr(loss_fn, "__globals__", {})
     saved = {name: names[name] for name in REFERENCE_PARTS if name in names}
-    torch.manual_seed(0)
-    mean, log_var = torch.randn(50, 3), torch.randn(50, 3)
-    differ = [name for name, fn in saved.items() if name == "kl_to_standard_normal" and not _same(fn, mean, log_var)]
     names.update({name: REFERENCE_PARTS[name] for name in saved})
     try:
-        yield differ
+        yield
     finally:
         names.update(saved)
 
 
-def _same(fn: Callable, *args: torch.Tensor) -> bool:
-    try:
-        found = fn(*args)
-        return isinstance(found, torch.Tensor) and torch.allclose(found, REFERENCE_PARTS[fn.__name__](*args), atol=1e-5)
-    except Exception:  # an unfinished or broken upstream exercise
-        return False
+def _seeded_loss(loss_fn: Callable, model: VAE, x: torch.Tensor) -> Any:
+    """The student's loss with the reference parts, its noise drawn from seed 1 like the reference's below."""
+    with reference_parts(loss_fn):
+        torch.manual_seed(1)
+        return loss_fn(model, (x, None))
 
 
 def _loss_causes(model: VAE, x: torch.Tensor, expected: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
@@ -141,8 +151,7 @@ def _loss_causes(model: VAE, x: torch.Tensor, expected: dict[str, torch.Tensor])
 
 def _loss_matches_reference(loss_fn: Callable, n: int, latent_dim: int) -> None:
     model, x = VAE(latent_dim=latent_dim, hidden=8), torch.rand(n, 1, 28, 28)
-    torch.manual_seed(1)
-    found = loss_fn(model, (x, None))
+    found = observe(lambda: _seeded_loss(loss_fn, model, x))
     expect(isinstance(found, dict) and {"loss", "reconstruction", "kl"} <= set(found),
            "return a dict with the keys 'loss', 'reconstruction' and 'kl'")
     torch.manual_seed(1)
@@ -155,23 +164,39 @@ def _loss_matches_reference(loss_fn: Callable, n: int, latent_dim: int) -> None:
         expect_close(found[key], expected[key], label, atol=1e-3, causes=causes[key])
 
 
+def _reconstruction_gradient(loss_fn: Callable, model: VAE, x: torch.Tensor) -> torch.Tensor | None:
+    """The gradient that the student's reconstruction term sends to the encoder's last layer (means, then log-variances)."""
+    _seeded_loss(loss_fn, model, x)["reconstruction"].backward()
+    return model.encoder.to_stats.weight.grad
+
+
 def _reconstruction_trains_the_encoder(loss_fn: Callable, latent_dim: int) -> None:
-    model = VAE(latent_dim=latent_dim, hidden=8)
-    loss_fn(model, (torch.rand(5, 1, 28, 28), None))["reconstruction"].backward()
-    grad = model.encoder.to_stats.weight.grad
+    model, x = VAE(latent_dim=latent_dim, hidden=8), torch.rand(5, 1, 28, 28)
+    grad = observe(lambda: _reconstruction_gradient(loss_fn, model, x))
     expect(grad is not None and bool(grad[:latent_dim].abs().sum() > 0),
            "the reconstruction term gives the encoder's mean no gradient: decode the reparameterised sample")
     expect(bool(grad[latent_dim:].abs().sum() > 0), "the reconstruction term gives the log-variance no gradient: "
                                                     "decode the reparameterised sample, not the mean")
 
 
+def _upstream_differs(loss_fn: Callable) -> bool:
+    """Whether the notebook's kl_to_standard_normal (which vae_loss would call) differs from the reference."""
+    kl = getattr(loss_fn, "__globals__", {}).get("kl_to_standard_normal")
+    mean, log_var = torch.linspace(-2, 2, 12).view(4, 3), torch.linspace(1, -1, 12).view(4, 3)
+    try:
+        return kl is not None and not torch.allclose(kl(mean, log_var), reference.kl_to_standard_normal(mean, log_var))
+    except Exception:  # an unfinished or broken earlier exercise
+        return True
+
+
 def check_vae_loss(loss_fn: Callable, n: int = 5, latent_dim: int = 4, hidden: bool = False) -> Report:
     """vae_loss(model, batch) -> {"loss", "reconstruction", "kl"}: the negative ELBO per image, in nats.
 
     It runs with the reference reparameterize and kl_to_standard_normal, so that only vae_loss itself is judged."""
-    with CheckRun("vae_loss", seed=int(hidden), hidden=hidden) as run, reference_parts(loss_fn) as differ:
-        for name in differ:
-            run.note(f"your {name} differs from the reference: fix its check first; this check uses the reference")
+    with CheckRun("vae_loss", seed=int(hidden), hidden=hidden) as run:
+        if _upstream_differs(loss_fn):
+            run.note("your kl_to_standard_normal differs from the reference: fix its check first; this check uses the "
+                     "reference")
         run.step("reconstruction (Bernoulli), KL and their sum equal the reference",
                  lambda: _loss_matches_reference(loss_fn, n, latent_dim))
         run.step("the reconstruction term trains the encoder through the sample",

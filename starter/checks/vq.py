@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from starter.checks import CheckFailed, CheckRun, Report, expect, expect_close, expect_integer, expect_shape
+from starter.checks import CheckFailed, CheckRun, Report, expect, expect_close, expect_integer, expect_shape, observe
 from starter.models import vq as reference
 
 
@@ -34,12 +34,18 @@ def largest_tensor(fn: Callable, *shapes: tuple[int, ...]) -> int:
     return mode.largest
 
 
-def _codebook(make_codebook: Callable, k: int, d: int) -> nn.Parameter:
+def _codebook_facts(make_codebook: Callable, k: int, d: int) -> dict:
     codebook = make_codebook(k, d)
-    expect(isinstance(codebook, nn.Parameter), f"expected an nn.Parameter (so the optimiser sees it), found {type(codebook).__name__}")
+    return {"type": type(codebook).__name__, "parameter": isinstance(codebook, nn.Parameter), "values": codebook,
+            "requires_grad": bool(getattr(codebook, "requires_grad", False))}
+
+
+def _codebook(facts: dict, k: int, d: int) -> torch.Tensor:
+    expect(facts["parameter"], f"expected an nn.Parameter (so the optimiser sees it), found {facts['type']}")
+    codebook = facts["values"]
     expect_shape(codebook, (k, d), f"make_codebook({k}, {d})",
                  "one row per code: (num_codes, code_dim)" if tuple(codebook.shape) == (d, k) else "")
-    expect(codebook.requires_grad, "the codebook does not require gradients: keep nn.Parameter's default requires_grad=True")
+    expect(facts["requires_grad"], "the codebook does not require gradients: keep nn.Parameter's default requires_grad=True")
     return codebook
 
 
@@ -64,9 +70,10 @@ def _initial_range(codebook: torch.Tensor) -> None:
 def check_codebook(make_codebook: Callable, num_codes: int = 128, code_dim: int = 16, hidden: bool = False) -> Report:
     """make_codebook(K, d) returns a learnable (K, d) parameter, uniform in [-1/K, 1/K]."""
     with CheckRun("make_codebook", seed=int(hidden), hidden=hidden) as run:
-        codebook = run.step(f"returns a ({num_codes}, {code_dim}) nn.Parameter that requires gradients",
-                            lambda: _codebook(make_codebook, num_codes, code_dim))
-        run.step("shape follows the arguments (8, 3)", lambda: _codebook(make_codebook, 8, 3))
+        codebook = run.step(f"returns a ({num_codes}, {code_dim}) nn.Parameter that requires gradients", lambda: _codebook(
+            observe(lambda: _codebook_facts(make_codebook, num_codes, code_dim)), num_codes, code_dim))
+        run.step("shape follows the arguments (8, 3)", lambda: _codebook(
+            observe(lambda: _codebook_facts(make_codebook, 8, 3)), 8, 3))
         run.step("codes start different from each other", lambda: expect(
             torch.unique(codebook.detach(), dim=0).shape[0] == num_codes,
             "some codes are identical: the nearest-code search could never tell them apart (initialise at random)"))
@@ -92,7 +99,7 @@ def _distance_causes(z: torch.Tensor, codebook: torch.Tensor) -> dict[str, torch
 
 def _distances_match(fn: Callable, m: int, k: int, d: int) -> None:
     z, codebook = torch.randn(m, d), torch.randn(k, d)
-    found = fn(z, codebook)
+    found = observe(lambda: fn(z, codebook))
     hints = {(k, m): "transposed: one row per vector z, one column per code",
              (m, d): "sum the squared differences over the last dimension (d) only",
              (m, k, d): "sum the squared differences over the last dimension (d)"}
@@ -107,13 +114,13 @@ BROADCAST_HINT = ("shapes that do not broadcast: keep ||z||² an (M, 1) column (
 def check_squared_distances(fn: Callable, memory_efficient: bool = False, m: int = 100, k: int = 32, d: int = 16,
                             hidden: bool = False) -> Report:
     """fn(z (M, d), codebook (K, d)) -> (M, K) squared L2 distances, optionally without an (M, K, d) tensor."""
-    with CheckRun(fn.__name__, seed=int(hidden), hidden=hidden) as run:
+    with CheckRun(getattr(fn, "__name__", "squared_distances"), seed=int(hidden), hidden=hidden) as run:
         run.step(f"matches torch.cdist(z, codebook) ** 2 on random inputs (M={m}, K={k}, d={d})",
                  lambda: _distances_match(fn, m, k, d), hints={RuntimeError: BROADCAST_HINT})
         if memory_efficient:
             big_m, big_k, big_d = 65_536, 512, 64
             def small_enough():
-                largest = largest_tensor(fn, (big_m, big_d), (big_k, big_d))
+                largest = observe(lambda: largest_tensor(fn, (big_m, big_d), (big_k, big_d)))
                 expect(largest <= 2 * big_m * big_k, f"for M={big_m} vectors and K={big_k} codes of d={big_d}, the "
                        f"largest tensor built has {largest:.3g} elements ({4 * largest / 2**30:.1f} GiB): expand "
                        "||z||² - 2 z·e + ||e||² so nothing bigger than the (M, K) matrix is made")
@@ -149,7 +156,8 @@ def check_quantize(quantize: Callable, m: int = 50, k: int = 20, d: int = 8, hid
     """quantize(z (M, d), codebook (K, d)) -> (z_q (M, d), indices (M,)) with the nearest code."""
     with CheckRun("quantize", seed=int(hidden), hidden=hidden) as run:
         z, codebook = run.step(f"on {m} vectors and {k} codes of d={d}", lambda: (torch.randn(m, d), torch.randn(k, d)))
-        out = run.step("returns (z_q, indices)", lambda: _pair(quantize(z, codebook)), hints={IndexError: INDEX_HINT})
+        out = run.step("returns (z_q, indices)", lambda: _pair(observe(lambda: quantize(z, codebook))),
+                       hints={IndexError: INDEX_HINT})
         run.step(f"indices: shape ({m},), integers, the closest code of each vector",
                  lambda: _indices_match(out[1], z, codebook))
         run.step(f"z_q: shape ({m}, {d}), the chosen code vectors", lambda: expect_close(
@@ -157,17 +165,31 @@ def check_quantize(quantize: Callable, m: int = 50, k: int = 20, d: int = 8, hid
     return run.report
 
 
-def _straight_through_gradients(straight_through: Callable, n: int, d: int) -> None:
-    encoder, codebook = nn.Linear(4, d), nn.Parameter(torch.randn(10, d))
-    z_e = encoder(torch.randn(n, 4))
+def _straight_through_run(straight_through: Callable, z_e: torch.Tensor, codebook: torch.Tensor,
+                          upstream: torch.Tensor) -> dict:
+    """Call the student's straight_through and backpropagate `upstream` through it, as a decoder would."""
+    z_e, codebook = z_e.clone().requires_grad_(), codebook.clone().requires_grad_()
     z_q = codebook[reference.nearest_codes(z_e.detach(), codebook)]
     decoder_input = straight_through(z_e, z_q)
-    expect_close(decoder_input, z_q, "forward value (should equal z_q)", causes={
-        "the value is z_e: the decoder must see z_q; the .detach() goes on (z_q - z_e), added to z_e": z_e})
-    expect(decoder_input.requires_grad, "the output is detached as a whole: no gradient can reach the encoder; "
-                                        "detach only (z_q - z_e)")
+    facts = {"value": decoder_input, "requires_grad": bool(getattr(decoder_input, "requires_grad", False))}
+    if facts["requires_grad"]:
+        facts["to_encoder"], facts["to_codebook"] = torch.autograd.grad(
+            (decoder_input * upstream).sum(), [z_e, codebook], allow_unused=True)
+    return facts
+
+
+def _straight_through_gradients(straight_through: Callable, n: int, d: int) -> None:
+    encoder, codebook = torch.nn.Linear(4, d), torch.randn(10, d)
+    with torch.no_grad():
+        z_e = encoder(torch.randn(n, 4))
+    z_q = codebook[reference.nearest_codes(z_e, codebook)]
     upstream = torch.randn(n, d)  # the gradient the decoder sends back to its input
-    to_encoder, to_codebook = torch.autograd.grad((decoder_input * upstream).sum(), [z_e, codebook], allow_unused=True)
+    facts = observe(lambda: _straight_through_run(straight_through, z_e, codebook, upstream))
+    expect_close(facts["value"], z_q, "forward value (should equal z_q)", causes={
+        "the value is z_e: the decoder must see z_q; the .detach() goes on (z_q - z_e), added to z_e": z_e})
+    expect(facts["requires_grad"], "the output is detached as a whole: no gradient can reach the encoder; "
+                                   "detach only (z_q - z_e)")
+    to_encoder, to_codebook = facts["to_encoder"], facts["to_codebook"]
     expect(to_encoder is not None, "no gradient reaches the encoder: the output must be z_e + (z_q - z_e).detach(), "
                                    "not z_q itself")
     expect(not torch.allclose(to_encoder, torch.zeros_like(to_encoder)),
@@ -187,13 +209,21 @@ def check_straight_through(straight_through: Callable, n: int = 6, d: int = 8, h
     return run.report
 
 
-def _losses(vq_losses: Callable, n: int, d: int):
-    z_e, z_q = torch.randn(n, d, requires_grad=True), torch.randn(n, d, requires_grad=True)
+def _losses_run(vq_losses: Callable, z_e: torch.Tensor, z_q: torch.Tensor) -> tuple:
+    """The student's two losses, and for each whether it moves (the encoder output z_e, the codebook side z_q)."""
+    z_e, z_q = z_e.clone().requires_grad_(), z_q.clone().requires_grad_()
     out = vq_losses(z_e, z_q)
+    if not (isinstance(out, tuple) and len(out) == 2 and all(torch.is_tensor(loss) for loss in out)):
+        return out, None
+    return out, tuple(_gradients(loss, z_e, z_q) for loss in out)
+
+
+def _losses(facts: tuple):
+    out, moves = facts
     expect(isinstance(out, tuple) and len(out) == 2, "expected a tuple (codebook_loss, commitment_loss)")
     for loss, name in zip(out, ("codebook_loss", "commitment_loss")):
         expect_shape(loss, (), name, "average over every element (F.mse_loss), giving one number")
-    return z_e, z_q, out
+    return out, moves
 
 
 def _loss_causes(z_e: torch.Tensor, z_q: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -209,12 +239,11 @@ def _gradients(loss: torch.Tensor, z_e: torch.Tensor, z_q: torch.Tensor) -> tupl
     """Whether `loss` moves (the encoder output z_e, the codebook side z_q)."""
     if not loss.requires_grad:
         return False, False
-    grads = torch.autograd.grad(loss, [z_e, z_q], allow_unused=True, retain_graph=True)
+    grads = torch.autograd.grad(loss.sum(), [z_e, z_q], allow_unused=True, retain_graph=True)
     return tuple(g is not None and bool(g.abs().sum() > 0) for g in grads)
 
 
-def _each_moves_one_side(codebook_loss, commitment_loss, z_e, z_q) -> None:
-    codebook_moves, commitment_moves = _gradients(codebook_loss, z_e, z_q), _gradients(commitment_loss, z_e, z_q)
+def _each_moves_one_side(codebook_moves: tuple, commitment_moves: tuple) -> None:
     expect(not (codebook_moves == (True, False) and commitment_moves == (False, True)),
            "the two losses are swapped: the codebook loss ||sg[z_e] - z_q||² comes first, the commitment loss second")
     for moves, name, side, other in ((codebook_moves, "the codebook loss", 1, "encoder output"),
@@ -228,12 +257,13 @@ def _each_moves_one_side(codebook_loss, commitment_loss, z_e, z_q) -> None:
 def check_vq_losses(vq_losses: Callable, n: int = 4, d: int = 8, hidden: bool = False) -> Report:
     """vq_losses(z_e, z_q) -> (||sg[z_e] - z_q||², ||z_e - sg[z_q]||²) as means; each moves only its side."""
     with CheckRun("vq_losses", seed=1 + int(hidden), hidden=hidden) as run:
-        z_e, z_q, (codebook_loss, commitment_loss) = run.step("returns two scalars (codebook_loss, commitment_loss)",
-                                                              lambda: _losses(vq_losses, n, d))
+        z_e, z_q = run.step(f"on ({n}, {d}) inputs", lambda: (torch.randn(n, d), torch.randn(n, d)))
+        (codebook_loss, commitment_loss), moves = run.step("returns two scalars (codebook_loss, commitment_loss)",
+                                                           lambda: _losses(observe(lambda: _losses_run(vq_losses, z_e, z_q))))
         expected, causes = ((z_e - z_q) ** 2).mean(), _loss_causes(z_e, z_q)
         run.step("values: mean squared distance between z_e and z_q", lambda: (
             expect_close(codebook_loss, expected, "codebook_loss", causes=causes),
             expect_close(commitment_loss, expected, "commitment_loss", causes=causes)))
         run.step("the codebook loss moves only the codebook, the commitment loss only the encoder",
-                 lambda: _each_moves_one_side(codebook_loss, commitment_loss, z_e, z_q))
+                 lambda: _each_moves_one_side(*moves))
     return run.report
