@@ -19,6 +19,24 @@ BEGIN = re.compile(r"^(\s*)### BEGIN (SOLUTION|HIDDEN TESTS)\s*$")
 END = re.compile(r"^\s*### END (SOLUTION|HIDDEN TESTS)\s*$")
 
 
+# What JupyterLab writes for the course's kernel: stored as is, opening a notebook does not mark it changed.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+REPOSITORY = "discrete-latents/discrete-latents"  # the course on GitHub: the one place its address is written
+CLONE_CELL = f"""# Colab only: fetch the course and install its `starter` package (Colab's own torch and ipywidgets are kept).
+import sys
+
+if "google.colab" in sys.modules:
+    !git clone -q --depth 1 https://github.com/{REPOSITORY} /content/discrete-latents
+    %pip install -q -e /content/discrete-latents
+    sys.path.insert(0, "/content/discrete-latents")"""
+
+
+def colab_badge(name: str) -> str:
+    """Markdown for an "Open in Colab" badge that opens the student notebook `name` from GitHub."""
+    url = f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/notebooks/{name}"
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+
+
 class MarkerError(ValueError):
     """Unbalanced or nested solution markers."""
 
@@ -47,14 +65,20 @@ def strip_source(source: str, where: str = "cell") -> str:
 
 
 def student_version(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
-    """A copy of `solution` with stubs instead of solutions, no hidden tests and no outputs."""
+    """A copy of `solution` with stubs instead of solutions, no hidden tests, no outputs and no widget state, opening
+    with an "Open in Colab" badge; its Colab cell (the one that mentions google.colab) is CLONE_CELL."""
     notebook = nbformat.from_dict(solution)
+    notebook.metadata.pop("widgets", None)
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and "google.colab" in cell.source:
+            cell.source = CLONE_CELL
         if cell.cell_type == "code":
             cell.source = strip_source(cell.source, f"{name}, cell {index}")
             cell.outputs = []
             cell.execution_count = None
         cell.metadata.pop("execution", None)
+    notebook.cells.insert(0, nbformat.v4.new_markdown_cell(colab_badge(name), id="colab-badge"))
     return notebook
 
 

@@ -96,6 +96,12 @@ def _local_folder(spec: DatasetSpec) -> Path | None:
     return next((Path(folder) for folder in spec.known_folders if Path(folder).is_dir()), None)
 
 
+def available_offline(dataset: Dataset = "mnist", root: Path | str = DATA_ROOT) -> bool:
+    """Whether `dataset` can be prepared without the network: already unpacked under `root`, or in a local folder."""
+    spec = _spec(dataset)
+    return not _missing_or_bad(_raw_dir(Path(root), spec), spec) or _local_folder(spec) is not None
+
+
 def prepare_mnist(root: Path | str = DATA_ROOT, dataset: Dataset = "mnist") -> Path:
     """Make sure `root/<MNIST|FashionMNIST>/raw` holds the four verified files and return `root`.
 

@@ -212,7 +212,10 @@ def judge(source: str, records: list[dict], seed: int) -> list[Report]:
                 reports.append(check(*args, **kwargs))
         finally:
             evidence.clear_replays()
-            os.environ.pop(evidence.SEED_ENV) if previous is None else os.environ.update({evidence.SEED_ENV: previous})
+            if previous is None:
+                del os.environ[evidence.SEED_ENV]
+            else:
+                os.environ[evidence.SEED_ENV] = previous
     return reports
 
 
@@ -288,7 +291,7 @@ def _kernelspec(folder: Path, user: tuple[int, int]) -> None:
 
 
 def run_notebook(notebook, workdir: Path, cell_timeout: int, notebook_timeout: int, memory_mb: int, seed: int,
-                 confine: Isolation | None = None) -> str:
+                 confine: Isolation | None = None, threads: int = 1) -> str:
     """Execute in a separate process (confined if `confine` is given); returns "ok", "timeout" or "crashed (...)".
 
     Layout of `workdir`: `kernel/` is the submission's (the notebook, its home, its evidence log); `windows.json`,
@@ -307,7 +310,7 @@ def run_notebook(notebook, workdir: Path, cell_timeout: int, notebook_timeout: i
     env.update({FAST_ENV: "1", evidence.LOG_ENV: str(kernel / "evidence.jsonl"), evidence.SEED_ENV: str(seed),
                 "PYTHONUNBUFFERED": "1", "HOME": str(home), "TMPDIR": str(home), "MPLCONFIGDIR": str(home / "mpl"),
                 "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython"),
-                "JUPYTER_PATH": str(workdir)})
+                "JUPYTER_PATH": str(workdir), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
     command = [sys.executable, "-m", "starter.grade", "--worker", str(source), "--cell-timeout", str(cell_timeout),
                "--windows", str(workdir / "windows.json")]
     if confine:
@@ -429,7 +432,7 @@ def _fingerprint(root: Path) -> dict[Path, bytes]:
 
 
 def grade_one(path: Path, solutions: dict, cell_timeout: int, notebook_timeout: int, memory_mb: int,
-              hidden: bool = True, seed: int | None = None, confine: Isolation | None = None) -> Grade:
+              hidden: bool = True, seed: int | None = None, confine: Isolation | None = None, threads: int = 1) -> Grade:
     """Grade one submission; never raises."""
     grade = Grade(student=path.stem)
     start = time.perf_counter()
@@ -444,7 +447,7 @@ def grade_one(path: Path, solutions: dict, cell_timeout: int, notebook_timeout: 
     with tempfile.TemporaryDirectory(prefix=f"grade-{path.stem[:20]}-") as scratch:
         workdir = Path(scratch)
         grade.status = run_notebook(assemble(solution, submission, hidden), workdir, cell_timeout, notebook_timeout,
-                                    memory_mb, seed, confine)
+                                    memory_mb, seed, confine, threads)
         grade.checks = score(solution if hidden else _without_hidden_tests(solution), submission,
                              workdir / "kernel" / "evidence.jsonl", seed, read_windows(workdir / "windows.json"))
     grade.seconds = time.perf_counter() - start
@@ -496,7 +499,8 @@ def _folders_to_hide(root: Path, paths: list[Path]) -> list[Path]:
 def grade_all(paths: list[Path], out: Path, jobs: int = 1, cell_timeout: int = 300, notebook_timeout: int = 1800,
               memory_mb: int = 6144, root: Path = PROJECT_ROOT, hidden: bool = True, seed: int | None = None) -> list[Grade]:
     """Grade every submission (in parallel with `jobs`) against `root`/solutions, confined when the machine allows
-    (saying once when it does not); restore any file of `root`/solutions or `root`/starter that a submission changed.
+    (saying once when it does not), each with cores / jobs threads; restore any file of `root`/solutions or
+    `root`/starter that a submission changed.
     `hidden=False` leaves out the hidden tests; `seed` fixes the hidden inputs (default: fresh for every run)."""
     solutions = load_solutions(root / "solutions")
     confine, reason = isolation(_folders_to_hide(root, paths))
@@ -507,10 +511,11 @@ def grade_all(paths: list[Path], out: Path, jobs: int = 1, cell_timeout: int = 3
             prepare_mnist()  # the confined submission cannot write data/: unpack MNIST now
     else:
         print(f"note: submissions run as this user, not confined ({reason}); see the README's grading section")
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))  # parallel kernels must not spin against each other
     before = _fingerprint(root)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         grades = list(pool.map(lambda p: grade_one(p, solutions, cell_timeout, notebook_timeout, memory_mb, hidden, seed,
-                                                   confine), paths))
+                                                   confine, threads), paths))
     changed = {p for p, data in before.items() if not p.exists() or p.read_bytes() != data}
     for path in changed:
         path.write_bytes(before[path])

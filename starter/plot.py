@@ -6,23 +6,43 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torchvision.utils import make_grid
 
 
-def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.6) -> Figure:
-    """Show a batch (N, 1, H, W) of images in [0, 1] as one grid."""
+def draw_images(figure: Figure, images: torch.Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.6) -> Figure:
+    """Draw a batch (N, 1, H, W) of images in [0, 1] as one grid on `figure`, sized to fit."""
     images = images.detach().float().cpu()
     if images.dim() == 3:
         images = images.unsqueeze(1)
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
     rows = (len(images) + nrow - 1) // nrow
-    figure, axis = plt.subplots(figsize=(scale * nrow, scale * rows + (0.4 if title else 0)))
+    figure.set_size_inches(scale * nrow, scale * rows + (0.4 if title else 0))
+    axis = figure.subplots()
     axis.imshow(grid[0], cmap="gray", vmin=0, vmax=1)
     axis.axis("off")
     if title:
         axis.set_title(title)
     figure.tight_layout()
     return figure
+
+
+def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.6) -> Figure:
+    """Show a batch (N, 1, H, W) of images in [0, 1] as one grid."""
+    return draw_images(plt.figure(), images, nrow, title, scale)
+
+
+def draw_code_grid(axis, grid: torch.Tensor, num_codes: int, fontsize: float = 7, marked: tuple[int, int] | None = None) -> None:
+    """Code indices (H, W) as coloured cells with their numbers on `axis`; the cell `marked` is outlined in red."""
+    grid = grid.detach().cpu()
+    axis.imshow(grid, cmap="tab20", vmin=0, vmax=num_codes - 1)
+    for (i, j), value in zip(torch.cartesian_prod(torch.arange(grid.shape[0]), torch.arange(grid.shape[1])).tolist(),
+                             grid.flatten().tolist()):
+        axis.text(j, i, str(value), ha="center", va="center", fontsize=fontsize,
+                  fontweight="bold" if marked == (i, j) else "normal")
+    if marked:
+        axis.add_patch(Rectangle((marked[1] - 0.5, marked[0] - 0.5), 1, 1, fill=False, color="red", linewidth=2))
+    axis.axis("off")
 
 
 def compare_images(rows: Mapping[str, torch.Tensor], scale: float = 0.7) -> Figure:
@@ -120,14 +140,8 @@ def show_code_grids(grids: torch.Tensor, images: torch.Tensor | None = None, num
     grids = grids.detach().cpu()
     rows = 2 if images is not None else 1
     figure, axes = plt.subplots(rows, len(grids), figsize=(1.9 * len(grids), 1.9 * rows), squeeze=False)
-    top = num_codes or int(grids.max()) + 1
     for column, grid in enumerate(grids):
-        axis = axes[0][column]
-        axis.imshow(grid, cmap="tab20", vmin=0, vmax=top - 1)
-        for (i, j), value in zip(torch.cartesian_prod(torch.arange(grid.shape[0]), torch.arange(grid.shape[1])).tolist(),
-                                 grid.flatten().tolist()):
-            axis.text(j, i, str(value), ha="center", va="center", fontsize=5.5)
-        axis.axis("off")
+        draw_code_grid(axes[0][column], grid, num_codes or int(grids.max()) + 1, fontsize=5.5)
         if images is not None:
             axes[1][column].imshow(images[column].detach().cpu().reshape(images.shape[-2:]), cmap="gray", vmin=0, vmax=1)
             axes[1][column].axis("off")

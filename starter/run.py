@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from starter.build import KERNELSPEC
 from starter.config import FAST_ENV, PROJECT_ROOT
 from starter.summary import RESULTS_ENV
 from starter.widgets import STATIC_ENV
@@ -59,6 +60,7 @@ def execute(source: Path, target: Path, fast: bool, timeout: int | None = None) 
         seconds = time.perf_counter() - start
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
     settle_progress_bars(notebook)
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target)
     return seconds, results

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import os
 
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
 from starter.config import FAST
-from starter.plot import show_images
+from starter.plot import draw_code_grid, draw_images
 
 STATIC_ENV = "COURSE_STATIC"
 
@@ -21,24 +20,16 @@ def is_static() -> bool:
     return FAST or os.environ.get(STATIC_ENV, "0") == "1"
 
 
-def _static(figure: Figure) -> Figure:
-    """Close the figure so that Jupyter shows it once, as the cell's value, not a second time as an open plot."""
-    plt.close(figure)
-    return figure
-
-
 def _grid_and_digit(vqvae: torch.nn.Module, codes: torch.Tensor, marked: tuple[int, int] | None = None) -> Figure:
-    figure, (left, right) = plt.subplots(1, 2, figsize=(6, 3))
-    left.imshow(codes.cpu(), cmap="tab20", vmin=0, vmax=vqvae.quantizer.num_codes - 1)
-    for (i, j), value in zip(torch.cartesian_prod(torch.arange(7), torch.arange(7)).tolist(), codes.flatten().tolist()):
-        left.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                  fontweight="bold" if marked == (i, j) else "normal")
-    if marked:
-        left.add_patch(plt.Rectangle((marked[1] - 0.5, marked[0] - 0.5), 1, 1, fill=False, color="red", linewidth=2))
+    """The code grid and the digit it decodes to. Built outside pyplot's state, so that nothing else (JupyterLab runs
+    widget callbacks beside cell executions, and each one closes every pyplot figure) can draw or close it midway."""
+    figure = Figure(figsize=(6, 3))
+    left, right = figure.subplots(1, 2)
+    draw_code_grid(left, codes, vqvae.quantizer.num_codes, marked=marked)
     right.imshow(vqvae.decode(codes[None].to(next(vqvae.parameters()).device))[0, 0].cpu(), cmap="gray", vmin=0, vmax=1)
-    for axis, title in [(left, "codes"), (right, "decoded")]:
-        axis.set_title(title)
-        axis.axis("off")
+    right.axis("off")
+    left.set_title("codes")
+    right.set_title("decoded")
     figure.tight_layout()
     return figure
 
@@ -49,7 +40,7 @@ def code_grid_editor(vqvae: torch.nn.Module, codes: torch.Tensor):
     if is_static():
         edited = codes.clone()
         edited[3, 3] = (int(edited[3, 3]) + 1) % vqvae.quantizer.num_codes
-        return _static(_grid_and_digit(vqvae, edited, marked=(3, 3)))
+        return _grid_and_digit(vqvae, edited, marked=(3, 3))
     import ipywidgets as widgets
     from IPython.display import clear_output, display
 
@@ -62,13 +53,15 @@ def code_grid_editor(vqvae: torch.nn.Module, codes: torch.Tensor):
             codes[row.value, column.value] = code.value
         with output:
             clear_output(wait=True)
-            figure = _grid_and_digit(vqvae, codes, marked=(row.value, column.value))
-            display(figure)
-            plt.close(figure)
+            display(_grid_and_digit(vqvae, codes, marked=(row.value, column.value)))
 
     def select(change) -> None:
-        code.value = int(codes[row.value, column.value])
-        redraw()
+        """A new position: show its code on the slider (whose change redraws), or redraw if it already shows it."""
+        current = int(codes[row.value, column.value])
+        if code.value != current:
+            code.value = current
+        else:
+            redraw()
 
     row.observe(select, names="value")
     column.observe(select, names="value")
@@ -80,10 +73,11 @@ def code_grid_editor(vqvae: torch.nn.Module, codes: torch.Tensor):
 def temperature_explorer(prior: torch.nn.Module, vqvae: torch.nn.Module, count: int = 16, temperature: float = 1.0):
     """A temperature slider and a resample button over decoded prior samples (a figure when static)."""
     def draw(value: float) -> Figure:
-        return show_images(vqvae.decode(prior.generate(count, value)), nrow=8, title=f"temperature {value:.2f}")
+        images = vqvae.decode(prior.generate(count, value))
+        return draw_images(Figure(), images, nrow=8, title=f"temperature {value:.2f}")
 
     if is_static():
-        return _static(draw(temperature))
+        return draw(temperature)
     import ipywidgets as widgets
     from IPython.display import clear_output, display
 
@@ -94,9 +88,7 @@ def temperature_explorer(prior: torch.nn.Module, vqvae: torch.nn.Module, count: 
     def redraw(_=None) -> None:
         with output:
             clear_output(wait=True)
-            figure = draw(slider.value)
-            display(figure)
-            plt.close(figure)
+            display(draw(slider.value))
 
     slider.observe(redraw, names="value")
     button.on_click(redraw)

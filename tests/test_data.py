@@ -75,7 +75,7 @@ def debian_fashion():
     """Debian's dataset-fashion-mnist folder (.ci/run installs the package)."""
     folder = data.DATASETS["fashion"].known_folders[0]
     if not Path(folder).is_dir():
-        pytest.fail(f"install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or set {FASHION_ENV}")
+        pytest.skip(f"Debian's dataset-fashion-mnist is not installed (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
     return Path(folder)
 
 

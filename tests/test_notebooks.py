@@ -6,8 +6,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from starter.build import MarkerError, build, strip_source, student_version
+from starter.build import CLONE_CELL, KERNELSPEC, MarkerError, build, colab_badge, strip_source, student_version
 from starter.config import FAST_ENV, PROJECT_ROOT
+from starter.run import WIDGET_VIEW
 
 SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
@@ -41,6 +42,24 @@ def test_solutions_are_complete_and_executed(path):
         text = "".join(o.get("text", "") for o in cell.outputs)
         assert "all checks passed" in text, f"check cell {cell.id} does not pass in the stored solution"
         assert cell.metadata["nbgrader"]["grade_id"] == cell.id and cell.metadata["nbgrader"]["points"] > 0
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_notebooks_open_clean(path):
+    """JupyterLab's own kernelspec (no change on opening), and progress bars stored with their final text."""
+    for notebook in (nbformat.read(path, as_version=4), nbformat.read(PROJECT_ROOT / "notebooks" / path.name, as_version=4)):
+        assert notebook.metadata.kernelspec == KERNELSPEC
+        bars = [o["data"]["text/plain"] for c in notebook.cells for o in c.get("outputs", []) if WIDGET_VIEW in o.get("data", {})]
+        assert not [bar for bar in bars if "100%" not in bar], "progress bars stored at their first state"
+
+
+def test_colab_badges_and_clone_cells_use_the_one_repository_address():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    for path in SOLUTIONS:
+        notebook = nbformat.read(PROJECT_ROOT / "notebooks" / path.name, as_version=4)
+        assert notebook.cells[0].source == colab_badge(path.name) and colab_badge(path.name) in readme
+        assert [c.source for c in nbformat.read(path, as_version=4).cells if "google.colab" in c.source] == [CLONE_CELL]
+        assert [c.source for c in notebook.cells if "google.colab" in c.source] == [CLONE_CELL]
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)

@@ -79,9 +79,9 @@ class CheckRun:
     `hidden=True` marks the run as a hidden test in its title.
     """
 
-    def __init__(self, title: str, quiet: bool = False, seed: int = 0, hidden: bool = False):
+    def __init__(self, title: str, quiet: bool = False, seed: int = 0, hidden: bool = False, student: Any = None):
         self.report = Report(f"{title} (hidden test)" if hidden else title)
-        self.quiet, self.seed = quiet, seed
+        self.quiet, self.seed, self.student = quiet, seed, student
 
     def __enter__(self) -> "CheckRun":
         self._print(f"{self.report.title}")
@@ -109,6 +109,7 @@ class CheckRun:
         try:
             with torch.random.fork_rng():
                 torch.manual_seed(evidence.derived_seed(self.report.title, self.seed, len(self.report.steps)))
+                self._refuse_reference()
                 value = fn()
         except NotImplementedError:
             self._record(name, TODO, "not implemented yet (replace the `raise NotImplementedError()` stub)")
@@ -123,11 +124,29 @@ class CheckRun:
         self._record(name, PASS, "")
         return value
 
+    def _refuse_reference(self) -> None:
+        """When grading, before the first step: fail if the student's object is starter's own version of it."""
+        if self.student is not None and self.session.grading and not self.report.steps:
+            origin = observe(lambda: reference_origin(self.student))
+            expect(not origin, f"uses the reference implementation `{origin}`: the exercise asks for your own code")
+
     def __exit__(self, kind, error, tb) -> bool:
         verdict = {PASS: "all checks passed", TODO: "not implemented yet", FAIL: "some checks failed"}
         self._print(f"{SYMBOL[self.report.status]} {self.report.title}: {verdict[self.report.status]}")
         evidence.end(self.session)
         return kind is _StopRun
+
+
+def reference_origin(student: Any) -> str:
+    """`module.name` of the course's reference code that `student` (or any of a tuple of them) is, wraps or
+    subclasses, or "" if none."""
+    for item in student if isinstance(student, tuple) else (student,):
+        for candidate in (item, getattr(item, "__wrapped__", None), getattr(item, "func", None),
+                          *getattr(item, "__mro__", ())[1:]):
+            module = getattr(candidate, "__module__", None) or ""
+            if module.startswith("starter.") and not module.startswith("starter.checks"):
+                return f"{module}.{getattr(candidate, '__qualname__', type(candidate).__name__)}"
+    return ""
 
 
 def _shape(value: Any) -> Any:

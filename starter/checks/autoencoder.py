@@ -44,7 +44,7 @@ def check_encoder(Encoder: type, latent_dim: int = 16, width: int = 32, batch: i
     """Encoder(latent_dim, hidden) maps (N, 1, 28, 28) images to (N, latent_dim) vectors with the layers of the table."""
     build = lambda: Encoder(latent_dim=latent_dim, hidden=width)  # noqa: E731
     sizes = [(latent_dim, width), (2, 8)]
-    with CheckRun("Encoder", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("Encoder", seed=int(hidden), hidden=hidden, student=Encoder) as run:
         run.step(f"builds Encoder(latent_dim={latent_dim}, hidden={width})", lambda: expect_module(
             observe(lambda: module_facts(build())), f"Encoder({latent_dim}, hidden={width})"))
         x = run.step(f"maps ({batch}, 1, 28, 28) images to ({batch}, {latent_dim})", lambda: _checked(
@@ -92,7 +92,7 @@ def check_decoder(Decoder: type, latent_dim: int = 16, width: int = 32, batch: i
     """Decoder(latent_dim, hidden) maps (N, latent_dim) vectors to (N, 1, 28, 28) images in [0, 1]."""
     build = lambda: Decoder(latent_dim=latent_dim, hidden=width)  # noqa: E731
     sizes = [(latent_dim, width), (2, 8)]
-    with CheckRun("Decoder", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("Decoder", seed=int(hidden), hidden=hidden, student=Decoder) as run:
         run.step(f"builds Decoder(latent_dim={latent_dim}, hidden={width})", lambda: expect_module(
             observe(lambda: module_facts(build())), f"Decoder({latent_dim}, hidden={width})"))
         z = run.step(f"maps ({batch}, {latent_dim}) vectors to ({batch}, 1, 28, 28) images", lambda: _checked(
@@ -141,7 +141,7 @@ def _gradient_flows(gradient: torch.Tensor | None) -> None:
 
 def check_reconstruction_loss(reconstruction_loss: Callable, shape: tuple = (8, 1, 28, 28), hidden: bool = False) -> Report:
     """reconstruction_loss(x_hat, x) is the mean squared error per pixel, averaged over the batch."""
-    with CheckRun("reconstruction_loss", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("reconstruction_loss", seed=int(hidden), hidden=hidden, student=reconstruction_loss) as run:
         x, x_hat = run.step(f"inputs of shape {shape}", lambda: (torch.rand(shape), torch.rand(shape)))
         loss, gradient = run.step("returns a scalar tensor", lambda: _checked(
             observe(lambda: _loss_and_gradient(reconstruction_loss, x_hat, x)), lambda out: expect_shape(out[0], (), "the loss")))
@@ -229,7 +229,7 @@ def _epoch(train_epoch: Callable, sizes: tuple[int, ...]) -> None:
 
 def check_train_epoch(train_epoch: Callable, sizes: tuple[int, ...] = (16, 16, 16, 7), hidden: bool = False) -> Report:
     """train_epoch(model, loader, optimizer, loss_fn) takes one step per batch and returns the mean loss per example."""
-    with CheckRun("train_epoch", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("train_epoch", seed=int(hidden), hidden=hidden, student=train_epoch) as run:
         run.step(f"on batches of {', '.join(map(str, sizes))} images: updates the parameters exactly like one epoch of "
                  "SGD and returns the mean loss per example", lambda: _epoch(train_epoch, sizes))
     return run.report

@@ -115,6 +115,7 @@ class Session:
 
     def __init__(self, title: str, replay: Iterator[Any] | None = None):
         self.title, self.replay, self.recorded, self.count = title, replay, [], 0
+        self.grading = replay is not None or bool(os.environ.get(LOG_ENV))  # recorded for, or replayed by, the grader
 
     def observe(self, fn: Callable[[], Any]) -> Any:
         self.count += 1

@@ -14,13 +14,22 @@ from starter.models import pixelcnn as reference
 SIZE = 8  # causality is checked exhaustively on SIZE x SIZE inputs
 
 
+def positive(module: nn.Module) -> nn.Module:
+    """Make every parameter positive: with positive inputs no ReLU is ever off, so autograd sees every dependency
+    the architecture allows (random weights can hide some behind units that happen to be off)."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.abs_()
+    return module
+
+
 def dependency_map(network: Callable[[torch.Tensor], torch.Tensor], channels: int, draws: int = 1) -> torch.Tensor | None:
     """(SIZE*SIZE, SIZE, SIZE) bool: which input pixels the output at each raster position depends on, by autograd
-    (the union over `draws` random inputs: one can hide a dependency behind ReLUs that happen to be off);
-    None when the output does not depend on the input through differentiable operations."""
+    on positive inputs (the union over `draws` of them); None when the output does not depend on the input through
+    differentiable operations."""
     seen = torch.zeros(SIZE * SIZE, SIZE, SIZE, dtype=torch.bool)
     for _ in range(draws):
-        x = torch.randn(1, channels, SIZE, SIZE, requires_grad=True)
+        x = (torch.rand(1, channels, SIZE, SIZE) + 0.1).requires_grad_()
         out = network(x)
         if not out.requires_grad:
             return None
@@ -114,13 +123,13 @@ def _mask_values(mask: torch.Tensor, kernel_size: int, mask_type: str) -> None:
 def _stack_map(MaskedConv2d: type) -> torch.Tensor | None:
     stack = nn.Sequential(MaskedConv2d(1, 8, 7, "A"), nn.ReLU(), MaskedConv2d(8, 8, 3, "B"), nn.ReLU(),
                           MaskedConv2d(8, 8, 3, "B"))
-    return dependency_map(stack, 1)
+    return dependency_map(positive(stack), 1)
 
 
 def check_masked_conv(MaskedConv2d: type, hidden: bool = False) -> Report:
     """MaskedConv2d(in, out, kernel_size, mask_type) keeps the size and never looks at later pixels, whatever its weights."""
     size_a, size_b = (7, 5) if hidden else (5, 3)
-    with CheckRun("MaskedConv2d", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("MaskedConv2d", seed=int(hidden), hidden=hidden, student=MaskedConv2d) as run:
         a = run.step(f"builds MaskedConv2d(1, 4, {size_a}, 'A') and keeps the image size", lambda: _layer(
             observe(lambda: _layer_facts(MaskedConv2d, 1, 4, size_a, "A")), 1, 4))
         b = run.step(f"builds MaskedConv2d(1, 4, {size_b}, 'B') and keeps the image size", lambda: _layer(
@@ -140,7 +149,7 @@ def check_masked_conv(MaskedConv2d: type, hidden: bool = False) -> Report:
 
 def _block_facts(ResidualBlock: type, channels: int, x: torch.Tensor) -> dict:
     """The student's block: its size, its output with all weights zero, and what its own path (without the residual
-    connection) depends on with random weights."""
+    connection) depends on."""
     block = ResidualBlock(channels)
     facts = {"parameters": parameter_count(block)}
     with torch.no_grad():
@@ -148,8 +157,8 @@ def _block_facts(ResidualBlock: type, channels: int, x: torch.Tensor) -> dict:
             parameter.zero_()
         facts["zero_output"] = block(x)
         for parameter in block.parameters():
-            parameter.normal_(0, 0.5)
-    facts["seen"] = dependency_map(lambda h: block(h) - h, channels, draws=4)
+            parameter.uniform_(0.1, 0.5)  # positive weights, as `positive` explains
+    facts["seen"] = dependency_map(lambda h: block(h) - h, channels)
     return facts
 
 
@@ -166,10 +175,11 @@ def _model_facts(PixelCNN: type, channels: int, blocks: int, x: torch.Tensor) ->
     """Everything the check needs to know about the student's PixelCNN(channels, blocks), as data."""
     model = PixelCNN(channels=channels, blocks=blocks)
     logits, calls = layer_calls(model, x)
-    scaled = lambda h: model(h * 255)  # noqa: E731 (the model as a function of float pixels, for autograd)
-    return {"logits": logits, "first_input": calls[0][1] if calls else None,
-            "parameters": [parameter_count(PixelCNN(channels=c, blocks=b)) for c, b in ((channels, blocks), (8, 1))],
-            "seen": dependency_map(lambda h: scaled(torch.sigmoid(h)), 1, draws=4)}
+    facts = {"logits": logits, "first_input": calls[0][1] if calls else None,
+             "parameters": [parameter_count(PixelCNN(channels=c, blocks=b)) for c, b in ((channels, blocks), (8, 1))]}
+    positive(model)
+    facts["seen"] = dependency_map(lambda h: model(h * 200), 1)  # the model on float pixels, for autograd
+    return facts
 
 
 def _block_step(ResidualBlock: type, channels: int) -> None:
@@ -197,8 +207,8 @@ def _logits(out: torch.Tensor) -> None:
 
 
 def _sees_like_reference(seen: torch.Tensor, channels: int, blocks: int) -> None:
-    ours = reference.PixelCNN(channels=channels, blocks=blocks)
-    expected = dependency_map(lambda h: ours(torch.sigmoid(h) * 255), 1, draws=4)
+    ours = positive(reference.PixelCNN(channels=channels, blocks=blocks))
+    expected = dependency_map(lambda h: ours(h * 200), 1)
     for position in ((4, 4), (7, 2)):
         index = position[0] * SIZE + position[1]
         found, wanted = seen[index], expected[index]
@@ -208,7 +218,7 @@ def _sees_like_reference(seen: torch.Tensor, channels: int, blocks: int) -> None
 
 def check_pixelcnn(PixelCNN: type, ResidualBlock: type, channels: int = 16, blocks: int = 2, hidden: bool = False) -> Report:
     """ResidualBlock(c) and PixelCNN(channels, blocks): (N, 1, H, W) intensities 0..255 -> (N, 256, H, W) causal logits."""
-    with CheckRun("PixelCNN", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("PixelCNN", seed=int(hidden), hidden=hidden, student=(PixelCNN, ResidualBlock)) as run:
         run.step(f"ResidualBlock({channels}): the layers of the text, x + net(x), a type-B masked convolution",
                  lambda: _block_step(ResidualBlock, channels))
         facts = run.step(f"builds PixelCNN(channels={channels}, blocks={blocks}) and runs it on integer images",
@@ -267,7 +277,7 @@ def _temperature_errors(sample: Callable) -> None:
 
 def check_sample(sample: Callable, image_size: tuple[int, int] = (6, 6), hidden: bool = False) -> Report:
     """sample(model, n, temperature, image_size) draws pixels in raster order from softmax(logits / T), cropping rows."""
-    with CheckRun("sample", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("sample", seed=int(hidden), hidden=hidden, student=sample) as run:
         run.step("draws follow softmax(logits / T) at T = 0.5, 1 and 2 (4000 draws each, not the argmax)",
                  lambda: expect_draws_follow_softmax(lambda model, t: observe(lambda: sample(model, 500, t, (2, 4))), 256, 4000))
         run.step(f"draws a {image_size[0]}x{image_size[1]} image in raster order, one network call per pixel, on cropped rows",

@@ -50,7 +50,7 @@ def _encodes_like_reference(encode_codes: Callable, n: int, batch_size: int) -> 
 
 def check_encode_codes(encode_codes: Callable, n: int = 20, batch_size: int = 7, hidden: bool = False) -> Report:
     """encode_codes(vqvae, images, batch_size) -> (N, 7, 7) int64 code grids, batch by batch (on a small random VQ-VAE)."""
-    with CheckRun("encode_codes", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("encode_codes", seed=int(hidden), hidden=hidden, student=encode_codes) as run:
         run.step(f"({n}, 1, 28, 28) images in batches of {batch_size} -> ({n}, 7, 7) indices equal to the VQ-VAE's",
                  lambda: _encodes_like_reference(encode_codes, n, batch_size),
                  hints={RuntimeError: "concatenate the (n, 7, 7) grids along dim 0 (torch.cat's default)"})
@@ -122,7 +122,7 @@ def _prior_step(Prior: type, num_codes: int, channels: int, blocks: int) -> dict
 
 def check_prior(Prior: type, num_codes: int = 16, channels: int = 16, blocks: int = 2, hidden: bool = False) -> Report:
     """Prior(num_codes, ...) embeds (N, 7, 7) code indices and returns (N, num_codes, 7, 7) causal logits."""
-    with CheckRun("Prior", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("Prior", seed=int(hidden), hidden=hidden, student=Prior) as run:
         facts = run.step(f"builds Prior(num_codes={num_codes}, channels={channels}, blocks={blocks}) and runs it",
                          lambda: _prior_step(Prior, num_codes, channels, blocks),
                          hints={RuntimeError: "the layers' channel counts do not fit together: the embedding gives "
@@ -180,7 +180,7 @@ def _rejects_bad_temperature(sample_codes: Callable) -> None:
 
 def check_sample_codes(sample_codes: Callable, n: int = 3, hidden: bool = False) -> Report:
     """sample_codes(prior, n, temperature) -> (n, 7, 7) grids drawn in raster order from softmax(logits / T)."""
-    with CheckRun("sample_codes", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("sample_codes", seed=int(hidden), hidden=hidden, student=sample_codes) as run:
         run.step("draws follow softmax(logits / T) at T = 0.5, 1 and 2 (4900 draws each, not the argmax)",
                  lambda: expect_draws_follow_softmax(lambda model, t: observe(lambda: sample_codes(model, 100, t)), 16, 4900))
         run.step("draws 7x7 grids of integer codes in raster order, one prior call per position",

@@ -70,7 +70,7 @@ def _fresh_noise(reparameterize: Callable) -> None:
 
 def check_reparameterize(reparameterize: Callable, n: int = 20_000, hidden: bool = False) -> Report:
     """reparameterize(mean, log_var) -> mean + exp(0.5 log_var) * eps, eps ~ N(0, I), differentiable in both."""
-    with CheckRun("reparameterize", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("reparameterize", seed=int(hidden), hidden=hidden, student=reparameterize) as run:
         run.step("one independent noise value per element", lambda: _rows_get_their_own_noise(reparameterize))
         run.step("samples have mean `mean`, standard deviation exp(0.5 * log_var), normal noise",
                  lambda: _samples_have_the_right_moments(reparameterize, n))
@@ -100,7 +100,7 @@ def _kl_matches(kl: Callable, mean: torch.Tensor, log_var: torch.Tensor, what: s
 
 def check_kl(kl: Callable, n: int = 6, d: int = 5, hidden: bool = False) -> Report:
     """kl_to_standard_normal(mean, log_var) -> (N,) KL(N(mean, sigma²) || N(0, I)) in nats, summed over dimensions."""
-    with CheckRun("kl_to_standard_normal", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("kl_to_standard_normal", seed=int(hidden), hidden=hidden, student=kl) as run:
         run.step("zero when q(z|x) is N(0, I)", lambda: _kl_matches(kl, torch.zeros(3, d), torch.zeros(3, d),
                                                                     "KL of N(0, I) to itself"))
         run.step("equals torch.distributions' closed form for random means and variances",
@@ -193,7 +193,7 @@ def check_vae_loss(loss_fn: Callable, n: int = 5, latent_dim: int = 4, hidden: b
     """vae_loss(model, batch) -> {"loss", "reconstruction", "kl"}: the negative ELBO per image, in nats.
 
     It runs with the reference reparameterize and kl_to_standard_normal, so that only vae_loss itself is judged."""
-    with CheckRun("vae_loss", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("vae_loss", seed=int(hidden), hidden=hidden, student=loss_fn) as run:
         if _upstream_differs(loss_fn):
             run.note("your kl_to_standard_normal differs from the reference: fix its check first; this check uses the "
                      "reference")

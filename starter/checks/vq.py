@@ -69,7 +69,7 @@ def _initial_range(codebook: torch.Tensor) -> None:
 
 def check_codebook(make_codebook: Callable, num_codes: int = 128, code_dim: int = 16, hidden: bool = False) -> Report:
     """make_codebook(K, d) returns a learnable (K, d) parameter, uniform in [-1/K, 1/K]."""
-    with CheckRun("make_codebook", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("make_codebook", seed=int(hidden), hidden=hidden, student=make_codebook) as run:
         codebook = run.step(f"returns a ({num_codes}, {code_dim}) nn.Parameter that requires gradients", lambda: _codebook(
             observe(lambda: _codebook_facts(make_codebook, num_codes, code_dim)), num_codes, code_dim))
         run.step("shape follows the arguments (8, 3)", lambda: _codebook(
@@ -114,7 +114,7 @@ BROADCAST_HINT = ("shapes that do not broadcast: keep ||z||² an (M, 1) column (
 def check_squared_distances(fn: Callable, memory_efficient: bool = False, m: int = 100, k: int = 32, d: int = 16,
                             hidden: bool = False) -> Report:
     """fn(z (M, d), codebook (K, d)) -> (M, K) squared L2 distances, optionally without an (M, K, d) tensor."""
-    with CheckRun(getattr(fn, "__name__", "squared_distances"), seed=int(hidden), hidden=hidden) as run:
+    with CheckRun(getattr(fn, "__name__", "squared_distances"), seed=int(hidden), hidden=hidden, student=fn) as run:
         run.step(f"matches torch.cdist(z, codebook) ** 2 on random inputs (M={m}, K={k}, d={d})",
                  lambda: _distances_match(fn, m, k, d), hints={RuntimeError: BROADCAST_HINT})
         if memory_efficient:
@@ -154,7 +154,7 @@ def _indices_match(found: torch.Tensor, z: torch.Tensor, codebook: torch.Tensor)
 
 def check_quantize(quantize: Callable, m: int = 50, k: int = 20, d: int = 8, hidden: bool = False) -> Report:
     """quantize(z (M, d), codebook (K, d)) -> (z_q (M, d), indices (M,)) with the nearest code."""
-    with CheckRun("quantize", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("quantize", seed=int(hidden), hidden=hidden, student=quantize) as run:
         z, codebook = run.step(f"on {m} vectors and {k} codes of d={d}", lambda: (torch.randn(m, d), torch.randn(k, d)))
         out = run.step("returns (z_q, indices)", lambda: _pair(observe(lambda: quantize(z, codebook))),
                        hints={IndexError: INDEX_HINT})
@@ -203,7 +203,7 @@ def _straight_through_gradients(straight_through: Callable, n: int, d: int) -> N
 
 def check_straight_through(straight_through: Callable, n: int = 6, d: int = 8, hidden: bool = False) -> Report:
     """Forward gives z_q; backward copies the decoder-input gradient to z_e and gives the codebook none."""
-    with CheckRun("straight_through", seed=int(hidden), hidden=hidden) as run:
+    with CheckRun("straight_through", seed=int(hidden), hidden=hidden, student=straight_through) as run:
         run.step("forward = z_q; encoder gets exactly the decoder-input gradient; codebook gets none",
                  lambda: _straight_through_gradients(straight_through, n, d))
     return run.report
@@ -256,7 +256,7 @@ def _each_moves_one_side(codebook_moves: tuple, commitment_moves: tuple) -> None
 
 def check_vq_losses(vq_losses: Callable, n: int = 4, d: int = 8, hidden: bool = False) -> Report:
     """vq_losses(z_e, z_q) -> (||sg[z_e] - z_q||², ||z_e - sg[z_q]||²) as means; each moves only its side."""
-    with CheckRun("vq_losses", seed=1 + int(hidden), hidden=hidden) as run:
+    with CheckRun("vq_losses", seed=1 + int(hidden), hidden=hidden, student=vq_losses) as run:
         z_e, z_q = run.step(f"on ({n}, {d}) inputs", lambda: (torch.randn(n, d), torch.randn(n, d)))
         (codebook_loss, commitment_loss), moves = run.step("returns two scalars (codebook_loss, commitment_loss)",
                                                            lambda: _losses(observe(lambda: _losses_run(vq_losses, z_e, z_q))))
