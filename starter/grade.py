@@ -19,7 +19,8 @@ starter's twin of the exercise (an import from starter, `reference.MaskedConv2d`
 
 Least privilege. Run as root (CI, containers) on Linux with util-linux, each submission runs in its own mount and
 process namespaces as the user `nobody`: the solutions, tests, git history and the submissions' folders are covered
-by empty folders, it can write only its temporary folder, and nothing it starts outlives it. Otherwise it runs as
+by empty folders, it cannot write the course's or the grader's files (only its own folder and world-writable
+places such as /tmp), and nothing it starts outlives it. Otherwise it runs as
 the grader's user, and the grader says so once; changes it makes to `solutions/` or `starter/` are detected and undone.
 """
 from __future__ import annotations
@@ -247,7 +248,7 @@ def reference_uses(source: str, twins: set[str]) -> list[str]:
 class Isolation:
     """How a submission is confined when the grader runs as root: a worker in its own mount and process namespaces
     (`unshare`) covers `hide` (the solutions, the tests, git history, other submissions) with empty folders, then
-    starts the kernel as the unprivileged `user` (uid, gid), which can write only its own folder; nothing it starts
+    starts the kernel as the unprivileged `user` (uid, gid), which cannot write the course's files; nothing it starts
     outlives the worker."""
     user: tuple[int, int]
     hide: tuple[Path, ...]
