@@ -55,7 +55,7 @@ def _with_other(probs: torch.Tensor) -> torch.Tensor:
 
 def _causes(temperature: float, levels: int) -> dict[str, torch.Tensor]:
     """The distributions that the usual mistakes draw from, by the message that names them."""
-    argmax = torch.zeros(len(LOGITS)); argmax[0] = 1
+    argmax = torch.nn.functional.one_hot(LOGITS.argmax(), len(LOGITS)).float()
     uniform = torch.cat([torch.full((len(LOGITS),), 1 / levels), torch.tensor([1 - len(LOGITS) / levels])])
     causes = {"it takes the argmax instead of drawing: use torch.multinomial(probs, 1)": _with_other(argmax),
               "a softmax over the wrong dimension: the classes are dim=1": uniform.double()}
