@@ -9,8 +9,9 @@ from torch.nn import functional as F
 from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.models.autoencoder import Autoencoder
-from starter.models.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN, sample
-from starter.models.prior import CodePrior
+from starter.models.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN
+from starter.models.prior import GatedCodePrior
+from starter.models.sampling import sample
 from starter.models.vq import VQVAE, vqvae_loss
 
 
@@ -41,6 +42,20 @@ def train_step_rate(model: torch.nn.Module, loss, batch: tuple) -> float:
     return len(batch[0]) / seconds(step)
 
 
+def sampling_rows() -> list[tuple[str, float, str]]:
+    """Naive (a forward pass over the rows so far, per position) against cached sampling, side by side."""
+    gated, _ = load_model(CHECKPOINTS / "pixelcnn_gated.pt", GatedPixelCNN, "gated_pixelcnn")
+    prior, _ = load_model(CHECKPOINTS / "prior_gated.pt", GatedCodePrior, "gated_prior")
+    rows = []
+    for name, model, shape in [("gated PixelCNN: 16 digits", gated, (16, 1, 28, 28)),
+                               ("gated prior: 100 code grids", prior, (100, 7, 7))]:
+        naive = seconds(lambda: sample(model, shape, cached=False), repeat=1)
+        cached = seconds(lambda: sample(model, shape), repeat=3)
+        rows += [(f"{name}, naive (rows cropped)", naive, "s"), (f"{name}, cached", cached, "s"),
+                 (f"{name}, cached speed-up", naive / cached, "x")]
+    return rows
+
+
 def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
@@ -61,14 +76,7 @@ def main() -> None:
         MaskedConv2d.forward = cropped
         rows.append((f"{name} training, full masked kernels", before, "images/s"))
         rows.append((f"{name} training, cropped kernels", after, "images/s"))
-    gated, _ = load_model(CHECKPOINTS / "pixelcnn_gated.pt", GatedPixelCNN, "gated_pixelcnn")
-    for crop in (False, True):
-        took = seconds(lambda: sample(gated, (16, 1, 28, 28), crop_rows=crop), repeat=1)
-        rows.append((f"gated PixelCNN: sample 16 digits, {'rows cropped' if crop else 'whole image each step'}", took, "s"))
-    prior, _ = load_model(CHECKPOINTS / "prior.pt", CodePrior, "prior")
-    vqvae, _ = load_model(CHECKPOINTS / "vqvae.pt", VQVAE, "vqvae")
-    rows.append(("prior + VQ-VAE decoder: 100 new digits",
-                 seconds(lambda: vqvae.decode(prior.generate(100)), repeat=3), "s"))
+    rows += sampling_rows()
     width = max(len(name) for name, _, _ in rows)
     print(f"{'what':<{width}}  {'value':>9}")
     for name, value, unit in rows:

@@ -1,6 +1,7 @@
 """Interactive explorers for notebook 04 (ipywidgets 7 or 8), with a static fallback for headless runs.
 
-Set COURSE_STATIC=1 (the headless runner and `make test` do) to get plain figures instead of widgets.
+Set COURSE_STATIC=1 (the headless runner and `make test` do) to get plain figures instead of widgets, and
+COURSE_STATIC=0 to keep live widgets in fast mode (the browser test does).
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ STATIC_ENV = "COURSE_STATIC"
 
 
 def is_static() -> bool:
-    """True when no one is there to move a slider: headless runs, CI, fast mode."""
-    return FAST or os.environ.get(STATIC_ENV, "0") == "1"
+    """True when no one is there to move a slider: headless runs, CI, fast mode (unless COURSE_STATIC=0)."""
+    setting = os.environ.get(STATIC_ENV, "").strip()
+    return setting == "1" if setting else FAST
 
 
 def _grid_and_digit(vqvae: torch.nn.Module, codes: torch.Tensor, marked: tuple[int, int] | None = None) -> Figure:

@@ -14,7 +14,8 @@ from starter.checks.prior import (check_encode_codes, check_prior, check_sample_
                                   perturbed_grids)
 from starter.cli import main as cli
 from starter.config import CHECKPOINTS
-from starter.models.pixelcnn import MaskedConv2d, PixelCNN, ResidualBlock, sample
+from starter.models.pixelcnn import MaskedConv2d, PixelCNN, ResidualBlock
+from starter.models.sampling import sample
 from starter.models.prior import CodePrior, GatedCodePrior, encode_dataset
 from starter.models.vq import VQVAE
 

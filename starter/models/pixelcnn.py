@@ -47,7 +47,8 @@ class MaskedConv2d(nn.Conv2d):
 
 
 class ResidualBlock(nn.Module):
-    """PixelRNN paper, figure 5: ReLU, 1x1 (2h -> h), ReLU, masked 3x3 type B (h -> h), ReLU, 1x1 (h -> 2h), + input."""
+    """PixelRNN paper, figure 5: ReLU, 1x1 (2h -> h), ReLU, masked 3x3 type B (h -> h), ReLU, 1x1 (h -> 2h), + input.
+    `extra` > 0: the block also holds a learned per-class bias, which its model adds after it."""
 
     def __init__(self, channels: int, extra: int = 0):
         super().__init__()
@@ -57,11 +58,8 @@ class ResidualBlock(nn.Module):
         self.expand = nn.Conv2d(half, channels, 1)
         self.condition = nn.Embedding(extra, channels) if extra else None
 
-    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.expand(F.relu(self.masked(F.relu(self.reduce(F.relu(x))))))
-        if self.condition is not None and label is not None:
-            h = h + self.condition(label)[:, :, None, None]
-        return x + h
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.expand(F.relu(self.masked(F.relu(self.reduce(F.relu(x))))))
 
 
 class PixelCNN(nn.Module):
@@ -86,11 +84,18 @@ class PixelCNN(nn.Module):
             return self.embedding(x.long()).permute(0, 3, 1, 2)
         return x.float() / (self.levels - 1)
 
+    def condition_terms(self, label: torch.Tensor | None) -> tuple[torch.Tensor | float, list[torch.Tensor | float]]:
+        """What the condition adds after the first layer and after each block: here a per-class bias (N, C, 1, 1)
+        per block (zeros without labels)."""
+        return 0.0, [block.condition(label)[:, :, None, None] if block.condition is not None and label is not None
+                     else 0.0 for block in self.blocks]
+
     def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         """Integer grid -> (N, levels, H, W) logits; position (i, j) sees only positions before it."""
-        h = self.first(self.inputs(x))
-        for block in self.blocks:
-            h = block(h, label)
+        after_first, after_blocks = self.condition_terms(label)
+        h = self.first(self.inputs(x)) + after_first
+        for block, term in zip(self.blocks, after_blocks):
+            h = block(h) + term
         return self.head(h)
 
 
@@ -161,29 +166,6 @@ def nll_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
     x, condition = batch
     logits = model(x, condition) if getattr(model, "conditional", False) else model(x)
     return F.cross_entropy(logits, x.squeeze(1).long() if x.dim() == 4 else x.long())
-
-
-@torch.no_grad()
-def sample(model: nn.Module, shape: tuple[int, ...], temperature: float = 1.0, label: torch.Tensor | None = None,
-           start: torch.Tensor | None = None, first_row: int = 0, device: torch.device | str = "cpu",
-           crop_rows: bool = True) -> torch.Tensor:
-    """Sample integer grids of `shape` ((N, 1, H, W) pixels or (N, H, W) codes) position by position.
-
-    With `crop_rows`, only the rows up to the current one are fed to the network (later rows cannot matter).
-    With `start` and `first_row`, rows before `first_row` are kept from `start` (image completion).
-    """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    model.eval()
-    grid = torch.zeros(shape, dtype=torch.long, device=device) if start is None else start.clone().long().to(device)
-    height, width = shape[-2], shape[-1]
-    for i in range(first_row, height):
-        for j in range(width):
-            rows = grid[..., : i + 1, :] if crop_rows else grid
-            logits = model(rows, label) if label is not None else model(rows)
-            probs = F.softmax(logits[:, :, i, j] / temperature, dim=1)
-            grid[..., i, j] = torch.multinomial(probs, 1).squeeze(1).view(grid[..., i, j].shape)
-    return grid
 
 
 def receptive_field(model: nn.Module, height: int, width: int, position: tuple[int, int]) -> torch.Tensor:

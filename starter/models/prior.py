@@ -5,7 +5,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from starter.checkpoints import CheckpointError
-from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, sample
+from starter.models.pixelcnn import GatedPixelCNN, PixelCNN
+from starter.models.sampling import sample
 
 
 class CodeGrids:

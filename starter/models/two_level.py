@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from starter.checkpoints import CheckpointError
 from starter.models.autoencoder import conv_decoder, conv_encoder
-from starter.models.pixelcnn import sample
+from starter.models.sampling import sample
 from starter.models.prior import CodePrior
 from starter.models.vq import Quantized, VectorQuantizer
 
@@ -92,13 +92,10 @@ class BottomPrior(CodePrior):
                                           upsample_4_to_7(channels, channels))
         self.top_to_blocks = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(blocks))
 
-    def forward(self, codes: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
-        """Bottom codes (N, 7, 7) and top codes (N, 4, 4) -> (N, num_codes, 7, 7) logits."""
+    def condition_terms(self, top: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Top codes (N, 4, 4) -> the (N, C, 7, 7) maps added after the first layer and after each block."""
         condition = self.top_features(self.top_embedding(top).permute(0, 3, 1, 2))
-        h = self.first(self.inputs(codes)) + condition
-        for block, project in zip(self.blocks, self.top_to_blocks):
-            h = block(h) + project(condition)
-        return self.head(h)
+        return condition, [project(condition) for project in self.top_to_blocks]
 
     def check_fits(self, vqvae: TwoLevelVQVAE, grid: int = 7) -> None:
         """Raise CheckpointError unless both codebook sizes match the two-level VQ-VAE's."""
@@ -110,4 +107,4 @@ class BottomPrior(CodePrior):
     @torch.no_grad()
     def generate(self, top: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Sample a (N, 7, 7) bottom grid for each (N, 4, 4) top grid, position by position."""
-        return sample(self, (len(top), 7, 7), temperature, label=top, device=top.device, crop_rows=False)
+        return sample(self, (len(top), 7, 7), temperature, label=top, device=top.device)

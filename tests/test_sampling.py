@@ -1,0 +1,63 @@
+"""Cached sampling computes what the whole network computes: the same logits at every position, the same draws."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from starter.models.pixelcnn import GatedPixelCNN, PixelCNN
+from starter.models.prior import CodePrior, GatedCodePrior
+from starter.models.sampling import NaiveSteps, sample, sampling_steps
+from starter.models.two_level import BottomPrior
+
+
+def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...], torch.Tensor | None]]:
+    """Every kind of autoregressive model in the course, small and randomly initialised: (model, shape, condition)."""
+    torch.manual_seed(0)
+    labels = torch.tensor([1, 3, 0])
+    return {
+        "pixelcnn": (PixelCNN(levels=4, channels=8, blocks=2), (3, 1, 6, 5), None),
+        "pixelcnn conditional": (PixelCNN(levels=4, channels=8, blocks=2, num_classes=4), (3, 1, 6, 5), labels),
+        "gated pixelcnn": (GatedPixelCNN(levels=4, channels=8, blocks=4, dilations=(1, 2)), (3, 1, 6, 5), None),
+        "code prior": (CodePrior(num_codes=16, grid=5, channels=8, blocks=2, embed=4), (3, 5, 5), None),
+        "gated code prior conditional": (GatedCodePrior(num_codes=16, grid=5, channels=8, blocks=3, embed=4,
+                                                        num_classes=4), (3, 5, 5), labels),
+        "bottom prior": (BottomPrior(num_codes=16, top_codes=8, channels=8, blocks=2, embed=4), (3, 7, 7),
+                         torch.randint(8, (3, 4, 4))),
+    }
+
+
+@pytest.mark.parametrize("kind", list(models()))
+def test_cached_logits_equal_the_whole_network_at_every_position(kind):
+    model, shape, condition = models()[kind]
+    model.eval()
+    grid = torch.randint(model.levels, shape)
+    with torch.no_grad():
+        whole = model(grid) if condition is None else model(grid, condition)
+        steps = sampling_steps(model, torch.zeros_like(grid), condition, cached=True)
+        assert not isinstance(steps, NaiveSteps)
+        for i in range(shape[-2]):
+            for j in range(shape[-1]):
+                torch.testing.assert_close(steps.logits(i, j), whole[:, :, i, j], atol=1e-5, rtol=1e-5)
+                steps.record(i, j, grid[..., i, j].reshape(-1))
+
+
+@pytest.mark.parametrize("kind", list(models()))
+def test_cached_sampling_draws_what_naive_sampling_draws(kind):
+    model, shape, condition = models()[kind]
+    draws = []
+    for cached in (False, True):
+        torch.manual_seed(7)
+        draws.append(sample(model, shape, temperature=0.9, label=condition, cached=cached))
+    assert torch.equal(*draws)
+
+
+@pytest.mark.parametrize("kind", ["pixelcnn", "gated pixelcnn"])
+def test_cached_completion_keeps_the_given_rows_and_draws_what_naive_draws(kind):
+    model, shape, _ = models()[kind]
+    start = torch.randint(model.levels, shape)
+    draws = []
+    for cached in (False, True):
+        torch.manual_seed(3)
+        draws.append(sample(model, shape, start=start, first_row=3, cached=cached))
+    assert torch.equal(*draws)
+    assert torch.equal(draws[0][..., :3, :], start[..., :3, :])
