@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from starter.data import FASHION_ENV, available_offline
+from starter.config import FASHION_ENV
+from starter.data import available_offline
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -15,11 +15,10 @@ from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist, make_loader
 from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
-from starter.models.classifier import Classifier, classifier_loss
-from starter.models.pixelcnn import GatedPixelCNN, PixelCNN, nll_loss
-from starter.models.prior import CodePrior, GatedCodePrior, encode_dataset
-from starter.models.two_level import BottomPrior, TwoLevelVQVAE, encode_two_level
-from starter.models.vq import VQVAE
+from starter.models.classifier import classifier_loss
+from starter.models.pixelcnn import nll_loss
+from starter.models.prior import encode_dataset
+from starter.models.two_level import encode_two_level
 from starter.train import evaluate
 
 
@@ -34,55 +33,53 @@ def main() -> None:
     def row(name: str, metric: str, measured: float, stored: float, started: float, note: str = "") -> None:
         rows.append((name, metric, measured, stored, time.perf_counter() - started, note))
 
-    def prior_row(file: str, build: type, kind: str, codes: TensorDataset, note: str = "") -> None:
+    def prior_row(file: str, codes: TensorDataset, note: str = "") -> None:
         start = time.perf_counter()
-        prior, stored = load_model(CHECKPOINTS / file, build, kind)
+        prior, stored = load_model(CHECKPOINTS / file)
         measured = evaluate(prior, make_loader(codes, 1000), nll_loss)["loss"]
         row(file, "test nats/code", measured, stored["test_nats_per_code"], start,
             f"{note}marginal entropy {entropy_nats(code_counts(codes.tensors[0], prior.num_codes)):.2f} nats")
 
     start = time.perf_counter()
-    vqvae, stored = load_model(CHECKPOINTS / "vqvae.pt", VQVAE, "vqvae")
+    vqvae, stored = load_model(CHECKPOINTS / "vqvae.pt")
     report = vqvae_report(vqvae, loader)
     row("vqvae.pt", "test MSE", report["mse"], stored["test_mse"], start)
     row("vqvae.pt", "codes used", report["used"], stored["test_codes_used"], start)
     row("vqvae.pt", "perplexity", report["perplexity"], stored["test_perplexity"], start)
 
     pixels = load_mnist(train=False, form="int", limit=args.pixel_images)
-    for file, build, kind in [("pixelcnn_plain.pt", PixelCNN, "pixelcnn"), ("pixelcnn_gated.pt", GatedPixelCNN, "gated_pixelcnn")]:
+    for file in ("pixelcnn_plain.pt", "pixelcnn_gated.pt"):
         start = time.perf_counter()
-        model, stored = load_model(CHECKPOINTS / file, build, kind)
+        model, stored = load_model(CHECKPOINTS / file)
         measured = bits_per_dim(evaluate(model, make_loader(pixels, 250), nll_loss)["loss"])
         row(file, "test bits/dim", measured, stored["test_bits_per_dim"], start,
             f"{args.pixel_images} images; trained {stored['epochs']} epochs on {stored['device_name']}")
 
     codes = encode_dataset(vqvae, test)
-    for file, build, kind in [("prior.pt", CodePrior, "prior"), ("prior_conditional.pt", CodePrior, "prior"),
-                              ("prior_gated.pt", GatedCodePrior, "gated_prior"),
-                              ("prior_gated_conditional.pt", GatedCodePrior, "gated_prior")]:
-        prior_row(file, build, kind, codes)
+    for file in ("prior.pt", "prior_conditional.pt", "prior_gated.pt", "prior_gated_conditional.pt"):
+        prior_row(file, codes)
 
     start = time.perf_counter()
-    classifier, stored = load_model(CHECKPOINTS / "classifier.pt", Classifier, "classifier")
+    classifier, stored = load_model(CHECKPOINTS / "classifier.pt")
     accuracy = 1 - evaluate(classifier, loader, classifier_loss)["error"]
     row("classifier.pt", "test accuracy", accuracy, stored["test_accuracy"], start)
 
     start = time.perf_counter()
-    two_level, stored = load_model(CHECKPOINTS / "two_level_vqvae.pt", TwoLevelVQVAE, "two_level_vqvae")
+    two_level, stored = load_model(CHECKPOINTS / "two_level_vqvae.pt")
     top, bottom = encode_two_level(two_level, test.tensors[0])
     with torch.no_grad():
         mse = sum(float(((two_level(x)[0] - x) ** 2).sum()) for x, _ in loader) / test.tensors[0].numel()
     row("two_level_vqvae.pt", "test MSE", mse, stored["test_mse"], start)
-    prior_row("top_prior.pt", CodePrior, "prior", TensorDataset(top, test.tensors[1]))
-    prior_row("bottom_prior.pt", BottomPrior, "bottom_prior", TensorDataset(bottom, top))
+    prior_row("top_prior.pt", TensorDataset(top, test.tensors[1]))
+    prior_row("bottom_prior.pt", TensorDataset(bottom, top))
 
     start = time.perf_counter()
     fashion = load_mnist(train=False, dataset="fashion")
-    fashion_vqvae, stored = load_model(CHECKPOINTS / "fashion_vqvae.pt", VQVAE, "vqvae")
+    fashion_vqvae, stored = load_model(CHECKPOINTS / "fashion_vqvae.pt")
     report = vqvae_report(fashion_vqvae, make_loader(fashion, 1000))
     row("fashion_vqvae.pt", "test MSE", report["mse"], stored["test_mse"], start, "Fashion-MNIST")
     row("fashion_vqvae.pt", "perplexity", report["perplexity"], stored["test_perplexity"], start, "Fashion-MNIST")
-    prior_row("fashion_prior.pt", CodePrior, "prior", encode_dataset(fashion_vqvae, fashion), "Fashion-MNIST; ")
+    prior_row("fashion_prior.pt", encode_dataset(fashion_vqvae, fashion), "Fashion-MNIST; ")
 
     print(f"{'checkpoint':<28} {'metric':<15} {'measured':>9} {'stored':>9} {'seconds':>8}  note")
     for name, metric, measured, stored_value, seconds, note in rows:

@@ -10,7 +10,6 @@ from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.models.autoencoder import Autoencoder
 from starter.models.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN
-from starter.models.prior import GatedCodePrior
 from starter.models.sampling import sample
 from starter.models.vq import VQVAE, vqvae_loss
 
@@ -44,13 +43,12 @@ def train_step_rate(model: torch.nn.Module, loss, batch: tuple) -> float:
 
 def sampling_rows() -> list[tuple[str, float, str]]:
     """Naive (a forward pass over the rows so far, per position) against cached sampling, side by side."""
-    gated, _ = load_model(CHECKPOINTS / "pixelcnn_gated.pt", GatedPixelCNN, "gated_pixelcnn")
-    prior, _ = load_model(CHECKPOINTS / "prior_gated.pt", GatedCodePrior, "gated_prior")
+    gated, _ = load_model(CHECKPOINTS / "pixelcnn_gated.pt")
+    prior, _ = load_model(CHECKPOINTS / "prior_gated.pt")
     rows = []
-    for name, model, shape in [("gated PixelCNN: 16 digits", gated, (16, 1, 28, 28)),
-                               ("gated prior: 100 code grids", prior, (100, 7, 7))]:
-        naive = seconds(lambda: sample(model, shape, cached=False), repeat=1)
-        cached = seconds(lambda: sample(model, shape), repeat=3)
+    for name, model, n in [("gated PixelCNN: 16 digits", gated, 16), ("gated prior: 100 code grids", prior, 100)]:
+        naive = seconds(lambda: sample(model, n, cached=False), repeat=1)
+        cached = seconds(lambda: sample(model, n), repeat=3)
         rows += [(f"{name}, naive (rows cropped)", naive, "s"), (f"{name}, cached", cached, "s"),
                  (f"{name}, cached speed-up", naive / cached, "x")]
     return rows

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
+
+from starter.models.registry import KINDS
 
 FORMAT = "discrete-latents/1"
 
@@ -42,18 +44,22 @@ def read_checkpoint(path: Path | str, kind: str | None = None) -> dict[str, Any]
     return payload
 
 
-def load_model(path: Path | str, build: Callable[..., nn.Module], kind: str, device: torch.device | str = "cpu",
+def load_model(path: Path | str, kind: str | None = None, device: torch.device | str = "cpu",
                **expected: Any) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild `build(**config)` from a checkpoint and load its weights; returns (model, metrics).
+    """Rebuild the model a checkpoint holds (its class comes from its kind) and load its weights; returns
+    (model, metrics), the model in eval mode on `device`.
 
-    Keyword arguments name config values the caller relies on, e.g. `num_codes=128`; a mismatch is an error.
+    `kind`, if given, is the kind the caller needs; keyword arguments name config values the caller relies on,
+    e.g. `num_codes=128`. A mismatch is an error.
     """
     payload = read_checkpoint(path, kind)
     config = payload["config"]
     for key, value in expected.items():
         if config.get(key) != value:
             raise CheckpointError(f"{path}: expected {key}={value!r}, but the checkpoint has {key}={config.get(key)!r}")
-    model = build(**config)
+    if payload["kind"] not in KINDS:
+        raise CheckpointError(f"{path} holds a {payload['kind']!r} model, which is none of {sorted(KINDS)}")
+    model = KINDS[payload["kind"]](**config)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:

@@ -174,12 +174,12 @@ def _code_datasets(args: argparse.Namespace, device: torch.device):
     sizes = {"channels": args.channels, "blocks": args.blocks, "embed": args.embed}
     classes = 10 if args.conditional else 0
     if args.level == "one":
-        vqvae, _ = load_model(args.vqvae, VQVAE, "vqvae", device=device)
+        vqvae, _ = load_model(args.vqvae, "vqvae", device=device)
         encode = functools.partial(encode_dataset, vqvae)
         config = {"num_codes": vqvae.quantizer.num_codes, "grid": 7, "num_classes": classes, **sizes}
         build, kind = (GatedCodePrior, "gated_prior") if args.model == "gated" else (CodePrior, "prior")
     else:
-        vqvae, _ = load_model(args.vqvae, TwoLevelVQVAE, "two_level_vqvae", device=device)
+        vqvae, _ = load_model(args.vqvae, "two_level_vqvae", device=device)
         top_k, bottom_k = vqvae.top_quantizer.num_codes, vqvae.bottom_quantizer.num_codes
 
         def encode(dataset: TensorDataset) -> TensorDataset:
@@ -218,7 +218,7 @@ def generate(args: argparse.Namespace) -> Path:
     """Write a 10x10 PNG grid: reconstructions of test digits, or decoded independent uniform codes."""
     seed_everything(args.seed)
     device = choose_device(args.device)
-    model, _ = load_model(args.checkpoint, VQVAE, "vqvae", device=device)
+    model, _ = load_model(args.checkpoint, "vqvae", device=device)
     if args.mode == "reconstructions":
         images = _load(args, False, device, limit=50).tensors[0]
         with torch.no_grad():

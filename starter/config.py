@@ -11,8 +11,17 @@ import torch
 
 T = TypeVar("T")
 
-FAST_ENV = "COURSE_FAST"
-DATA_ENV = "COURSE_DATA_ROOT"
+# Every environment variable that the course reads, in one place.
+FAST_ENV = "COURSE_FAST"                   # 1: small data subsets and few epochs (CI, `make test`)
+DATA_ENV = "COURSE_DATA_ROOT"              # the root of datasets and checkpoints (default: data/ of the checkout)
+DEVICE_ENV = "COURSE_DEVICE"               # force a device: cpu, cuda or mps
+MNIST_ENV = "COURSE_MNIST_DIR"             # a folder with the four MNIST files, for machines without a network
+FASHION_ENV = "COURSE_FASHION_MNIST_DIR"   # the same for Fashion-MNIST
+STATIC_ENV = "COURSE_STATIC"               # 1: the explorers draw static figures; 0: live widgets even in fast mode
+RESULTS_ENV = "COURSE_RESULTS"             # a JSON file where report_results also writes a notebook's key numbers
+GRADING_LOG_ENV = "COURSE_GRADING_LOG"     # where a grading run appends evidence, one JSON line per check run
+CHECK_CELL_ENV = "COURSE_CHECK_CELL"       # the grade_id of the check cell being run
+GRADING_SEED_ENV = "COURSE_GRADING_SEED"   # a fresh seed per grading run: the hidden inputs change every time
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +60,18 @@ def choose_device(preferred: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-DEVICE: torch.device = choose_device(os.environ.get("COURSE_DEVICE"))
+DEVICE: torch.device = choose_device(os.environ.get(DEVICE_ENV))
+
+
+def threads_per_job(jobs: int) -> int:
+    """Torch threads for each of `jobs` parallel processes: the cores shared out, so that none spins against another
+    (two processes of 2 threads each on 2 cores run 5-50x slower than one after the other)."""
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def thread_limits(threads: int) -> dict[str, str]:
+    """Environment variables that cap a new process's OpenMP and MKL threads (torch reads them when imported)."""
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -12,10 +12,8 @@ from typing import Literal
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
-from starter.config import DATA_ROOT
+from starter.config import DATA_ROOT, FASHION_ENV, MNIST_ENV
 
-MNIST_ENV = "COURSE_MNIST_DIR"
-FASHION_ENV = "COURSE_FASHION_MNIST_DIR"
 Form = Literal["float", "binary", "int"]
 Dataset = Literal["mnist", "fashion"]
 

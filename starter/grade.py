@@ -51,7 +51,8 @@ import nbformat
 
 # Every check module is imported now, before any submission runs: the judge never loads code a submission could change.
 from starter.checks import FAIL, PASS, TODO, Report, StepResult, autoencoder, evidence, pixelcnn, prior, vae, vq
-from starter.config import FAST_ENV, PROJECT_ROOT
+from starter.config import (CHECK_CELL_ENV, FAST_ENV, GRADING_LOG_ENV, GRADING_SEED_ENV, PROJECT_ROOT, thread_limits,
+                            threads_per_job)
 
 MESSAGE_LIMIT = 500  # characters of a check message kept in the feedback
 LOG_LIMIT = 256 * 2**20  # bytes of evidence read from one grading run
@@ -166,7 +167,7 @@ def assemble(solution, submission, hidden: bool = True) -> nbformat.NotebookNode
             cell.source = student.get(meta.get("grade_id"), "raise NotImplementedError('cell missing from the submission')")
         elif meta.get("grade"):
             source = cell.source if hidden else strip_source(cell.source)
-            cell.source = f"import os as _os; _os.environ[{evidence.CELL_ENV!r}] = {meta['grade_id']!r}\n" + source
+            cell.source = f"import os as _os; _os.environ[{CHECK_CELL_ENV!r}] = {meta['grade_id']!r}\n" + source
         elif seen_exercise or "google.colab" in cell.source:
             cell.source = ""
     return notebook
@@ -202,8 +203,8 @@ def judge(source: str, records: list[dict], seed: int) -> list[Report]:
     student code: every reference value is recomputed here, so the verdicts are the judge's own."""
     reports = []
     with _judging, contextlib.redirect_stdout(io.StringIO()):
-        previous = os.environ.get(evidence.SEED_ENV)
-        os.environ[evidence.SEED_ENV] = str(seed)
+        previous = os.environ.get(GRADING_SEED_ENV)
+        os.environ[GRADING_SEED_ENV] = str(seed)
         try:
             for (check, args, kwargs), record in zip_longest(check_calls(source), records):
                 if check is None:
@@ -214,9 +215,9 @@ def judge(source: str, records: list[dict], seed: int) -> list[Report]:
         finally:
             evidence.clear_replays()
             if previous is None:
-                del os.environ[evidence.SEED_ENV]
+                del os.environ[GRADING_SEED_ENV]
             else:
-                os.environ[evidence.SEED_ENV] = previous
+                os.environ[GRADING_SEED_ENV] = previous
     return reports
 
 
@@ -308,10 +309,10 @@ def run_notebook(notebook, workdir: Path, cell_timeout: int, notebook_timeout: i
         for path in (kernel, home, home / "runtime", source):
             os.chown(path, *confine.user)
     env = {key: value for key, value in os.environ.items() if not key.startswith("COURSE_GRADING")}
-    env.update({FAST_ENV: "1", evidence.LOG_ENV: str(kernel / "evidence.jsonl"), evidence.SEED_ENV: str(seed),
+    env.update({FAST_ENV: "1", GRADING_LOG_ENV: str(kernel / "evidence.jsonl"), GRADING_SEED_ENV: str(seed),
                 "PYTHONUNBUFFERED": "1", "HOME": str(home), "TMPDIR": str(home), "MPLCONFIGDIR": str(home / "mpl"),
                 "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython"),
-                "JUPYTER_PATH": str(workdir), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+                "JUPYTER_PATH": str(workdir), **thread_limits(threads)})
     command = [sys.executable, "-m", "starter.grade", "--worker", str(source), "--cell-timeout", str(cell_timeout),
                "--windows", str(workdir / "windows.json")]
     if confine:
@@ -336,7 +337,7 @@ def worker(path: Path, cell_timeout: int, windows: Path, kernel: str = "python3"
 
     for folder in hide:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k,mode=000", "tmpfs", str(folder)], check=True)
-    log = Path(os.environ[evidence.LOG_ENV])
+    log = Path(os.environ[GRADING_LOG_ENV])
     size = lambda: log.stat().st_size if log.exists() else 0  # noqa: E731
     spans: dict[str, list[int]] = {}
 
@@ -512,7 +513,9 @@ def grade_all(paths: list[Path], out: Path, jobs: int = 1, cell_timeout: int = 3
             prepare_mnist()  # the confined submission cannot write data/: unpack MNIST now
     else:
         print(f"note: submissions run as this user, not confined ({reason}); see the README's grading section")
-    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))  # parallel kernels must not spin against each other
+    threads = threads_per_job(jobs)
+    print(f"grading {len(paths)} submission(s), {max(1, jobs)} at a time, {threads} torch thread(s) each "
+          f"({os.cpu_count()} cores)")
     before = _fingerprint(root)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         grades = list(pool.map(lambda p: grade_one(p, solutions, cell_timeout, notebook_timeout, memory_mb, hidden, seed,

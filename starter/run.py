@@ -3,6 +3,7 @@
     python -m starter.run                 # every solution notebook, full mode, executed copies in runs/
     python -m starter.run --fast 01 02    # a quick pass over some of them (COURSE_FAST=1)
     python -m starter.run --inplace       # refresh the stored outputs of solutions/ (maintainers)
+    python -m starter.run --fast --jobs 2 # two notebooks at a time, the cores shared out between their kernels
 """
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
 from starter.build import KERNELSPEC
-from starter.config import FAST_ENV, PROJECT_ROOT
-from starter.summary import RESULTS_ENV
-from starter.widgets import STATIC_ENV
+from starter.config import FAST_ENV, PROJECT_ROOT, RESULTS_ENV, STATIC_ENV, thread_limits, threads_per_job
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -46,17 +46,18 @@ def settle_progress_bars(notebook: nbformat.NotebookNode) -> None:
                 output["data"]["text/plain"] = text(view["model_id"])
 
 
-def execute(source: Path, target: Path, fast: bool, timeout: int | None = None) -> tuple[float, dict]:
-    """Run one notebook from its own folder; returns (seconds, the results it reported)."""
+def execute(source: Path, target: Path, fast: bool, timeout: int | None = None,
+            threads: int | None = None) -> tuple[float, dict]:
+    """Run one notebook from its own folder (its kernel capped at `threads`); returns (seconds, the results it
+    reported)."""
     notebook = nbformat.read(source, as_version=4)
     with tempfile.TemporaryDirectory() as scratch:
         results_file = Path(scratch) / "results.json"
-        os.environ[RESULTS_ENV] = str(results_file)
-        os.environ[FAST_ENV] = "1" if fast else "0"
-        os.environ[STATIC_ENV] = "1"  # no one to move the sliders: widgets draw static figures
+        env = {**os.environ, RESULTS_ENV: str(results_file), FAST_ENV: "1" if fast else "0",
+               STATIC_ENV: "1", **(thread_limits(threads) if threads else {})}  # STATIC: no one moves the sliders
         start = time.perf_counter()
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(source.parent)}}).execute()
+                       resources={"metadata": {"path": str(source.parent)}}).execute(env=env)
         seconds = time.perf_counter() - start
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
     settle_progress_bars(notebook)
@@ -72,15 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast", action="store_true", help="fast mode: small subsets, few epochs")
     parser.add_argument("--inplace", action="store_true", help="write outputs back into solutions/")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs", help="folder for executed copies")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once, sharing the cores out (default 1)")
     args = parser.parse_args(argv)
     sources = [p for p in sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
                if not args.only or p.name[:2] in args.only]
-    rows = []
-    for source in sources:
-        print(f"running {source.name} ({'fast' if args.fast else 'full'} mode) ...", flush=True)
+    threads = threads_per_job(args.jobs) if args.jobs > 1 else None
+    print(f"{len(sources)} notebook(s), {'fast' if args.fast else 'full'} mode, {args.jobs} at a time"
+          + (f", {threads} torch thread(s) each" if threads else ", each with every core"), flush=True)
+
+    def run(source: Path) -> tuple[str, float, dict]:
+        print(f"running {source.name} ...", flush=True)
         target = source if args.inplace else args.out / source.name
-        seconds, results = execute(source, target, args.fast)
-        rows.append((source.stem, seconds, results))
+        return (source.stem, *execute(source, target, args.fast, threads=threads))
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        rows = list(pool.map(run, sources))
     print(f"\n{'notebook':<24} {'time':>8}  key numbers")
     for name, seconds, results in rows:
         numbers = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in results.items())

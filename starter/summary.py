@@ -5,7 +5,8 @@ import json
 import os
 from typing import Mapping, Union
 
-RESULTS_ENV = "COURSE_RESULTS"
+from starter.config import RESULTS_ENV
+
 Number = Union[int, float, str]
 
 

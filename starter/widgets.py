@@ -10,10 +10,10 @@ import os
 import torch
 from matplotlib.figure import Figure
 
-from starter.config import FAST
+from starter.config import FAST, STATIC_ENV
+from starter.models.sampling import sample
 from starter.plot import draw_code_grid, draw_images
 
-STATIC_ENV = "COURSE_STATIC"
 
 
 def is_static() -> bool:
@@ -75,7 +75,7 @@ def code_grid_editor(vqvae: torch.nn.Module, codes: torch.Tensor):
 def temperature_explorer(prior: torch.nn.Module, vqvae: torch.nn.Module, count: int = 16, temperature: float = 1.0):
     """A temperature slider and a resample button over decoded prior samples (a figure when static)."""
     def draw(value: float) -> Figure:
-        images = vqvae.decode(prior.generate(count, value))
+        images = vqvae.decode(sample(prior, count, value))
         return draw_images(Figure(), images, nrow=8, title=f"temperature {value:.2f}")
 
     if is_static():

@@ -9,7 +9,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from starter.data import MNIST_ENV  # noqa: E402
+from starter.config import MNIST_ENV  # noqa: E402
 
 
 @pytest.fixture(scope="session")

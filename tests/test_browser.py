@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from starter.config import FAST_ENV, PROJECT_ROOT
-from starter.widgets import STATIC_ENV
+from starter.config import FAST_ENV, PROJECT_ROOT, STATIC_ENV
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INSTALL = "sudo apt-get install chromium && .venv/bin/pip install playwright"

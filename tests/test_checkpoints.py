@@ -9,6 +9,7 @@ import torch
 from starter.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from starter.config import CHECKPOINTS
 from starter.models.autoencoder import Autoencoder
+from starter.models.registry import KINDS, kind_of
 
 
 @pytest.fixture
@@ -20,8 +21,8 @@ def saved(tmp_path):
 
 def test_round_trip(saved):
     path, model = saved
-    loaded, metrics = load_model(path, Autoencoder, "autoencoder", latent_dim=4)
-    assert metrics == {"test_mse": 0.01}
+    loaded, metrics = load_model(path, latent_dim=4)
+    assert isinstance(loaded, Autoencoder) and metrics == {"test_mse": 0.01}
     x = torch.rand(2, 1, 28, 28)
     assert torch.equal(loaded(x), model.eval()(x))
 
@@ -53,12 +54,24 @@ def test_wrong_kind(saved):
 
 def test_config_mismatch(saved):
     with pytest.raises(CheckpointError, match="expected latent_dim=16, but the checkpoint has latent_dim=4"):
-        load_model(saved[0], Autoencoder, "autoencoder", latent_dim=16)
+        load_model(saved[0], latent_dim=16)
 
 
-def test_weights_that_do_not_fit(saved):
+def test_weights_that_do_not_fit(tmp_path):
+    path = save_checkpoint(tmp_path / "ae.pt", Autoencoder(latent_dim=4, hidden=8), "autoencoder", {"latent_dim": 4, "hidden": 16})
     with pytest.raises(CheckpointError, match="does not fit"):
-        load_model(saved[0], lambda **config: Autoencoder(latent_dim=4, hidden=16), "autoencoder")
+        load_model(path)
+
+
+def test_unknown_kind(tmp_path):
+    path = save_checkpoint(tmp_path / "ae.pt", Autoencoder(latent_dim=4, hidden=8), "transformer", {})
+    with pytest.raises(CheckpointError, match="holds a 'transformer' model, which is none of"):
+        load_model(path)
+
+
+def test_every_kind_round_trips_through_the_registry():
+    for kind, cls in KINDS.items():
+        assert kind_of(cls.__new__(cls)) == kind
 
 
 SHIPPED = {  # file: (class, kind, the metric stored with it)
@@ -82,6 +95,7 @@ SHIPPED = {  # file: (class, kind, the metric stored with it)
 def test_every_shipped_checkpoint_loads_with_its_metric(file):
     dotted, kind, metric = SHIPPED[file]
     module, name = dotted.rsplit(".", 1)
-    model, metrics = load_model(CHECKPOINTS / file, getattr(importlib.import_module(module), name), kind)
+    model, metrics = load_model(CHECKPOINTS / file, kind)
+    assert type(model) is getattr(importlib.import_module(module), name)
     assert metric in metrics and sum(p.numel() for p in model.parameters()) > 0
     assert (CHECKPOINTS / file).stat().st_size < 4_000_000, "shipped checkpoints stay small"

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from starter.checks import CheckFailed, CheckRun, Report, evidence, expect_close, expect_shape, observe
+from starter.config import GRADING_LOG_ENV
 from starter.checks.autoencoder import check_decoder, check_encoder, check_reconstruction_loss, check_train_epoch
 from starter.models.autoencoder import Decoder, Encoder, reconstruction_loss
 from starter.train import train_epoch
@@ -69,9 +70,9 @@ def test_the_judge_replays_evidence_without_running_student_code(tmp_path, monke
         calls.append(x)
         return x * 2
 
-    monkeypatch.setenv(evidence.LOG_ENV, str(tmp_path / "log"))
+    monkeypatch.setenv(GRADING_LOG_ENV, str(tmp_path / "log"))
     live = _doubling_check(student)
-    monkeypatch.delenv(evidence.LOG_ENV)
+    monkeypatch.delenv(GRADING_LOG_ENV)
     record = json.loads((tmp_path / "log").read_text())
     evidence.queue_replay(record["evidence"], record["title"])
     assert _doubling_check(student).steps == live.steps and live.passed and len(calls) == 1
@@ -87,9 +88,9 @@ def test_student_exceptions_come_back_as_the_same_type(tmp_path, monkeypatch):
     def student(x):
         raise IndexError("index 9 is out of bounds")
 
-    monkeypatch.setenv(evidence.LOG_ENV, str(tmp_path / "log"))
+    monkeypatch.setenv(GRADING_LOG_ENV, str(tmp_path / "log"))
     live = _doubling_check(student)
-    monkeypatch.delenv(evidence.LOG_ENV)
+    monkeypatch.delenv(GRADING_LOG_ENV)
     record = json.loads((tmp_path / "log").read_text())
     evidence.queue_replay(record["evidence"], record["title"])
     replayed = _doubling_check(student)

@@ -11,7 +11,8 @@ import torch
 import torchvision
 
 from starter import data
-from starter.data import FASHION_ENV, MNIST_ENV, DatasetNotFoundError, load_mnist, make_loader, prepare_mnist
+from starter.config import FASHION_ENV, MNIST_ENV
+from starter.data import DatasetNotFoundError, load_mnist, make_loader, prepare_mnist
 
 
 @pytest.fixture

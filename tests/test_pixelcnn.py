@@ -65,15 +65,15 @@ def test_embedded_conditional_prior_is_causal_by_perturbation():
 
 def test_sampling_shapes_range_and_bad_temperature():
     torch.manual_seed(0)
-    pixels = sample(PixelCNN(levels=4, channels=8, blocks=1), (2, 1, 6, 6), temperature=0.8)
+    pixels = sample(PixelCNN(levels=4, channels=8, blocks=1), 2, 0.8, (6, 6))
     assert pixels.shape == (2, 1, 6, 6) and 0 <= pixels.min() and pixels.max() < 4
-    codes = sample(PixelCNN(levels=16, channels=8, blocks=1, embed=4), (3, 5, 5))
+    codes = sample(PixelCNN(levels=16, channels=8, blocks=1, embed=4), 3, image_size=(5, 5))
     assert codes.shape == (3, 5, 5) and codes.max() < 16
     start = torch.full((1, 1, 6, 6), 3)
-    completed = sample(PixelCNN(levels=4, channels=8, blocks=1), (1, 1, 6, 6), start=start, first_row=3)
+    completed = sample(PixelCNN(levels=4, channels=8, blocks=1), 1, image_size=(6, 6), start=start, first_row=3)
     assert torch.equal(completed[..., :3, :], start[..., :3, :])
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        sample(PixelCNN(levels=4, channels=8, blocks=1), (1, 1, 4, 4), temperature=0)
+        sample(PixelCNN(levels=4, channels=8, blocks=1), 1, 0)
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])

@@ -47,7 +47,7 @@ def test_cached_sampling_draws_what_naive_sampling_draws(kind):
     draws = []
     for cached in (False, True):
         torch.manual_seed(7)
-        draws.append(sample(model, shape, temperature=0.9, label=condition, cached=cached))
+        draws.append(sample(model, shape[0], 0.9, shape[-2:], condition=condition, cached=cached))
     assert torch.equal(*draws)
 
 
@@ -58,6 +58,6 @@ def test_cached_completion_keeps_the_given_rows_and_draws_what_naive_draws(kind)
     draws = []
     for cached in (False, True):
         torch.manual_seed(3)
-        draws.append(sample(model, shape, start=start, first_row=3, cached=cached))
+        draws.append(sample(model, shape[0], image_size=shape[-2:], start=start, first_row=3, cached=cached))
     assert torch.equal(*draws)
     assert torch.equal(draws[0][..., :3, :], start[..., :3, :])

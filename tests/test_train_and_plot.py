@@ -10,7 +10,8 @@ from matplotlib.figure import Figure
 from starter.data import make_loader
 from starter.models.autoencoder import Autoencoder, autoencoder_loss
 from starter.plot import compare_images, plot_history, plot_xy, show_images
-from starter.summary import RESULTS_ENV, report_results
+from starter.config import RESULTS_ENV
+from starter.summary import report_results
 from starter.train import as_dict, fit
 
 

@@ -6,13 +6,14 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from starter.checkpoints import CheckpointError, load_model
+from starter.checkpoints import load_model
 from starter.checks.prior import first_future_dependency, perturbed_grids
 from starter.checks.vae import check_kl, check_reparameterize, check_vae_loss
 from starter.cli import main as cli
 from starter.metrics import linear_probe
 from starter.models.pixelcnn import nll_loss
-from starter.models.prior import CodePrior
+from starter.models.prior import CodePrior, PriorMismatch
+from starter.models.sampling import sample
 from starter.models.two_level import BottomPrior, TwoLevelVQVAE, encode_two_level, two_level_loss
 from starter.models.vae import VAE, kl_to_standard_normal, reparameterize, vae_loss
 from starter.summary import print_table
@@ -70,13 +71,13 @@ def test_bottom_prior_is_causal_in_the_bottom_codes_and_reads_all_top_codes():
     changed_top[0, 3, 3] = (top[0, 3, 3] + 1) % 16
     assert not torch.allclose(prior(bottom, top)[..., 0, 0], prior(bottom, changed_top)[..., 0, 0]), \
         "the first bottom code already sees the last top code"
-    assert prior.generate(torch.randint(16, (3, 4, 4))).shape == (3, 7, 7)
+    assert sample(prior, 3, condition=torch.randint(16, (3, 4, 4))).shape == (3, 7, 7)
     assert nll_loss(prior, (bottom, top)) > 0
-    with pytest.raises(CheckpointError, match="reads 16 top codes and models 8 bottom codes"):
+    with pytest.raises(PriorMismatch, match="reads 16 top codes and models 8 bottom codes"):
         prior.check_fits(TwoLevelVQVAE(top_codes=128, bottom_codes=32))
     top_prior = CodePrior(num_codes=16, grid=4, channels=8, blocks=1, embed=4, num_classes=10)
-    assert top_prior.generate(2, labels=torch.tensor([3, 4])).shape == (2, 4, 4)
-    with pytest.raises(CheckpointError, match="4x4 grids of 16 codes, but the VQ-VAE produces 4x4 grids of 128"):
+    assert sample(top_prior, 2, condition=torch.tensor([3, 4])).shape == (2, 4, 4)
+    with pytest.raises(PriorMismatch, match="4x4 grids of 16 codes, but the VQ-VAE produces 4x4 grids of 128"):
         top_prior.check_fits(TwoLevelVQVAE().top_quantizer, grid=4)
 
 
@@ -107,11 +108,11 @@ def test_cli_trains_a_two_level_model_and_both_priors(tmp_path, monkeypatch, loc
         args = ["train-prior", *data, "--vqvae", str(vqvae), "--level", level, "--out", str(tmp_path / level),
                 "--epochs", "1", "--limit", "256", "--channels", "8", "--blocks", "1"]
         assert cli(args + (["--conditional"] if level == "top" else [])) == 0
-    top, metrics = load_model(tmp_path / "top" / "checkpoint.pt", CodePrior, "prior", grid=4, num_classes=10)
-    bottom, _ = load_model(tmp_path / "bottom" / "checkpoint.pt", BottomPrior, "bottom_prior", top_codes=16)
+    top, metrics = load_model(tmp_path / "top" / "checkpoint.pt", grid=4, num_classes=10)
+    bottom, _ = load_model(tmp_path / "bottom" / "checkpoint.pt", top_codes=16)
     assert metrics["level"] == "top" and top.num_codes == 16 and bottom.num_codes == 8
     with pytest.raises(SystemExit):  # the gated architecture is only offered for one-level codes
         cli(["train-prior", "--vqvae", str(vqvae), "--level", "top", "--model", "gated", "--out", str(tmp_path / "x")])
-    top_codes, bottom_codes = encode_two_level(load_model(vqvae, TwoLevelVQVAE, "two_level_vqvae")[0],
+    top_codes, bottom_codes = encode_two_level(load_model(vqvae)[0],
                                                torch.rand(3, 1, 28, 28), batch_size=2)
     assert top_codes.shape == (3, 4, 4) and bottom_codes.shape == (3, 7, 7)

@@ -119,4 +119,4 @@ def test_cli_trains_generates_and_rejects_wrong_k(tmp_path, monkeypatch, local_m
                     "--out", str(tmp_path / f"{mode}.png")]) == 0
         assert (tmp_path / f"{mode}.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(CheckpointError, match="expected num_codes=128, but the checkpoint has num_codes=16"):
-        load_model(out / "checkpoint.pt", vq.VQVAE, "vqvae", num_codes=128)
+        load_model(out / "checkpoint.pt", num_codes=128)

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from starter import grade
 from starter.checks import CheckRun, evidence
-from starter.config import PROJECT_ROOT
+from starter.config import CHECK_CELL_ENV, GRADING_LOG_ENV, PROJECT_ROOT
 from wrong_answers import VISIBLE_ONLY, WRONG_ANSWERS, WrongAnswer
 
 SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -61,10 +61,10 @@ def run_check(grade_id: str, source: str, monkeypatch, tmp_path: Path) -> list:
 
     log = tmp_path / "evidence.jsonl"
     monkeypatch.setattr(CheckRun, "__exit__", exit_and_keep)
-    monkeypatch.setenv(evidence.LOG_ENV, str(log))
-    monkeypatch.setenv(evidence.CELL_ENV, "check-" + grade_id)
+    monkeypatch.setenv(GRADING_LOG_ENV, str(log))
+    monkeypatch.setenv(CHECK_CELL_ENV, "check-" + grade_id)
     exec(check, names)
-    monkeypatch.delenv(evidence.LOG_ENV)
+    monkeypatch.delenv(GRADING_LOG_ENV)
     reports = list(live)
     assert reports, f"the check cell of {grade_id} produced no report"
     judged = grade.judge(check, grade.read_evidence(log)["check-" + grade_id], seed=0)

@@ -23,9 +23,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-LOG_ENV = "COURSE_GRADING_LOG"    # where a grading run appends evidence, one JSON line per check run
-CELL_ENV = "COURSE_CHECK_CELL"    # the grade_id of the check cell being run
-SEED_ENV = "COURSE_GRADING_SEED"  # a fresh seed per grading run: the hidden inputs change every time
+from starter.config import CHECK_CELL_ENV, GRADING_LOG_ENV, GRADING_SEED_ENV
+
 MESSAGE_LIMIT = 300
 DTYPES = {"float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
 ERRORS = {name: getattr(builtins, name) for name in (
@@ -106,7 +105,7 @@ def rebuild_error(data: dict) -> BaseException:
 
 def derived_seed(*parts: Any) -> int:
     """A seed from the grading seed and `parts`, the same in the kernel and in the judge."""
-    text = "/".join(map(str, (os.environ.get(SEED_ENV, "0"), *parts)))
+    text = "/".join(map(str, (os.environ.get(GRADING_SEED_ENV, "0"), *parts)))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
 
 
@@ -115,7 +114,7 @@ class Session:
 
     def __init__(self, title: str, replay: Iterator[Any] | None = None):
         self.title, self.replay, self.recorded, self.count = title, replay, [], 0
-        self.grading = replay is not None or bool(os.environ.get(LOG_ENV))  # recorded for, or replayed by, the grader
+        self.grading = replay is not None or bool(os.environ.get(GRADING_LOG_ENV))  # recorded for, or replayed by, the grader
 
     def observe(self, fn: Callable[[], Any]) -> Any:
         self.count += 1
@@ -141,10 +140,10 @@ class Session:
 
     def save(self) -> None:
         """In a grading run, append this run's evidence to the grading log."""
-        path = os.environ.get(LOG_ENV)
+        path = os.environ.get(GRADING_LOG_ENV)
         if path and self.replay is None:
             with open(path, "a", encoding="utf-8") as log:
-                log.write(json.dumps({"cell": os.environ.get(CELL_ENV), "title": self.title, "evidence": self.recorded}) + "\n")
+                log.write(json.dumps({"cell": os.environ.get(CHECK_CELL_ENV), "title": self.title, "evidence": self.recorded}) + "\n")
 
 
 _sessions: list[Session] = []

@@ -62,21 +62,19 @@ class ResidualBlock(nn.Module):
         return x + self.expand(F.relu(self.masked(F.relu(self.reduce(F.relu(x))))))
 
 
-class PixelCNN(nn.Module):
-    """7x7 mask-A conv, residual blocks of mask-B convs, two 1x1 layers, a `levels`-way softmax per position.
+class Autoregressive(nn.Module):
+    """What every autoregressive model of the course shares: integer grids in, (N, levels, H, W) logits out, in
+    raster order, with an optional `condition` (class labels, or a bottom prior's top codes).
 
     `embed` set: the input is a grid of integer symbols (code indices), embedded before the first layer;
     otherwise the input is a (N, 1, H, W) grid of intensities 0..levels-1, scaled to [0, 1].
-    `num_classes` set: a learned per-class bias is added in every block (class-conditional model).
+    `image_size`: the grid that `starter.models.sampling.sample` draws unless told otherwise.
     """
 
-    def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 5, embed: int = 0, num_classes: int = 0):
+    def __init__(self, levels: int, embed: int, conditional: bool, image_size: tuple[int, int]):
         super().__init__()
-        self.levels, self.embed_dim, self.conditional = levels, embed, num_classes > 0
+        self.levels, self.embed_dim, self.conditional, self.image_size = levels, embed, conditional, image_size
         self.embedding = nn.Embedding(levels, embed) if embed else None
-        self.first = MaskedConv2d(embed or 1, channels, 7, "A")
-        self.blocks = nn.ModuleList(ResidualBlock(channels, num_classes) for _ in range(blocks))
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, levels, 1))
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Integer grids -> float network inputs: embeddings (N, E, H, W), or intensities in [0, 1] (N, 1, H, W)."""
@@ -84,15 +82,31 @@ class PixelCNN(nn.Module):
             return self.embedding(x.long()).permute(0, 3, 1, 2)
         return x.float() / (self.levels - 1)
 
-    def condition_terms(self, label: torch.Tensor | None) -> tuple[torch.Tensor | float, list[torch.Tensor | float]]:
+    def grid_shape(self, n: int, image_size: tuple[int, int]) -> tuple[int, ...]:
+        """The shape of n grids: (n, H, W) of codes, or (n, 1, H, W) of pixels."""
+        return (n, *image_size) if self.embedding is not None else (n, 1, *image_size)
+
+
+class PixelCNN(Autoregressive):
+    """7x7 mask-A conv, residual blocks of mask-B convs, two 1x1 layers, a `levels`-way softmax per position.
+    `num_classes` set: a learned per-class bias is added after every block (class-conditional model)."""
+
+    def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 5, embed: int = 0, num_classes: int = 0,
+                 image_size: tuple[int, int] = (28, 28)):
+        super().__init__(levels, embed, num_classes > 0, image_size)
+        self.first = MaskedConv2d(embed or 1, channels, 7, "A")
+        self.blocks = nn.ModuleList(ResidualBlock(channels, num_classes) for _ in range(blocks))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, levels, 1))
+
+    def condition_terms(self, condition: torch.Tensor | None) -> tuple[torch.Tensor | float, list[torch.Tensor | float]]:
         """What the condition adds after the first layer and after each block: here a per-class bias (N, C, 1, 1)
-        per block (zeros without labels)."""
-        return 0.0, [block.condition(label)[:, :, None, None] if block.condition is not None and label is not None
+        per block (zeros without a condition)."""
+        return 0.0, [block.condition(condition)[:, :, None, None] if block.condition is not None and condition is not None
                      else 0.0 for block in self.blocks]
 
-    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Integer grid -> (N, levels, H, W) logits; position (i, j) sees only positions before it."""
-        after_first, after_blocks = self.condition_terms(label)
+        after_first, after_blocks = self.condition_terms(condition)
         h = self.first(self.inputs(x)) + after_first
         for block, term in zip(self.blocks, after_blocks):
             h = block(h) + term
@@ -125,11 +139,11 @@ class GatedBlock(nn.Module):
         self.out = nn.Conv2d(channels, channels, 1)
         self.condition = nn.Embedding(extra, 4 * channels) if extra else None
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor, label: torch.Tensor | None = None):
+    def forward(self, v: torch.Tensor, h: torch.Tensor, condition: torch.Tensor | None = None):
         v_features = self.vertical(v)
         h_features = self.horizontal(h) + self.vertical_to_horizontal(v_features)
-        if self.condition is not None and label is not None:
-            bias_v, bias_h = self.condition(label)[:, :, None, None].chunk(2, dim=1)
+        if self.condition is not None and condition is not None:
+            bias_v, bias_h = self.condition(condition)[:, :, None, None].chunk(2, dim=1)
             v_features, h_features = v_features + bias_v, h_features + bias_h
         v_value, v_gate = v_features.chunk(2, dim=1)
         h_value, h_gate = h_features.chunk(2, dim=1)
@@ -138,33 +152,32 @@ class GatedBlock(nn.Module):
         return v_out, h_out
 
 
-class GatedPixelCNN(PixelCNN):
+class GatedPixelCNN(Autoregressive):
     """Gated PixelCNN without the blind spot; same inputs and outputs as `PixelCNN`."""
 
     def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 7, embed: int = 0, num_classes: int = 0,
-                 dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1)):
-        nn.Module.__init__(self)
-        self.levels, self.embed_dim, self.conditional = levels, embed, num_classes > 0
-        self.embedding = nn.Embedding(levels, embed) if embed else None
+                 dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1), image_size: tuple[int, int] = (28, 28)):
+        super().__init__(levels, embed, num_classes > 0, image_size)
         width = embed or 1
         self.first_vertical = MaskedConv2d(width, channels, 3, mask=vertical_mask(3, False))
         self.first_horizontal = MaskedConv2d(width, channels, 3, mask=horizontal_mask(3, False))
         self.blocks = nn.ModuleList(GatedBlock(channels, dilations[i % len(dilations)], num_classes) for i in range(blocks))
         self.head = nn.Sequential(nn.ELU(), nn.Conv2d(channels, levels, 1))
 
-    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Integer grid -> (N, levels, H, W) logits; position (i, j) sees only positions before it."""
         inputs = self.inputs(x)
         v, h = self.first_vertical(inputs), self.first_horizontal(inputs)
         for block in self.blocks:
-            v, h = block(v, h, label)
+            v, h = block(v, h, condition)
         return self.head(h)
 
 
-def nll_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+def nll_loss(model: Autoregressive, batch: tuple) -> torch.Tensor:
     """Mean negative log-likelihood per position in nats, for starter.train.fit on (grids, labels) batches;
-    a model with `conditional = True` also gets the second element (labels, or the top codes of a bottom prior)."""
+    a conditional model also gets the second element (labels, or the top codes of a bottom prior)."""
     x, condition = batch
-    logits = model(x, condition) if getattr(model, "conditional", False) else model(x)
+    logits = model(x, condition if model.conditional else None)
     return F.cross_entropy(logits, x.squeeze(1).long() if x.dim() == 4 else x.long())
 
 

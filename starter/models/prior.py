@@ -4,32 +4,26 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
-from starter.checkpoints import CheckpointError
 from starter.models.pixelcnn import GatedPixelCNN, PixelCNN
-from starter.models.sampling import sample
+
+
+class PriorMismatch(ValueError):
+    """A prior that does not model the code grids of the VQ-VAE it is used with."""
 
 
 class CodeGrids:
-    """What a prior over (N, grid, grid) code indices adds to a PixelCNN: a fit check and generation."""
+    """What a prior over (N, grid, grid) code indices adds to a PixelCNN: a check that it fits a VQ-VAE."""
 
     num_codes: int
     grid: int
     num_classes: int
 
     def check_fits(self, vqvae: torch.nn.Module, grid: int = 7) -> None:
-        """Raise CheckpointError unless this prior models the codebook size and grid of a VQ-VAE (or a quantizer)."""
+        """Raise PriorMismatch unless this prior models the codebook size and grid of a VQ-VAE (or a quantizer)."""
         k = getattr(vqvae, "quantizer", vqvae).num_codes
         if (self.num_codes, self.grid) != (k, grid):
-            raise CheckpointError(f"this prior models {self.grid}x{self.grid} grids of {self.num_codes} codes, but the "
-                                  f"VQ-VAE produces {grid}x{grid} grids of {k} codes: retrain the prior on its codes")
-
-    @torch.no_grad()
-    def generate(self, n: int, temperature: float = 1.0, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Sample n code grids (n, grid, grid), position by position."""
-        device = next(self.parameters()).device
-        if self.num_classes and labels is None:
-            raise ValueError("a class-conditional prior needs `labels`")
-        return sample(self, (n, self.grid, self.grid), temperature, label=labels, device=device)
+            raise PriorMismatch(f"this prior models {self.grid}x{self.grid} grids of {self.num_codes} codes, but the "
+                                f"VQ-VAE produces {grid}x{grid} grids of {k} codes: retrain the prior on its codes")
 
 
 class CodePrior(CodeGrids, PixelCNN):
@@ -37,7 +31,8 @@ class CodePrior(CodeGrids, PixelCNN):
 
     def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 5, embed: int = 32,
                  num_classes: int = 0):
-        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes)
+        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes,
+                         image_size=(grid, grid))
         self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
 
 
@@ -46,7 +41,8 @@ class GatedCodePrior(CodeGrids, GatedPixelCNN):
 
     def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 7, embed: int = 32,
                  num_classes: int = 0):
-        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes)
+        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes,
+                         image_size=(grid, grid))
         self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from starter.models.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN
+from starter.models.pixelcnn import Autoregressive, GatedPixelCNN, MaskedConv2d, PixelCNN
 
 
 class ConvCache:
@@ -119,7 +119,7 @@ class GatedSteps:
     above, so a whole row of it is computed when the row starts; the horizontal stack goes position by position."""
 
     def __init__(self, model: GatedPixelCNN, grid: torch.Tensor, condition: torch.Tensor | None):
-        self.model, self.label = model, condition
+        self.model, self.condition = model, condition
         caches = conv_inputs(model, grid, condition)
         convs = [model.first_vertical, model.first_horizontal]
         convs += [conv for block in model.blocks for conv in (block.vertical, block.horizontal)]
@@ -133,8 +133,8 @@ class GatedSteps:
             self.caches[block.vertical].write_row(i, v)
             features = self.caches[block.vertical].row(i)
             self.v_features.append(features)
-            if block.condition is not None and self.label is not None:
-                features = features + block.condition(self.label)[:, :, None, None].chunk(2, dim=1)[0]
+            if block.condition is not None and self.condition is not None:
+                features = features + block.condition(self.condition)[:, :, None, None].chunk(2, dim=1)[0]
             value, gate = features.chunk(2, dim=1)
             v = torch.tanh(value) * torch.sigmoid(gate)
 
@@ -147,8 +147,8 @@ class GatedSteps:
             horizontal = self.caches[block.horizontal]
             horizontal.write(i, j, h)
             features = horizontal.at(i, j) + block.vertical_to_horizontal(v_features[:, :, :, j: j + 1])
-            if block.condition is not None and self.label is not None:
-                features = features + block.condition(self.label)[:, :, None, None].chunk(2, dim=1)[1]
+            if block.condition is not None and self.condition is not None:
+                features = features + block.condition(self.condition)[:, :, None, None].chunk(2, dim=1)[1]
             value, gate = features.chunk(2, dim=1)
             h = h + block.out(torch.tanh(value) * torch.sigmoid(gate))
         return self.model.head(h)[:, :, 0, 0]
@@ -170,20 +170,25 @@ def sampling_steps(model: nn.Module, grid: torch.Tensor, condition: torch.Tensor
 
 
 @torch.no_grad()
-def sample(model: nn.Module, shape: tuple[int, ...], temperature: float = 1.0, label: torch.Tensor | None = None,
-           start: torch.Tensor | None = None, first_row: int = 0, device: torch.device | str = "cpu",
+def sample(model: nn.Module, n: int, temperature: float = 1.0, image_size: tuple[int, int] | None = None,
+           condition: torch.Tensor | None = None, start: torch.Tensor | None = None, first_row: int = 0,
            cached: bool = True) -> torch.Tensor:
-    """Sample integer grids of `shape` ((N, 1, H, W) pixels or (N, H, W) codes) position by position.
+    """Draw n integer grids ((n, 1, H, W) pixels or (n, H, W) codes) position by position, in raster order.
 
-    `label`: class labels (N,), or the top codes of a bottom prior. With `start` and `first_row`, rows before
-    `first_row` are kept from `start` (image completion). `cached=False`: a whole forward pass per position (the
-    same draws, about 10-40x slower).
+    `image_size`: (H, W), the model's own by default. `condition`: class labels (n,), or the top codes of a bottom
+    prior, on the model's device. With `start` and `first_row`, rows before `first_row` are kept from `start`
+    (image completion). `cached=False`: a whole forward pass per position (the same draws, 5-20x slower).
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    course_model = isinstance(model, Autoregressive)  # else any model of pixel grids, e.g. yours from notebook 03
+    if course_model and model.conditional and condition is None:
+        raise ValueError(f"{type(model).__name__} is conditional: pass its `condition`")
     model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
+    shape = model.grid_shape(n, image_size or model.image_size) if course_model else (n, 1, *(image_size or (28, 28)))
     grid = torch.zeros(shape, dtype=torch.long, device=device) if start is None else start.clone().long().to(device)
-    steps = sampling_steps(model, grid, label, cached)
+    steps = sampling_steps(model, grid, condition, cached)
     height, width = shape[-2], shape[-1]
     for i in range(first_row, height):
         for j in range(width):

@@ -6,10 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from starter.checkpoints import CheckpointError
 from starter.models.autoencoder import conv_decoder, conv_encoder
-from starter.models.sampling import sample
-from starter.models.prior import CodePrior
+from starter.models.prior import CodePrior, PriorMismatch
 from starter.models.vq import Quantized, VectorQuantizer
 
 
@@ -98,13 +96,8 @@ class BottomPrior(CodePrior):
         return condition, [project(condition) for project in self.top_to_blocks]
 
     def check_fits(self, vqvae: TwoLevelVQVAE, grid: int = 7) -> None:
-        """Raise CheckpointError unless both codebook sizes match the two-level VQ-VAE's."""
+        """Raise PriorMismatch unless both codebook sizes match the two-level VQ-VAE's."""
         sizes = (vqvae.top_quantizer.num_codes, vqvae.bottom_quantizer.num_codes)
         if (self.top_codes, self.num_codes) != sizes:
-            raise CheckpointError(f"this bottom prior reads {self.top_codes} top codes and models {self.num_codes} "
-                                  f"bottom codes, but the VQ-VAE has {sizes[0]} and {sizes[1]}")
-
-    @torch.no_grad()
-    def generate(self, top: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        """Sample a (N, 7, 7) bottom grid for each (N, 4, 4) top grid, position by position."""
-        return sample(self, (len(top), 7, 7), temperature, label=top, device=top.device)
+            raise PriorMismatch(f"this bottom prior reads {self.top_codes} top codes and models {self.num_codes} "
+                                f"bottom codes, but the VQ-VAE has {sizes[0]} and {sizes[1]}")
