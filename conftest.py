@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from starter.config import FASHION_ENV
-from starter.data import available_offline
+from starter.dataset_files import available_offline
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
 from torch.utils.data import TensorDataset
 
 from starter.checkpoints import load_model
@@ -18,7 +17,7 @@ from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_repor
 from starter.models.classifier import classifier_loss
 from starter.models.pixelcnn import nll_loss
 from starter.models.prior import encode_dataset
-from starter.models.two_level import encode_two_level
+from starter.models.two_level import encode_two_level, two_level_loss
 from starter.train import evaluate
 
 
@@ -67,9 +66,7 @@ def main() -> None:
     start = time.perf_counter()
     two_level, stored = load_model(CHECKPOINTS / "two_level_vqvae.pt")
     top, bottom = encode_two_level(two_level, test.tensors[0])
-    with torch.no_grad():
-        mse = sum(float(((two_level(x)[0] - x) ** 2).sum()) for x, _ in loader) / test.tensors[0].numel()
-    row("two_level_vqvae.pt", "test MSE", mse, stored["test_mse"], start)
+    row("two_level_vqvae.pt", "test MSE", evaluate(two_level, loader, two_level_loss)["recon"], stored["test_mse"], start)
     prior_row("top_prior.pt", TensorDataset(top, test.tensors[1]))
     prior_row("bottom_prior.pt", TensorDataset(bottom, top))
 

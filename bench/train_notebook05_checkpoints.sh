@@ -7,7 +7,7 @@ set -u
 OUT=${OUT:-runs}; PY=${PY:-python3}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
-$PY -c "from starter.data import prepare_mnist; prepare_mnist(); prepare_mnist(dataset='fashion')" || exit 1
+$PY -c "from starter.dataset_files import prepare_mnist; prepare_mnist(); prepare_mnist(dataset='fashion')" || exit 1
 (
     $PY -m starter.cli train-two-level --out "$OUT/two_level" --epochs 15 &&
     $PY -m starter.cli train-prior --vqvae "$OUT/two_level/checkpoint.pt" --level top --conditional \

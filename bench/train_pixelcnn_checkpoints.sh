@@ -7,7 +7,7 @@ OUT=${OUT:-runs}; T=${T:-390}; EXTRA=${EXTRA:-}
 export PYTHONUNBUFFERED=1
 nvidia-smi -L 2>/dev/null || true
 python3 -c "import torch; print('torch', torch.__version__)"
-python3 -c "from starter.data import prepare_mnist; prepare_mnist()" || exit 1
+python3 -c "from starter.dataset_files import prepare_mnist; prepare_mnist()" || exit 1
 python3 -m starter.cli train-pixelcnn --model gated_pixelcnn --channels 64 --blocks 7 --out "$OUT/gated" \
     --time-limit "$T" --epochs 500 --lr-decay 0.97 $EXTRA > "$OUT/gated.log" 2>&1 &
 python3 -m starter.cli train-pixelcnn --model pixelcnn --channels 64 --blocks 5 --out "$OUT/plain" \

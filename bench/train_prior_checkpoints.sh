@@ -5,7 +5,7 @@ set -u
 OUT=${OUT:-runs}; EPOCHS=${EPOCHS:-40}
 export PYTHONUNBUFFERED=1
 nvidia-smi -L 2>/dev/null || true
-python3 -c "from starter.data import prepare_mnist; prepare_mnist()" || exit 1
+python3 -c "from starter.dataset_files import prepare_mnist; prepare_mnist()" || exit 1
 python3 -m starter.cli train-classifier --out "$OUT/classifier" --epochs 8 > "$OUT/classifier.log" 2>&1 &
 python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --out "$OUT/prior" --epochs "$EPOCHS" > "$OUT/prior.log" 2>&1 &
 python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --conditional --out "$OUT/conditional" \

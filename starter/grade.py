@@ -507,7 +507,7 @@ def grade_all(paths: list[Path], out: Path, jobs: int = 1, cell_timeout: int = 3
     solutions = load_solutions(root / "solutions")
     confine, reason = isolation(_folders_to_hide(root, paths))
     if confine:
-        from starter.data import DatasetNotFoundError, prepare_mnist
+        from starter.dataset_files import DatasetNotFoundError, prepare_mnist
 
         with contextlib.suppress(DatasetNotFoundError):
             prepare_mnist()  # the confined submission cannot write data/: unpack MNIST now

@@ -74,17 +74,24 @@ def fit(
     on_epoch_end: Callable[[int, History], None] | None = None,
     progress: bool = True,
     desc: str = "epochs",
+    lr_decay: float = 1.0,
+    time_limit: float = float("inf"),
 ) -> History:
     """Train `model` for `epochs` with Adam (or `optimizer`), evaluating on `test_loader` after each epoch.
 
     `epoch_fn(model, loader, optimizer, loss_fn)` does one epoch; it may return a float or a dict of terms.
+    `lr_decay` multiplies the learning rate after every epoch; `time_limit` (seconds) stops after the epoch that
+    passes it.
     """
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay)
     history = History()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress)
+    began = time.perf_counter()
     for epoch in bar:
         start = time.perf_counter()
         train_terms = epoch_fn(model, train_loader, optimizer, loss_fn)
+        schedule.step()
         if not isinstance(train_terms, Mapping):
             train_terms = {"loss": float(train_terms)}
         for key, value in train_terms.items():
@@ -96,4 +103,6 @@ def fit(
         bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items() if k.endswith("_loss")})
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
+        if time.perf_counter() - began >= time_limit:
+            break
     return history

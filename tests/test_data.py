@@ -10,9 +10,10 @@ import pytest
 import torch
 import torchvision
 
-from starter import data
+from starter import dataset_files
 from starter.config import FASHION_ENV, MNIST_ENV
-from starter.data import DatasetNotFoundError, load_mnist, make_loader, prepare_mnist
+from starter.data import load_mnist, make_loader
+from starter.dataset_files import DatasetNotFoundError, prepare_mnist
 
 
 @pytest.fixture
@@ -74,9 +75,9 @@ def test_corrupt_local_file_is_rejected(tmp_path, monkeypatch, local_mnist, no_n
 @pytest.fixture
 def debian_fashion():
     """Debian's dataset-fashion-mnist folder (.ci/run installs the package)."""
-    folder = data.DATASETS["fashion"].known_folders[0]
+    folder = dataset_files.DATASETS["fashion"].known_folders[0]
     if not Path(folder).is_dir():
-        pytest.skip(f"Debian's dataset-fashion-mnist is not installed (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
     return Path(folder)
 
 
@@ -86,12 +87,12 @@ def test_fashion_mnist_is_found_in_the_debian_folder(tmp_path, monkeypatch, debi
     assert images.shape == (500, 1, 28, 28) and sorted(labels.unique().tolist()) == list(range(10))
     assert (tmp_path / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte").exists()
     assert len(load_mnist(train=True, root=tmp_path, dataset="fashion")) == 60_000
-    assert data.DATASETS["fashion"].classes[9] == "ankle boot"
+    assert dataset_files.DATASETS["fashion"].classes[9] == "ankle boot"
 
 
 def test_fashion_mnist_missing_names_its_variable(tmp_path, monkeypatch, no_network):
     monkeypatch.delenv(FASHION_ENV, raising=False)
-    monkeypatch.setitem(data.DATASETS, "fashion", dataclasses.replace(data.DATASETS["fashion"], known_folders=()))
+    monkeypatch.setitem(dataset_files.DATASETS, "fashion", dataclasses.replace(dataset_files.DATASETS["fashion"], known_folders=()))
     with pytest.raises(DatasetNotFoundError) as error:
         prepare_mnist(tmp_path, dataset="fashion")
     assert FASHION_ENV in str(error.value) and str(tmp_path / "FashionMNIST" / "raw") in str(error.value)

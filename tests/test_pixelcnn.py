@@ -84,3 +84,16 @@ def test_cropped_kernel_equals_full_masked_convolution(mask_type, dilation):
     x = torch.randn(2, 3, 11, 11)
     full = torch.nn.functional.conv2d(x, layer.weight * layer.mask, layer.bias, padding=layer.padding, dilation=dilation)
     assert torch.allclose(layer(x), full, atol=1e-5)
+
+
+def test_cli_trains_a_pixelcnn_within_its_time_limit(tmp_path, monkeypatch, local_mnist):
+    from starter.checkpoints import load_model
+    from starter.cli import main as cli
+
+    monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
+    out = tmp_path / "pixels"
+    assert cli(["train-pixelcnn", "--data", str(tmp_path / "data"), "--out", str(out), "--model", "pixelcnn",
+                "--channels", "8", "--blocks", "1", "--limit", "64", "--epochs", "5", "--time-limit", "0"]) == 0
+    model, metrics = load_model(out / "checkpoint.pt", "pixelcnn")
+    assert metrics["epochs"] == 1 and 0 < metrics["test_bits_per_dim"] < 8  # the time limit stopped it after one epoch
+    assert "test_bits_per_dim" in (out / "log.csv").read_text().splitlines()[0]

@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 
 from starter.data import make_loader
 from starter.models.autoencoder import Autoencoder, autoencoder_loss
-from starter.plot import compare_images, plot_history, plot_xy, show_images
 from starter.config import RESULTS_ENV
+from starter.plot import compare_images, plot_history, plot_xy, show_images
 from starter.summary import report_results
 from starter.train import as_dict, fit
 
@@ -24,6 +24,17 @@ def test_fit_lowers_the_loss_and_records_history():
                   epochs=3, lr=3e-3, progress=False)
     assert set(history) == {"train_loss", "test_loss", "seconds"} and len(history["test_loss"]) == 3
     assert history.last("test_loss") < history["test_loss"][0]
+
+
+def test_fit_decays_the_learning_rate_and_stops_after_the_epoch_past_its_time_limit():
+    dataset = torch.utils.data.TensorDataset(torch.rand(8, 1, 28, 28), torch.zeros(8))
+    model = Autoencoder(latent_dim=4, hidden=4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    history = fit(model, make_loader(dataset, 4), None, autoencoder_loss, epochs=3, optimizer=optimizer, lr_decay=0.5,
+                  progress=False)
+    assert len(history["seconds"]) == 3 and optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 ** 3)
+    history = fit(model, make_loader(dataset, 4), None, autoencoder_loss, epochs=3, time_limit=0, progress=False)
+    assert len(history["seconds"]) == 1
 
 
 def test_loss_dicts_need_a_loss_entry():

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from starter import grade
-from starter.checks import CheckRun, evidence
+from starter.checks import CheckRun
 from starter.config import CHECK_CELL_ENV, GRADING_LOG_ENV, PROJECT_ROOT
 from wrong_answers import VISIBLE_ONLY, WRONG_ANSWERS, WrongAnswer
 
