@@ -61,3 +61,17 @@ def test_cached_completion_keeps_the_given_rows_and_draws_what_naive_draws(kind)
         draws.append(sample(model, shape[0], image_size=shape[-2:], start=start, first_row=3, cached=cached))
     assert torch.equal(*draws)
     assert torch.equal(draws[0][..., :3, :], start[..., :3, :])
+
+
+def test_top_k_draws_only_the_k_most_likely_values():
+    model, shape, _ = models()["code prior"]
+    torch.manual_seed(0)
+    grids = sample(model, 4, image_size=shape[-2:], top_k=2)
+    steps = sampling_steps(model, torch.zeros_like(grids), None, cached=True)
+    with torch.no_grad():
+        for i in range(shape[-2]):
+            for j in range(shape[-1]):
+                best_two = steps.logits(i, j).topk(2, dim=1).indices
+                assert (best_two == grids[:, i, j, None]).any(1).all()
+                steps.record(i, j, grids[:, i, j])
+    assert torch.equal(sample(model, 4, image_size=shape[-2:], top_k=1), sample(model, 4, image_size=shape[-2:], top_k=1))
