@@ -2,8 +2,8 @@
 bench/prior_quality.py [--n 1000]`.
 
 Every row decodes n code grids with vqvae.pt and scores them with the project's classifier, as notebook 04 does
-(IS; FID-MNIST against the classifier features of test digits n..2n). The levers tried are the ones that need no
-retraining: a lower temperature, and top-k sampling.
+(IS; FID-MNIST against the classifier features of the test digits after the first n). The levers tried are the
+ones that need no retraining: a lower temperature, and top-k sampling.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def main() -> None:
     classifier, _ = load_model(CHECKPOINTS / "classifier.pt")
     images = load_mnist(train=False).tensors[0]
     with torch.no_grad():
-        reference = classifier_outputs(classifier, images[args.n: 2 * args.n])[1]
+        reference = classifier_outputs(classifier, images[args.n:])[1]
         rows = {"VQ-VAE reconstructions": (sample_quality(classifier, vqvae(images[: args.n])[0], reference), 0.0)}
         for prior_file in ("prior.pt", "prior_gated.pt"):
             prior, _ = load_model(CHECKPOINTS / prior_file)
