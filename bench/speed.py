@@ -42,14 +42,24 @@ def train_step_rate(model: torch.nn.Module, loss, batch: tuple) -> float:
 
 
 def sampling_rows() -> list[tuple[str, float, str]]:
-    """Naive (a forward pass over the rows so far, per position) against cached sampling, side by side."""
-    gated, _ = load_model(CHECKPOINTS / "pixelcnn_gated.pt")
-    prior, _ = load_model(CHECKPOINTS / "prior_gated.pt")
+    """Naive (a forward pass per position, over the rows so far where the condition allows) against cached
+    sampling, side by side, for every kind of autoregressive model the course ships."""
+    def load(file: str) -> torch.nn.Module:
+        return load_model(CHECKPOINTS / file)[0]
+
+    digits = torch.arange(10).repeat(10)
+    top_codes = sample(load("top_prior.pt"), 100, condition=digits)
+    kinds = [("PixelCNN: 16 digits", load("pixelcnn_plain.pt"), 16, None),
+             ("gated PixelCNN: 16 digits", load("pixelcnn_gated.pt"), 16, None),
+             ("prior: 100 code grids", load("prior.pt"), 100, None),
+             ("gated prior: 100 code grids", load("prior_gated.pt"), 100, None),
+             ("conditional gated prior: 100 code grids", load("prior_gated_conditional.pt"), 100, digits),
+             ("bottom prior: 100 grids given top codes", load("bottom_prior.pt"), 100, top_codes)]
     rows = []
-    for name, model, n in [("gated PixelCNN: 16 digits", gated, 16), ("gated prior: 100 code grids", prior, 100)]:
-        naive = seconds(lambda: sample(model, n, cached=False), repeat=1)
-        cached = seconds(lambda: sample(model, n), repeat=3)
-        rows += [(f"{name}, naive (rows cropped)", naive, "s"), (f"{name}, cached", cached, "s"),
+    for name, model, n, condition in kinds:
+        naive = seconds(lambda: sample(model, n, condition=condition, cached=False), repeat=1)
+        cached = seconds(lambda: sample(model, n, condition=condition), repeat=3)
+        rows += [(f"{name}, naive", naive, "s"), (f"{name}, cached", cached, "s"),
                  (f"{name}, cached speed-up", naive / cached, "x")]
     return rows
 

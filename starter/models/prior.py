@@ -12,11 +12,14 @@ class PriorMismatch(ValueError):
 
 
 class CodeGrids:
-    """What a prior over (N, grid, grid) code indices adds to a PixelCNN: a check that it fits a VQ-VAE."""
+    """What a prior over (N, grid, grid) code indices adds to its PixelCNN: the grid, the codebook size, and a check
+    that it fits a VQ-VAE. `num_classes` > 0 makes it class-conditional."""
 
-    num_codes: int
-    grid: int
-    num_classes: int
+    def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 5, embed: int = 32,
+                 num_classes: int = 0):
+        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes,
+                         image_size=(grid, grid))
+        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
 
     def check_fits(self, vqvae: torch.nn.Module, grid: int = 7) -> None:
         """Raise PriorMismatch unless this prior models the codebook size and grid of a VQ-VAE (or a quantizer)."""
@@ -27,23 +30,15 @@ class CodeGrids:
 
 
 class CodePrior(CodeGrids, PixelCNN):
-    """PixelCNN over (N, grid, grid) code indices; `num_classes` > 0 makes it class-conditional."""
-
-    def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 5, embed: int = 32,
-                 num_classes: int = 0):
-        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes,
-                         image_size=(grid, grid))
-        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
+    """PixelCNN (residual blocks) over (N, grid, grid) code indices."""
 
 
 class GatedCodePrior(CodeGrids, GatedPixelCNN):
-    """Gated PixelCNN (no blind spot) over (N, grid, grid) code indices; `num_classes` > 0: class-conditional."""
+    """Gated PixelCNN (no blind spot) over (N, grid, grid) code indices; 7 gated blocks unless told otherwise."""
 
     def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 7, embed: int = 32,
                  num_classes: int = 0):
-        super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes,
-                         image_size=(grid, grid))
-        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
+        super().__init__(num_codes, grid, channels, blocks, embed, num_classes)
 
 
 @torch.no_grad()
