@@ -28,6 +28,7 @@ class ConvCache:
         self.padded = F.pad(inputs, conv.pad)
         self.left, self.top = conv.pad[0], conv.pad[2]
         self.span = tuple(d * (k - 1) + 1 for d, k in zip(conv.dilation, self.kernel.shape[2:]))
+        self.matrix = self.kernel.flatten(1).T  # (C * kh * kw, out): one position is a matrix product
 
     def write(self, i: int, j: int, value: torch.Tensor) -> None:
         """Store the input at (i, j): `value` is (N, C, 1, 1). (A negative padding has cut inputs never read.)"""
@@ -43,8 +44,9 @@ class ConvCache:
 
     def at(self, i: int, j: int) -> torch.Tensor:
         """The convolution's output at (i, j), (N, out, 1, 1)."""
-        window = self.padded[:, :, i: i + self.span[0], j: j + self.span[1]]
-        return F.conv2d(window, self.kernel, self.bias, dilation=self.dilation)
+        rows, columns = self.dilation
+        window = self.padded[:, :, i: i + self.span[0]: rows, j: j + self.span[1]: columns]
+        return torch.addmm(self.bias, window.flatten(1), self.matrix)[:, :, None, None]
 
     def row(self, i: int) -> torch.Tensor:
         """The convolution's output along row i, (N, out, 1, W)."""
@@ -67,6 +69,18 @@ def conv_inputs(model: nn.Module, grid: torch.Tensor, condition: torch.Tensor | 
 def patch(values: torch.Tensor | float, i: int, j: int) -> torch.Tensor | float:
     """(N, C, H, W) -> the (N, C, 1, 1) patch at (i, j); per-sample terms (N, C, 1, 1) and zeros pass through."""
     return values[:, :, i: i + 1, j: j + 1] if torch.is_tensor(values) and values.shape[2] > 1 else values
+
+
+def pointwise(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution (or a Sequential of them and activations) on (N, C, 1, 1) patches, as a matrix product
+    (conv2d's set-up costs more than the arithmetic on one position)."""
+    if isinstance(layer, nn.Sequential):
+        for part in layer:
+            x = pointwise(part, x)
+        return x
+    if isinstance(layer, nn.Conv2d):
+        return F.linear(x.flatten(1), layer.weight.flatten(1), layer.bias)[:, :, None, None]
+    return layer(x)
 
 
 def input_patch(model: PixelCNN, values: torch.Tensor) -> torch.Tensor:
@@ -105,9 +119,9 @@ class ResidualSteps:
         """(N, levels) logits at (i, j); every position before it must have been recorded."""
         h = self.first.at(i, j) + patch(self.after_first, i, j)
         for block, masked, term in zip(self.model.blocks, self.masked, self.after_blocks):
-            masked.write(i, j, block.reduce(F.relu(h)).relu())
-            h = h + block.expand(F.relu(masked.at(i, j))) + patch(term, i, j)
-        return self.model.head(h)[:, :, 0, 0]
+            masked.write(i, j, pointwise(block.reduce, F.relu(h)).relu())
+            h = h + pointwise(block.expand, F.relu(masked.at(i, j))) + patch(term, i, j)
+        return pointwise(self.model.head, h)[:, :, 0, 0]
 
     def record(self, i: int, j: int, values: torch.Tensor) -> None:
         """The values drawn at (i, j), (N,) integers, become inputs of the first layer."""
@@ -146,12 +160,12 @@ class GatedSteps:
         for block, v_features in zip(self.model.blocks, self.v_features):
             horizontal = self.caches[block.horizontal]
             horizontal.write(i, j, h)
-            features = horizontal.at(i, j) + block.vertical_to_horizontal(v_features[:, :, :, j: j + 1])
+            features = horizontal.at(i, j) + pointwise(block.vertical_to_horizontal, v_features[:, :, :, j: j + 1])
             if block.condition is not None and self.condition is not None:
                 features = features + block.condition(self.condition)[:, :, None, None].chunk(2, dim=1)[1]
             value, gate = features.chunk(2, dim=1)
-            h = h + block.out(torch.tanh(value) * torch.sigmoid(gate))
-        return self.model.head(h)[:, :, 0, 0]
+            h = h + pointwise(block.out, torch.tanh(value) * torch.sigmoid(gate))
+        return pointwise(self.model.head, h)[:, :, 0, 0]
 
     def record(self, i: int, j: int, values: torch.Tensor) -> None:
         """The values drawn at (i, j), (N,) integers, become inputs of both first layers."""
