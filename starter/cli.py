@@ -76,10 +76,9 @@ class Session:
 
     def save(self, model: nn.Module, config: dict, history: History, **metrics) -> Path:
         """Write --out/checkpoint.pt: the model, its config, `metrics` and the settings of this run."""
-        device = self.device
         settings = {"epochs": len(history["seconds"]), "train_seconds": sum(history["seconds"]), "lr": self.args.lr,
-                    "batch_size": self.args.batch_size, "dataset": self.args.dataset, "device": str(device),
-                    "device_name": torch.cuda.get_device_name() if device.type == "cuda" else device.type}
+                    "batch_size": self.args.batch_size, "dataset": self.args.dataset, "device": str(self.device),
+                    "device_name": torch.cuda.get_device_name() if self.device.type == "cuda" else self.device.type}
         return save_checkpoint(self.args.out / "checkpoint.pt", model, kind_of(model), config, {**metrics, **settings})
 
 

@@ -133,8 +133,11 @@ class GatedSteps:
     above, so a whole row of it is computed when the row starts; the horizontal stack goes position by position."""
 
     def __init__(self, model: GatedPixelCNN, grid: torch.Tensor, condition: torch.Tensor | None):
-        self.model, self.condition = model, condition
+        self.model = model
         caches = conv_inputs(model, grid, condition)
+        # each block's per-class biases of its vertical and horizontal stacks, computed once (zeros unconditioned)
+        self.biases = [block.condition(condition)[:, :, None, None].chunk(2, dim=1)
+                       if block.condition is not None and condition is not None else (0.0, 0.0) for block in model.blocks]
         convs = [model.first_vertical, model.first_horizontal]
         convs += [conv for block in model.blocks for conv in (block.vertical, block.horizontal)]
         self.caches = {conv: ConvCache(conv, caches[conv]) for conv in convs}
@@ -143,13 +146,11 @@ class GatedSteps:
     def start_row(self, i: int) -> None:
         """Compute row i of every layer's vertical stack (all of it depends on rows above i only)."""
         v, self.v_features = self.caches[self.model.first_vertical].row(i), []
-        for block in self.model.blocks:
+        for block, (bias_v, _) in zip(self.model.blocks, self.biases):
             self.caches[block.vertical].write_row(i, v)
             features = self.caches[block.vertical].row(i)
             self.v_features.append(features)
-            if block.condition is not None and self.condition is not None:
-                features = features + block.condition(self.condition)[:, :, None, None].chunk(2, dim=1)[0]
-            value, gate = features.chunk(2, dim=1)
+            value, gate = (features + bias_v).chunk(2, dim=1)
             v = torch.tanh(value) * torch.sigmoid(gate)
 
     def logits(self, i: int, j: int) -> torch.Tensor:
@@ -157,13 +158,11 @@ class GatedSteps:
         if j == 0:
             self.start_row(i)
         h = self.caches[self.model.first_horizontal].at(i, j)
-        for block, v_features in zip(self.model.blocks, self.v_features):
+        for block, v_features, (_, bias_h) in zip(self.model.blocks, self.v_features, self.biases):
             horizontal = self.caches[block.horizontal]
             horizontal.write(i, j, h)
             features = horizontal.at(i, j) + pointwise(block.vertical_to_horizontal, v_features[:, :, :, j: j + 1])
-            if block.condition is not None and self.condition is not None:
-                features = features + block.condition(self.condition)[:, :, None, None].chunk(2, dim=1)[1]
-            value, gate = features.chunk(2, dim=1)
+            value, gate = (features + bias_h).chunk(2, dim=1)
             h = h + pointwise(block.out, torch.tanh(value) * torch.sigmoid(gate))
         return pointwise(self.model.head, h)[:, :, 0, 0]
 
