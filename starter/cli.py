@@ -199,6 +199,8 @@ def prior_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--embed", type=int, default=32, help="dimension of the code embedding")
     parser.add_argument("--lr-decay", type=float, default=0.95, help="learning-rate factor per epoch")
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout in the gated blocks while training")
+    parser.add_argument("--init", type=Path, help="start from this trained prior's weights (same settings)")
 
 
 def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDataset, TensorDataset, nn.Module, dict]:
@@ -211,6 +213,8 @@ def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDat
         encode = functools.partial(encode_dataset, vqvae)
         config = {"num_codes": vqvae.quantizer.num_codes, "grid": 7, "num_classes": classes, **sizes}
         build = GatedCodePrior if args.model == "gated" else CodePrior
+        if args.model == "gated":
+            config["dropout"] = args.dropout
     else:
         vqvae, _ = load_model(args.vqvae, "two_level_vqvae", device=session.device)
         top_k, bottom_k = vqvae.top_quantizer.num_codes, vqvae.bottom_quantizer.num_codes
@@ -232,13 +236,30 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
     """Train a PixelCNN prior on the code grids of a trained VQ-VAE: one-level, or a two-level model's top or bottom."""
     if args.model == "gated" and args.level != "one":
         raise SystemExit("--model gated goes with --level one (a one-level VQ-VAE's codes)")
+    if args.dropout and args.model != "gated":
+        raise SystemExit("--dropout goes with --model gated")
     train, test, model, config = code_datasets(args, session)
+    if args.init:
+        start_from(model, args.init)
     history = fit(model, *session.loaders(train, test), nll_loss, epochs=args.epochs, lr=args.lr,
                   lr_decay=args.lr_decay, on_epoch_end=session.log, progress=False)
     nats = history.last("test_loss")
     return session.save(model, config, history, test_nats_per_code=nats, test_bits_per_code=bits_per_dim(nats),
                         marginal_entropy_nats=entropy_nats(code_counts(test.tensors[0], model.num_codes)),
-                        vqvae=str(args.vqvae), level=args.level, lr_decay=args.lr_decay)
+                        vqvae=str(args.vqvae), level=args.level, lr_decay=args.lr_decay,
+                        init=str(args.init) if args.init else None)
+
+
+def start_from(model: nn.Module, checkpoint: Path) -> None:
+    """Copy a trained model's weights into `model`, or exit saying why they do not fit."""
+    trained, _ = load_model(checkpoint, kind_of(model), device=next(model.parameters()).device)
+    mine, theirs = model.state_dict(), trained.state_dict()
+    misfits = [key for key in mine.keys() | theirs.keys() if key not in mine or key not in theirs
+               or mine[key].shape != theirs[key].shape]
+    if misfits:
+        raise SystemExit(f"--init {checkpoint} does not fit this model ({len(misfits)} weights differ, e.g. "
+                         f"{sorted(misfits)[0]}): use the settings it was trained with")
+    model.load_state_dict(theirs)
 
 
 def generate_options(parser: argparse.ArgumentParser) -> None:

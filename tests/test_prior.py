@@ -123,3 +123,22 @@ def test_cli_trains_classifier_and_prior(tmp_path, monkeypatch, local_mnist):
                 "--epochs", "1", "--limit", "256", "--channels", "8", "--blocks", "1", "--conditional"]) == 0
     prior, metrics = load_model(tmp_path / "prior" / "checkpoint.pt", num_codes=128, num_classes=10)
     assert 0 < metrics["test_nats_per_code"] < math.log(128) + 0.5 and metrics["epochs"] == 1  # no worse than uniform
+
+
+def test_cli_continues_a_gated_prior_from_its_weights(tmp_path, monkeypatch, local_mnist):
+    monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
+    common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt"), "--model",
+              "gated", "--epochs", "1", "--limit", "128", "--channels", "8", "--embed", "4"]
+    assert cli([*common, "--blocks", "2", "--dropout", "0.2", "--out", str(tmp_path / "first")]) == 0
+    first, metrics = load_model(tmp_path / "first" / "checkpoint.pt", dropout=0.2)
+    assert metrics["init"] is None
+    assert cli([*common, "--blocks", "2", "--init", str(tmp_path / "first" / "checkpoint.pt"), "--lr", "0",
+                "--out", str(tmp_path / "again")]) == 0
+    again, metrics = load_model(tmp_path / "again" / "checkpoint.pt", dropout=0.0)
+    assert metrics["init"].endswith("checkpoint.pt")
+    for key, value in first.state_dict().items():  # a learning rate of 0 keeps the weights it started from
+        torch.testing.assert_close(again.state_dict()[key], value, rtol=0, atol=0)
+    with pytest.raises(SystemExit, match="does not fit this model .* use the settings it was trained with"):
+        cli([*common, "--blocks", "3", "--init", str(tmp_path / "first" / "checkpoint.pt"), "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="--dropout goes with --model gated"):
+        cli([*common, "--model", "plain", "--dropout", "0.1", "--out", str(tmp_path / "y")])

@@ -20,7 +20,7 @@ def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...], torch.Tensor |
         "gated pixelcnn": (GatedPixelCNN(levels=4, channels=8, blocks=4, dilations=(1, 2)), (3, 1, 6, 5), None),
         "code prior": (CodePrior(num_codes=16, grid=5, channels=8, blocks=2, embed=4), (3, 5, 5), None),
         "gated code prior conditional": (GatedCodePrior(num_codes=16, grid=5, channels=8, blocks=3, embed=4,
-                                                        num_classes=4), (3, 5, 5), labels),
+                                                        num_classes=4, dropout=0.5), (3, 5, 5), labels),
         "bottom prior": (BottomPrior(num_codes=16, top_codes=8, channels=8, blocks=2, embed=4), (3, 7, 7),
                          torch.randint(8, (3, 4, 4))),
     }
@@ -63,6 +63,14 @@ def test_cached_completion_keeps_the_given_rows_and_draws_what_naive_draws(kind)
     assert torch.equal(draws[0][..., :3, :], start[..., :3, :])
 
 
+def test_dropout_acts_while_training_only():
+    model, shape, condition = models()["gated code prior conditional"]
+    grid = torch.randint(model.levels, shape)
+    with torch.no_grad():
+        assert not torch.equal(model.train()(grid, condition), model(grid, condition))
+        assert torch.equal(model.eval()(grid, condition), model(grid, condition))
+
+
 def test_top_k_draws_only_the_k_most_likely_values():
     model, shape, _ = models()["code prior"]
     torch.manual_seed(0)
@@ -75,3 +83,15 @@ def test_top_k_draws_only_the_k_most_likely_values():
                 assert (best_two == grids[:, i, j, None]).any(1).all()
                 steps.record(i, j, grids[:, i, j])
     assert torch.equal(sample(model, 4, image_size=shape[-2:], top_k=1), sample(model, 4, image_size=shape[-2:], top_k=1))
+
+
+def test_top_k_from_a_row_leaves_the_rows_before_it_untruncated():
+    model, shape, _ = models()["code prior"]
+    torch.manual_seed(0)
+    free = sample(model, 64, image_size=shape[-2:])
+    torch.manual_seed(0)
+    grids = sample(model, 64, image_size=shape[-2:], top_k=1, top_k_from_row=2)
+    assert torch.equal(grids[:, :2], free[:, :2])  # the same draws before row 2
+    with torch.no_grad():
+        assert torch.equal(grids[:, 2:], model(grids).argmax(1)[:, 2:])  # the most likely code from row 2 on
+    assert not torch.equal(free[:, 2:], model(free).argmax(1)[:, 2:])

@@ -129,15 +129,17 @@ def horizontal_mask(kernel_size: int, include_centre: bool) -> torch.Tensor:
 
 class GatedBlock(nn.Module):
     """Gated PixelCNN layer (van den Oord et al., 2016): vertical and horizontal stacks, tanh * sigmoid gates,
-    vertical features fed into the horizontal stack, residual connection on the horizontal stack."""
+    vertical features fed into the horizontal stack, residual connection on the horizontal stack; `dropout` on the
+    horizontal stack's gated features while training."""
 
-    def __init__(self, channels: int, dilation: int = 1, extra: int = 0):
+    def __init__(self, channels: int, dilation: int = 1, extra: int = 0, dropout: float = 0.0):
         super().__init__()
         self.vertical = MaskedConv2d(channels, 2 * channels, 3, mask=vertical_mask(3, True), dilation=dilation)
         self.horizontal = MaskedConv2d(channels, 2 * channels, 3, mask=horizontal_mask(3, True), dilation=dilation)
         self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
         self.condition = nn.Embedding(extra, 4 * channels) if extra else None
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, v: torch.Tensor, h: torch.Tensor, condition: torch.Tensor | None = None):
         v_features = self.vertical(v)
@@ -148,7 +150,7 @@ class GatedBlock(nn.Module):
         v_value, v_gate = v_features.chunk(2, dim=1)
         h_value, h_gate = h_features.chunk(2, dim=1)
         v_out = torch.tanh(v_value) * torch.sigmoid(v_gate)
-        h_out = h + self.out(torch.tanh(h_value) * torch.sigmoid(h_gate))
+        h_out = h + self.out(self.dropout(torch.tanh(h_value) * torch.sigmoid(h_gate)))
         return v_out, h_out
 
 
@@ -156,12 +158,14 @@ class GatedPixelCNN(Autoregressive):
     """Gated PixelCNN without the blind spot; same inputs and outputs as `PixelCNN`."""
 
     def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 7, embed: int = 0, num_classes: int = 0,
-                 dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1), image_size: tuple[int, int] = (28, 28)):
+                 dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1), image_size: tuple[int, int] = (28, 28),
+                 dropout: float = 0.0):
         super().__init__(levels, embed, num_classes > 0, image_size)
         width = embed or 1
         self.first_vertical = MaskedConv2d(width, channels, 3, mask=vertical_mask(3, False))
         self.first_horizontal = MaskedConv2d(width, channels, 3, mask=horizontal_mask(3, False))
-        self.blocks = nn.ModuleList(GatedBlock(channels, dilations[i % len(dilations)], num_classes) for i in range(blocks))
+        self.blocks = nn.ModuleList(GatedBlock(channels, dilations[i % len(dilations)], num_classes, dropout)
+                                    for i in range(blocks))
         self.head = nn.Sequential(nn.ELU(), nn.Conv2d(channels, levels, 1))
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:

@@ -13,12 +13,12 @@ class PriorMismatch(ValueError):
 
 class CodeGrids:
     """What a prior over (N, grid, grid) code indices adds to its PixelCNN: the grid, the codebook size, and a check
-    that it fits a VQ-VAE. `num_classes` > 0 makes it class-conditional."""
+    that it fits a VQ-VAE. `num_classes` > 0 makes it class-conditional; `extra` goes to the PixelCNN."""
 
     def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 5, embed: int = 32,
-                 num_classes: int = 0):
+                 num_classes: int = 0, **extra):
         super().__init__(levels=num_codes, channels=channels, blocks=blocks, embed=embed, num_classes=num_classes,
-                         image_size=(grid, grid))
+                         image_size=(grid, grid), **extra)
         self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
 
     def check_fits(self, vqvae: torch.nn.Module, grid: int = 7) -> None:
@@ -37,8 +37,8 @@ class GatedCodePrior(CodeGrids, GatedPixelCNN):
     """Gated PixelCNN (no blind spot) over (N, grid, grid) code indices; 7 gated blocks unless told otherwise."""
 
     def __init__(self, num_codes: int = 128, grid: int = 7, channels: int = 64, blocks: int = 7, embed: int = 32,
-                 num_classes: int = 0):
-        super().__init__(num_codes, grid, channels, blocks, embed, num_classes)
+                 num_classes: int = 0, dropout: float = 0.0):
+        super().__init__(num_codes, grid, channels, blocks, embed, num_classes, dropout=dropout)
 
 
 @torch.no_grad()

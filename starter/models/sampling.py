@@ -185,13 +185,14 @@ def sampling_steps(model: nn.Module, grid: torch.Tensor, condition: torch.Tensor
 @torch.no_grad()
 def sample(model: nn.Module, n: int, temperature: float = 1.0, image_size: tuple[int, int] | None = None,
            condition: torch.Tensor | None = None, start: torch.Tensor | None = None, first_row: int = 0,
-           cached: bool = True, top_k: int | None = None) -> torch.Tensor:
+           cached: bool = True, top_k: int | None = None, top_k_from_row: int = 0) -> torch.Tensor:
     """Draw n integer grids ((n, 1, H, W) pixels or (n, H, W) codes) position by position, in raster order.
 
     `image_size`: (H, W), the model's own by default. `condition`: class labels (n,), or the top codes of a bottom
     prior, on the model's device. With `start` and `first_row`, rows before `first_row` are kept from `start`
     (image completion). `cached=False`: a whole forward pass per position (the same draws, 5-20x slower).
-    `top_k`: draw each position from its k most likely values only.
+    `top_k`: draw each position from its k most likely values only, from row `top_k_from_row` on (rows before it,
+    which settle what the image shows, are drawn from the whole distribution).
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -207,7 +208,7 @@ def sample(model: nn.Module, n: int, temperature: float = 1.0, image_size: tuple
     for i in range(first_row, height):
         for j in range(width):
             logits = steps.logits(i, j) / temperature
-            if top_k is not None:
+            if top_k is not None and i >= top_k_from_row:
                 logits = logits.masked_fill(logits < logits.topk(top_k, dim=1).values[:, -1:], float("-inf"))
             probs = F.softmax(logits, dim=1)
             drawn = torch.multinomial(probs, 1).squeeze(1)
