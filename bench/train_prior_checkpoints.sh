@@ -10,9 +10,14 @@ python3 -m starter.cli train-classifier --out "$OUT/classifier" --epochs 8 > "$O
 python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --out "$OUT/prior" --epochs "$EPOCHS" > "$OUT/prior.log" 2>&1 &
 python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --conditional --out "$OUT/conditional" \
     --epochs "$EPOCHS" > "$OUT/conditional.log" 2>&1 &
-# The two gated priors (no blind spot) were trained later on the 2 CPU cores, one after the other, 20 epochs each.
-python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated --blocks 7 --out "$OUT/gated" \
-    --epochs 20 > "$OUT/gated.log" 2>&1 &
+# The two gated priors (no blind spot) were trained later on the 2 CPU cores, one after the other, 20 epochs each;
+# the unconditional one then 10 epochs more, from its own weights (prior_gated.pt; its log holds all 30 epochs).
+(
+    python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated --blocks 7 --out "$OUT/gated" \
+        --epochs 20 &&
+    python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated --blocks 7 \
+        --init "$OUT/gated/checkpoint.pt" --lr 3e-4 --lr-decay 0.8 --out "$OUT/gated_longer" --epochs 10
+) > "$OUT/gated.log" 2>&1 &
 python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated --blocks 7 --conditional \
     --out "$OUT/gated_conditional" --epochs 20 > "$OUT/gated_conditional.log" 2>&1 &
 wait
