@@ -253,13 +253,12 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
 def start_from(model: nn.Module, checkpoint: Path) -> None:
     """Copy a trained model's weights into `model`, or exit saying why they do not fit."""
     trained, _ = load_model(checkpoint, kind_of(model), device=next(model.parameters()).device)
-    mine, theirs = model.state_dict(), trained.state_dict()
-    misfits = [key for key in mine.keys() | theirs.keys() if key not in mine or key not in theirs
-               or mine[key].shape != theirs[key].shape]
-    if misfits:
-        raise SystemExit(f"--init {checkpoint} does not fit this model ({len(misfits)} weights differ, e.g. "
-                         f"{sorted(misfits)[0]}): use the settings it was trained with")
-    model.load_state_dict(theirs)
+    try:
+        model.load_state_dict(trained.state_dict())
+    except RuntimeError as error:
+        reason = str(error).splitlines()[1].strip()  # torch's first listed mismatch
+        raise SystemExit(f"--init {checkpoint} does not fit this model ({reason}); use the settings it was "
+                         f"trained with") from None
 
 
 def generate_options(parser: argparse.ArgumentParser) -> None:
