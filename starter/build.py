@@ -1,6 +1,7 @@
 """Generate the student notebooks from the solutions: `python -m starter.build [--check]`.
 
-In a solution code cell, the lines between `### BEGIN SOLUTION` and `### END SOLUTION` become a stub
+First the check cells of the solutions are brought in line with `starter.exercises` (the one place where each
+exercise's check call, hidden tests and points are declared). Then, in a solution code cell, the lines between `### BEGIN SOLUTION` and `### END SOLUTION` become a stub
 (`# YOUR CODE HERE` + `raise NotImplementedError()`, at the same indentation), and lines between
 `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS` are dropped. Outputs and execution counts are cleared.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from starter.config import PROJECT_ROOT
+from starter.exercises import BY_ID
 
 BEGIN = re.compile(r"^(\s*)### BEGIN (SOLUTION|HIDDEN TESTS)\s*$")
 END = re.compile(r"^\s*### END (SOLUTION|HIDDEN TESTS)\s*$")
@@ -82,12 +84,31 @@ def student_version(solution: nbformat.NotebookNode, name: str = "notebook") -> 
     return notebook
 
 
+def sync_check_cells(solution: nbformat.NotebookNode) -> bool:
+    """Give each check cell of a solution notebook the source and points that starter.exercises declares; True if
+    anything changed."""
+    changed = False
+    for cell in solution.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade"):
+            exercise = BY_ID[meta["grade_id"].removeprefix("check-")]
+            if (cell.source, meta.get("points")) != (exercise.check_source(), exercise.points):
+                cell.source, meta["points"], changed = exercise.check_source(), exercise.points, True
+    return changed
+
+
 def build(solutions: Path, notebooks: Path, check: bool = False) -> list[Path]:
-    """Write (or with `check`, compare) every student notebook; returns the ones that differ."""
+    """Write (or with `check`, compare) every student notebook, and the check cells of the solutions; returns the
+    files that differ."""
     stale = []
     for source in sorted(solutions.glob("[0-9][0-9]_*.ipynb")):
+        solution = nbformat.read(source, as_version=4)
+        if sync_check_cells(solution):
+            stale.append(source)
+            if not check:
+                source.write_text(nbformat.writes(solution) + "\n", encoding="utf-8")
         target = notebooks / source.name
-        text = nbformat.writes(student_version(nbformat.read(source, as_version=4), source.name)) + "\n"
+        text = nbformat.writes(student_version(solution, source.name)) + "\n"
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             stale.append(target)
             if not check:

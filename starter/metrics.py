@@ -5,6 +5,7 @@ import math
 from typing import Any, Sequence
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from starter.config import seed_everything
 from starter.models.sampling import sample
@@ -134,3 +135,28 @@ def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_
     optimizer.step(closure)
     with torch.no_grad():
         return float((probe(test_features).argmax(1) == test_labels).float().mean())
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the number of elements of the largest tensor any operation produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(tensor, torch.Tensor):
+                self.largest = max(self.largest, tensor.numel())
+        return out
+
+
+def largest_tensor(fn, *shapes: tuple[int, ...]) -> int:
+    """Elements in the largest tensor `fn` creates on inputs of these shapes, measured on shape-only ("meta")
+    tensors, without allocating memory."""
+    inputs = [torch.empty(shape, device="meta") for shape in shapes]
+    with _LargestTensor() as mode:
+        fn(*inputs)
+    return mode.largest
+

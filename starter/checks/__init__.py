@@ -1,27 +1,34 @@
 """A small check framework for exercise cells: clear ✓/✗ lines, and never a crash on wrong student code.
 
-    with CheckRun("Encoder") as run:
-        z = run.step("runs", lambda: observe(lambda: Encoder(16)(x)))
-        run.step("output shape", lambda: expect_shape(z, (8, 16), "encoder(x)"))
+    @check
+    def check_encoder(Encoder, latent_dim=16, hidden=False) -> Report:
+        with CheckRun("Encoder", Encoder.kernel, hidden=hidden) as run:
+            model = run.step("builds Encoder(16)", lambda: Encoder(latent_dim=latent_dim))
+            run.step("output shape", lambda: expect_shape(model(x), (8, 16), "encoder(x)"))
 
-Student code is only ever called inside `observe(...)`, which returns what it produced as data (tensors, numbers,
-tuples...): everything else in a check recomputes the reference and compares, so the grader can replay the evidence
-and decide without running student code (see `starter.checks.evidence`).
+A check holds the student's objects only as handles (`starter.checks.kernel`): calling one runs the student's code
+in the student's process and returns data. In a notebook, `@check` turns the objects a check cell passes into
+handles of the notebook's own process (withholding the course's versions of the exercise meanwhile); in a grading
+run the grader passes handles of a sandboxed kernel and runs the very same check code in its own process.
 
 A step that fails stops the run (later steps depend on earlier ones) and the summary says so. Every check has, in
-`tests/wrong_answers.py`, the mistakes it must reject with their cause named; hidden tests call the same checks with
-other sizes and seeds (`hidden=True`).
+`tests/`, the mistakes it must reject with their cause named and the correct answers it must accept; hidden tests
+call the same checks with other sizes (`hidden=True`).
 """
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
-from torch import nn
 
-from starter.checks import evidence
-from starter.checks.evidence import observe  # noqa: F401 (checks call student code through it)
+from starter.checks.kernel import Handle, Kernel, LocalKernel, derived_seed
+from starter.checks.wire import StudentError, WireError
+from starter.exercises import EXERCISES, withheld_twins
+
+NBGRADER_ENV = "NBGRADER_EXECUTION"  # set by nbgrader while it validates or autogrades a notebook
 
 
 PASS, FAIL, TODO = "pass", "fail", "not implemented"
@@ -66,26 +73,25 @@ class Report:
 
 def _describe(error: BaseException) -> str:
     """One line for an exception of student code, pointing at the last line of the student's own code."""
-    line = evidence.student_line(error)
-    where = f" (at `{line}`)" if line else ""
+    where = f" (at `{error.where}`)" if getattr(error, "where", "") else ""
     return f"raised {getattr(error, 'recorded_type', type(error).__name__)}: {error}{where}"
 
 
 class CheckRun:
     """Context manager that runs named steps, prints one line each and a summary line.
 
-    Each step runs with a random seed made from `seed` (and, when grading, the grading run's seed); student code is
-    called only through `observe`, so that the grader can judge the evidence without running it (see `evidence`).
-    `hidden=True` marks the run as a hidden test in its title.
+    Each step runs with torch seeded from the kernel's seed (the grading run's, 0 in a notebook), the title, `seed`
+    and the step's number, so the check draws the same inputs wherever it runs. `hidden=True` marks the run as a
+    hidden test in its title.
     """
 
-    def __init__(self, title: str, quiet: bool = False, seed: int = 0, hidden: bool = False, student: Any = None):
+    def __init__(self, title: str, kernel: Kernel, seed: int = 0, hidden: bool = False, quiet: bool = False):
         self.report = Report(f"{title} (hidden test)" if hidden else title)
-        self.quiet, self.seed, self.student = quiet, seed, student
+        self.kernel, self.seed, self.quiet = kernel, seed, quiet
 
     def __enter__(self) -> "CheckRun":
         self._print(f"{self.report.title}")
-        self.session = evidence.begin(self.report.title)
+        self.kernel.begin(self.report.title, self.seed)
         return self
 
     def _print(self, text: str) -> None:
@@ -108,14 +114,16 @@ class CheckRun:
         """
         try:
             with torch.random.fork_rng():
-                torch.manual_seed(evidence.derived_seed(self.report.title, self.seed, len(self.report.steps)))
-                self._refuse_reference()
+                torch.manual_seed(derived_seed(self.kernel.seed, self.report.title, self.seed, len(self.report.steps)))
                 value = fn()
         except NotImplementedError:
             self._record(name, TODO, "not implemented yet (replace the `raise NotImplementedError()` stub)")
             raise _StopRun from None
-        except (CheckFailed, evidence.MissingEvidence) as failure:
+        except CheckFailed as failure:
             self._record(name, FAIL, str(failure))
+            raise _StopRun from None
+        except WireError as error:
+            self._record(name, FAIL, f"the student's code did not answer with data ({error})")
             raise _StopRun from None
         except Exception as error:  # student code may raise anything
             hint = next((text for kind, text in (hints or {}).items() if isinstance(error, kind)), "")
@@ -124,29 +132,31 @@ class CheckRun:
         self._record(name, PASS, "")
         return value
 
-    def _refuse_reference(self) -> None:
-        """When grading, before the first step: fail if the student's object is starter's own version of it."""
-        if self.student is not None and self.session.grading and not self.report.steps:
-            origin = observe(lambda: reference_origin(self.student))
-            expect(not origin, f"uses the reference implementation `{origin}`: the exercise asks for your own code")
-
     def __exit__(self, kind, error, tb) -> bool:
         verdict = {PASS: "all checks passed", TODO: "not implemented yet", FAIL: "some checks failed"}
         self._print(f"{SYMBOL[self.report.status]} {self.report.title}: {verdict[self.report.status]}")
-        evidence.end(self.session)
         return kind is _StopRun
 
 
-def reference_origin(student: Any) -> str:
-    """`module.name` of the course's reference code that `student` (or any of a tuple of them) is, wraps or
-    subclasses, or "" if none."""
-    for item in student if isinstance(student, tuple) else (student,):
-        for candidate in (item, getattr(item, "__wrapped__", None), getattr(item, "func", None),
-                          *getattr(item, "__mro__", ())[1:]):
-            module = getattr(candidate, "__module__", None) or ""
-            if module.startswith("starter.") and not module.startswith("starter.checks"):
-                return f"{module}.{getattr(candidate, '__qualname__', type(candidate).__name__)}"
-    return ""
+def check(function: Callable[..., Report]) -> Callable[..., Report]:
+    """Make a check callable from a notebook with the notebook's own objects. It gets them as handles of this
+    process, and while it calls them the course's versions of the exercises of this notebook and later ones are
+    withheld (as in a grading kernel). Under nbgrader (NBGRADER_EXECUTION set) a check that does not pass raises
+    AssertionError, so that nbgrader awards it nothing. Called with handles (the grader), it just runs."""
+    notebook = next(e.notebook for e in EXERCISES if e.check.split(":")[1] == function.__name__)
+
+    @functools.wraps(function)
+    def run(*objects: Any, **options: Any) -> Report:
+        if objects and all(isinstance(o, Handle) for o in objects):
+            return function(*objects, **options)
+        kernel = LocalKernel(withheld_twins(notebook))
+        report = function(*[kernel.adopt(o) for o in objects], **options)
+        if os.environ.get(NBGRADER_ENV) and not report.passed:
+            failed = "; ".join(f"{s.name}: {s.message}" for s in report.steps if s.status != PASS)
+            raise AssertionError(f"{report.title}: {report.status} ({failed})")
+        return report
+
+    return run
 
 
 def _shape(value: Any) -> Any:
@@ -171,45 +181,11 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def module_facts(module: Any) -> dict:
-    """What a check needs to know of a student's module, as data."""
-    is_module = isinstance(module, nn.Module)
-    return {"type": type(module).__name__, "module": is_module, "parameters": parameter_count(module) if is_module else 0}
-
-
-def expect_module(facts: dict, what: str) -> None:
-    """Fail unless `facts` (from module_facts) describe an nn.Module with parameters."""
-    expect(facts["module"], f"{what} should be an nn.Module, found {facts['type']}")
-    expect(facts["parameters"] > 0, f"{what} has no parameters: did you forget to create the layers?")
-
-
 def expect_same_parameter_count(found: int, reference: nn.Module, what: str) -> None:
     """Fail unless `found` parameters equal those of `reference`, the architecture the prose describes."""
     expected = parameter_count(reference)
     expect(found == expected, f"{what} has {found:,} parameters, the architecture described in the text has {expected:,}: "
                               "compare your layers, kernel sizes and widths with the text")
-
-
-def layer_calls(module: nn.Module, *inputs: Any) -> tuple[Any, list[tuple[str, Any, Any]]]:
-    """Run `module(*inputs)`; returns its output and (layer type, first input, output) for every layer that holds
-    parameters (Linear, Conv2d, Embedding, ...), in the order they were called: data for `observe`."""
-    calls: list[tuple[str, Any, Any]] = []
-    leaves = [m for m in module.modules() if any(True for _ in m.parameters(recurse=False))]
-    handles = [m.register_forward_hook(lambda layer, args, out: calls.append(
-        (type(layer).__name__, args[0].detach() if args and torch.is_tensor(args[0]) else None,
-         out.detach() if torch.is_tensor(out) else None))) for m in leaves]
-    try:
-        output = module(*inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return output, calls
-
-
-def missing_gradients(module: nn.Module, *inputs: Any) -> list[str]:
-    """Names of the parameters of `module` that get no gradient from its output on `inputs`."""
-    module(*inputs).square().mean().backward()
-    return [name for name, p in module.named_parameters() if p.grad is None]
 
 
 def expect_close(found: Any, expected: torch.Tensor, what: str, atol: float = 1e-5, rtol: float = 1e-4,

@@ -2,85 +2,95 @@
 from __future__ import annotations
 
 import copy
-from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from starter.checks import (CheckRun, Report, expect, expect_close, expect_module, expect_same_parameter_count,
-                            expect_shape, layer_calls, missing_gradients, module_facts, observe, parameter_count)
-from starter.models.autoencoder import Autoencoder, autoencoder_loss
+from starter.checks import CheckRun, Report, check, expect, expect_close, expect_shape
+from starter.checks.architecture import behaves_like, expect_same_as, matchings
+from starter.checks.harness import tiny_autoencoder
+from starter.checks.kernel import Handle
 from starter.models.autoencoder import Decoder as ReferenceDecoder
 from starter.models.autoencoder import Encoder as ReferenceEncoder
-from starter.models.autoencoder import reconstruction_loss as reference_loss
 
 
 def _images(n: int = 8) -> torch.Tensor:
     return torch.rand(n, 1, 28, 28)
 
 
-def _same_size_as_reference(counts: list[int], sizes: list[tuple[int, int]], reference: type, what: str) -> None:
-    for found, (d, h) in zip(counts, sizes):
-        expect_same_parameter_count(found, reference(d, h), f"{what}(latent_dim={d}, hidden={h})")
+def _a_module(model: Handle, what: str) -> Handle:
+    facts = model.kernel.run("describe", model)
+    expect(facts["module"], f"{what} should build an nn.Module, found {facts['type']}")
+    expect(model.kernel.run("parameters", model), f"{what} has no parameters: did you forget to create the layers?")
+    return model
 
 
-def _relu_between(calls: list, what: str) -> None:
-    """Each layer after the first must receive ReLU of the previous one's output (flattened or reshaped)."""
-    for (_, _, before), (layer, after, _) in zip(calls, calls[1:]):
-        expect(after.numel() == before.numel() and torch.allclose(after.reshape(-1), F.relu(before).reshape(-1)),
-               f"{what}: the input of {layer} is not ReLU of the previous layer's output: "
-               "put a ReLU after each convolution (and nothing else in between)")
+def _layers_of_the_table(build: Handle, reference: type, sizes: list[tuple[int, int]], what: str) -> None:
+    for latent, width in sizes:
+        found = build.kernel.run("parameters", build(latent_dim=latent, hidden=width))
+        next(matchings(found, reference(latent, width), f"{what}(latent_dim={latent}, hidden={width})"))
 
 
-def _encoder_layers(z: torch.Tensor, calls: list) -> None:
-    expect(len(calls) == 3, f"expected 3 layers with weights (conv, conv, linear), found {len(calls)}")
-    _relu_between(calls, "Encoder")
-    expect(torch.equal(z, calls[-1][2]), "the encoder's output is not the last Linear layer's output: no activation "
-                                         "after the last layer, a latent code may be any real vector")
-
-
-def check_encoder(Encoder: type, latent_dim: int = 16, width: int = 32, batch: int = 8, hidden: bool = False) -> Report:
-    """Encoder(latent_dim, hidden) maps (N, 1, 28, 28) images to (N, latent_dim) vectors with the layers of the table."""
-    build = lambda: Encoder(latent_dim=latent_dim, hidden=width)  # noqa: E731
-    sizes = [(latent_dim, width), (2, 8)]
-    with CheckRun("Encoder", seed=int(hidden), hidden=hidden, student=Encoder) as run:
-        run.step(f"builds Encoder(latent_dim={latent_dim}, hidden={width})", lambda: expect_module(
-            observe(lambda: module_facts(build())), f"Encoder({latent_dim}, hidden={width})"))
-        x = run.step(f"maps ({batch}, 1, 28, 28) images to ({batch}, {latent_dim})", lambda: _checked(
-            _images(batch), lambda x: expect_shape(observe(lambda: build()(x)), (batch, latent_dim), "encoder(x)")),
-            hints={RuntimeError: "a shape mismatch: flatten each image with .flatten(1), keeping the batch "
-                                 "dimension, and check the sizes of the table"})
-        run.step("latent size follows latent_dim (Encoder(2) gives (N, 2))", lambda: expect_shape(
-            observe(lambda: Encoder(latent_dim=2)(x)), (batch, 2), "Encoder(latent_dim=2)(x)"))
-        run.step("same number of parameters as the table's layers, for any latent_dim and hidden", lambda: _same_size_as_reference(
-            observe(lambda: [parameter_count(Encoder(latent_dim=d, hidden=h)) for d, h in sizes]), sizes, ReferenceEncoder,
-            "Encoder"))
-        run.step("ReLU after each convolution, no activation after the last layer",
-                 lambda: _encoder_layers(*observe(lambda: layer_calls(build(), x))))
-        run.step("gradients reach every parameter", lambda: _all_gradients(observe(lambda: missing_gradients(build(), x)),
-                                                                           "Encoder"))
-    return run.report
-
-
-def _checked(value, test):
-    test(value)
-    return value
-
-
-def _all_gradients(missing: list[str], what: str) -> None:
+def _every_parameter_learns(model: Handle, x: torch.Tensor, what: str) -> None:
+    facts = model.kernel.run("gradients", model, [x], modules=(model,))
+    expect(facts["requires_grad"], f"{what}: the output does not require a gradient (is it detached?)")
+    names = [name for name, _ in model.kernel.run("parameters", model)]
+    missing = [name for name, grad in zip(names, facts["parameter_grads"]) if grad is None or not grad.abs().sum()]
     expect(not missing, f"{what}: no gradient reaches {missing[:3]}: is every layer used in forward()?")
 
 
-def _decoder_layers(x_hat: torch.Tensor, calls: list) -> None:
-    expect(len(calls) == 3, f"expected 3 layers with weights (linear, transposed conv, transposed conv), found {len(calls)}")
-    (_, _, linear_out), (_, first_in, _) = calls[0], calls[1]
-    expect(first_in.numel() == linear_out.numel() and torch.equal(first_in.reshape(-1), linear_out.reshape(-1)),
-           "the first transposed convolution does not receive the Linear layer's output, reshaped: leave out the "
-           "activation after the Linear layer (it can switch off every unit)")
-    _relu_between(calls[1:], "Decoder")
-    expect(torch.allclose(x_hat, torch.sigmoid(calls[-1][2]), atol=1e-6),
-           "the output is not sigmoid(last transposed convolution): end with nn.Sigmoid() (not a clamp, not ReLU)")
+def _encoder_variants(x: torch.Tensor) -> dict:
+    def layers(ref, first=True, second=True):
+        h = ref.features[0](x)
+        h = F.relu(h) if first else h
+        h = ref.features[2](h)
+        h = F.relu(h) if second else h
+        return ref.to_latent(h.flatten(1))
+
+    after = "no activation after the last layer, a latent code may be any real vector"
+    between = "put a ReLU after each convolution (and nothing else in between)"
+    return {after: lambda ref: F.relu(layers(ref)), f"{after} (tanh)": lambda ref: torch.tanh(layers(ref)),
+            f"{after} (sigmoid)": lambda ref: torch.sigmoid(layers(ref)),
+            between: lambda ref: layers(ref, first=False), f"{between} (second)": lambda ref: layers(ref, second=False),
+            f"{between} (none)": lambda ref: layers(ref, False, False)}
+
+
+@check
+def check_encoder(Encoder: Handle, latent_dim: int = 16, width: int = 32, batch: int = 8, hidden: bool = False) -> Report:
+    """Encoder(latent_dim, hidden) maps (N, 1, 28, 28) images to (N, latent_dim) vectors with the layers of the table."""
+    with CheckRun("Encoder", Encoder.kernel, seed=int(hidden), hidden=hidden) as run:
+        model = run.step(f"builds Encoder(latent_dim={latent_dim}, hidden={width})", lambda: _a_module(
+            Encoder(latent_dim=latent_dim, hidden=width), f"Encoder({latent_dim}, hidden={width})"))
+        x = run.step(f"maps ({batch}, 1, 28, 28) images to ({batch}, {latent_dim})", lambda: _checked(
+            _images(batch), lambda x: expect_shape(model(x), (batch, latent_dim), "encoder(x)")),
+            hints={RuntimeError: "a shape mismatch: flatten each image with .flatten(1), keeping the batch "
+                                 "dimension, and check the sizes of the table"})
+        run.step("latent size follows latent_dim (Encoder(2) gives (N, 2))", lambda: expect_shape(
+            Encoder(latent_dim=2)(x), (batch, 2), "Encoder(latent_dim=2)(x)"))
+        run.step("the layers of the table, for any latent_dim and hidden", lambda: _layers_of_the_table(
+            Encoder, ReferenceEncoder, [(latent_dim, width), (2, 8)], "Encoder"))
+        run.step("computes the table: conv, ReLU, conv, ReLU, flatten, Linear (no activation after it)",
+                 lambda: expect_same_as(behaves_like(model, ReferenceEncoder(latent_dim, width), (x,), "Encoder"),
+                                        "Encoder", _encoder_variants(x)))
+        run.step("gradients reach every parameter", lambda: _every_parameter_learns(model, x, "Encoder"))
+    return run.report
+
+
+def _decoder_variants(z: torch.Tensor, width: int) -> dict:
+    def layers(ref, after_linear=False, between=True, end=torch.sigmoid):
+        h = ref.from_latent(z)
+        h = F.relu(h) if after_linear else h
+        h = ref.upsample[0](h.view(-1, 2 * width, 7, 7))
+        h = F.relu(h) if between else h
+        return end(ref.upsample[2](h))
+
+    end = "the output is not sigmoid(last transposed convolution): end with nn.Sigmoid() (not a clamp, not ReLU)"
+    return {end: lambda ref: layers(ref, end=lambda h: h), f"{end} (clamp)": lambda ref: layers(ref, end=lambda h: h.clamp(0, 1)),
+            f"{end} (ReLU)": lambda ref: layers(ref, end=F.relu),
+            "leave out the activation after the Linear layer (it can switch off every unit)":
+                lambda ref: layers(ref, after_linear=True),
+            "put a ReLU between the transposed convolutions": lambda ref: layers(ref, between=False)}
 
 
 def _in_unit_range(x_hat: torch.Tensor) -> None:
@@ -88,28 +98,30 @@ def _in_unit_range(x_hat: torch.Tensor) -> None:
            f"found values in [{x_hat.min():.3g}, {x_hat.max():.3g}]: end the decoder with a sigmoid")
 
 
-def check_decoder(Decoder: type, latent_dim: int = 16, width: int = 32, batch: int = 8, hidden: bool = False) -> Report:
+@check
+def check_decoder(Decoder: Handle, latent_dim: int = 16, width: int = 32, batch: int = 8, hidden: bool = False) -> Report:
     """Decoder(latent_dim, hidden) maps (N, latent_dim) vectors to (N, 1, 28, 28) images in [0, 1]."""
-    build = lambda: Decoder(latent_dim=latent_dim, hidden=width)  # noqa: E731
-    sizes = [(latent_dim, width), (2, 8)]
-    with CheckRun("Decoder", seed=int(hidden), hidden=hidden, student=Decoder) as run:
-        run.step(f"builds Decoder(latent_dim={latent_dim}, hidden={width})", lambda: expect_module(
-            observe(lambda: module_facts(build())), f"Decoder({latent_dim}, hidden={width})"))
+    with CheckRun("Decoder", Decoder.kernel, seed=int(hidden), hidden=hidden) as run:
+        model = run.step(f"builds Decoder(latent_dim={latent_dim}, hidden={width})", lambda: _a_module(
+            Decoder(latent_dim=latent_dim, hidden=width), f"Decoder({latent_dim}, hidden={width})"))
         z = run.step(f"maps ({batch}, {latent_dim}) vectors to ({batch}, 1, 28, 28) images", lambda: _checked(
-            torch.randn(batch, latent_dim) * 3, lambda z: expect_shape(observe(lambda: build()(z)), (batch, 1, 28, 28),
-                                                                       "decoder(z)")))
-        run.step("pixel values lie in [0, 1]", lambda: _in_unit_range(observe(lambda: build()(z))))
+            torch.randn(batch, latent_dim) * 3, lambda z: expect_shape(model(z), (batch, 1, 28, 28), "decoder(z)")))
+        run.step("pixel values lie in [0, 1]", lambda: _in_unit_range(model(z)))
         run.step("image size follows latent_dim (Decoder(2) accepts (N, 2))", lambda: expect_shape(
-            observe(lambda: Decoder(latent_dim=2)(z[:, :2])), (batch, 1, 28, 28), "Decoder(2)(z)"),
+            Decoder(latent_dim=2)(z[:, :2]), (batch, 1, 28, 28), "Decoder(2)(z)"),
             hints={RuntimeError: "the first layer should be Linear(latent_dim, ...), not a fixed size"})
-        run.step("same number of parameters as the table's layers, for any latent_dim and hidden", lambda: _same_size_as_reference(
-            observe(lambda: [parameter_count(Decoder(latent_dim=d, hidden=h)) for d, h in sizes]), sizes, ReferenceDecoder,
-            "Decoder"))
-        run.step("no activation after the Linear layer, ReLU between the transposed convolutions, sigmoid at the end",
-                 lambda: _decoder_layers(*observe(lambda: layer_calls(build(), z))))
-        run.step("gradients reach every parameter", lambda: _all_gradients(observe(lambda: missing_gradients(build(), z)),
-                                                                           "Decoder"))
+        run.step("the layers of the table, for any latent_dim and hidden", lambda: _layers_of_the_table(
+            Decoder, ReferenceDecoder, [(latent_dim, width), (2, 8)], "Decoder"))
+        run.step("computes the table: Linear, reshape, transposed conv, ReLU, transposed conv, sigmoid",
+                 lambda: expect_same_as(behaves_like(model, ReferenceDecoder(latent_dim, width), (z,), "Decoder"),
+                                        "Decoder", _decoder_variants(z, width)))
+        run.step("gradients reach every parameter", lambda: _every_parameter_learns(model, z, "Decoder"))
     return run.report
+
+
+def _checked(value, test):
+    test(value)
+    return value
 
 
 def _loss_causes(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -126,56 +138,24 @@ def _loss_causes(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor
     }
 
 
-def _loss_and_gradient(reconstruction_loss: Callable, x_hat: torch.Tensor, x: torch.Tensor) -> tuple:
-    """The student's loss, and whether (and which) gradient it sends back to x_hat."""
-    x_hat = x_hat.clone().requires_grad_()
-    loss = reconstruction_loss(x_hat, x)
-    attached = torch.is_tensor(loss) and loss.requires_grad
-    gradient = torch.autograd.grad(loss.sum(), x_hat, allow_unused=True)[0] if attached else None
-    return loss, gradient
+def _gradient_flows(facts: dict) -> None:
+    expect(facts["requires_grad"] and facts["grads"][0] is not None,
+           "the loss is detached from x_hat: do not call .item(), .detach() or .numpy() inside")
 
 
-def _gradient_flows(gradient: torch.Tensor | None) -> None:
-    expect(gradient is not None, "the loss is detached from x_hat: do not call .item(), .detach() or .numpy() inside")
-
-
-def check_reconstruction_loss(reconstruction_loss: Callable, shape: tuple = (8, 1, 28, 28), hidden: bool = False) -> Report:
+@check
+def check_reconstruction_loss(reconstruction_loss: Handle, shape: tuple = (8, 1, 28, 28), hidden: bool = False) -> Report:
     """reconstruction_loss(x_hat, x) is the mean squared error per pixel, averaged over the batch."""
-    with CheckRun("reconstruction_loss", seed=int(hidden), hidden=hidden, student=reconstruction_loss) as run:
+    kernel = reconstruction_loss.kernel
+    with CheckRun("reconstruction_loss", kernel, seed=int(hidden), hidden=hidden) as run:
         x, x_hat = run.step(f"inputs of shape {shape}", lambda: (torch.rand(shape), torch.rand(shape)))
-        loss, gradient = run.step("returns a scalar tensor", lambda: _checked(
-            observe(lambda: _loss_and_gradient(reconstruction_loss, x_hat, x)), lambda out: expect_shape(out[0], (), "the loss")))
+        facts = run.step("returns a scalar tensor", lambda: _checked(
+            kernel.run("gradients", reconstruction_loss, [x_hat, x], wrt=(0,)),
+            lambda out: expect_shape(out["output"], (), "the loss")))
         run.step("equals the mean squared error per pixel", lambda: expect_close(
-            loss, reference_loss(x_hat, x), "the loss", causes=_loss_causes(x_hat, x)))
-        run.step("gradient flows back to x_hat", lambda: _gradient_flows(gradient))
+            facts["output"], ((x_hat - x) ** 2).mean(), "the loss", causes=_loss_causes(x_hat, x)))
+        run.step("gradient flows back to x_hat", lambda: _gradient_flows(facts))
     return run.report
-
-
-class _Recorder:
-    """The autoencoder loss, recording each batch's loss and size and whether the model was in training mode."""
-
-    def __init__(self):
-        self.losses, self.sizes, self.modes = [], [], []
-
-    def __call__(self, model: nn.Module, batch: tuple) -> torch.Tensor:
-        loss = autoencoder_loss(model, batch)
-        self.losses.append(loss.item())
-        self.sizes.append(len(batch[0]))
-        self.modes.append(model.training)
-        return loss
-
-
-def _reference_train_epoch(model, loader, optimizer, loss_fn, zero_grad: bool = True) -> float:
-    total, count = 0.0, 0
-    model.train()
-    for batch in loader:
-        loss = loss_fn(model, batch)
-        if zero_grad:
-            optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total, count = total + loss.item() * len(batch[0]), count + len(batch[0])
-    return total / count
 
 
 def _loader(sizes: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -184,52 +164,87 @@ def _loader(sizes: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(data[s:s + n], torch.zeros(n)) for s, n in zip(starts, sizes)]
 
 
-def _student_epoch(train_epoch: Callable, model: nn.Module, loader: list) -> dict:
-    """Run the student's train_epoch on a copy of `model`; what it returned, the parameters after, and what it did."""
-    theirs, recorder = copy.deepcopy(model), _Recorder()
-    found = train_epoch(theirs, loader, torch.optim.SGD(theirs.parameters(), lr=0.5), recorder)
-    return {"returned": found, "returned_type": type(found).__name__, "parameters": [p.detach() for p in theirs.parameters()],
-            "losses": recorder.losses, "sizes": recorder.sizes, "train_mode": recorder.modes}
+def _sgd_epoch(model: nn.Module, loader: list, stale: list[torch.Tensor], zero_grad: str = "before") -> list[float]:
+    """One epoch of SGD (lr 0.5) on the harness's training loss, from a model holding `stale` gradients, with
+    optimizer.zero_grad() "before" each backward (right), "after" each step, or "never"; the batch losses."""
+    optimizer, losses = torch.optim.SGD(model.parameters(), lr=0.5), []
+    for parameter, gradient in zip(model.parameters(), stale):
+        parameter.grad = gradient.clone()
+    model.train()
+    for x, _ in loader:
+        loss = (model(x) - x).abs().mean()
+        if zero_grad == "before":
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if zero_grad == "after":
+            optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses
 
 
-def _epoch(train_epoch: Callable, sizes: tuple[int, ...]) -> None:
+def _student_epoch(train_epoch: Handle, start: list[torch.Tensor], stale: list[torch.Tensor], loader: list) -> dict:
+    """Run the student's train_epoch on a model holding `start` (and gradients left over from earlier work);
+    what it returned, the parameters after, and what happened to the loss function."""
+    kernel = train_epoch.kernel
+    model = kernel.run("tiny_autoencoder")
+    kernel.run("load_parameters", model, start)
+    kernel.run("set_gradients", model, stale)
+    loss_fn = kernel.run("recording_loss")
+    returned = train_epoch(model, loader, kernel.run("sgd", model, 0.5), loss_fn)
+    return {"returned": returned, "parameters": [p for _, p in kernel.run("parameters", model)],
+            **kernel.run("report", loss_fn)}
+
+
+def _same_parameters(found: list[torch.Tensor], model: nn.Module) -> bool:
+    return all(torch.allclose(p, q, atol=1e-6) for p, q in zip(model.parameters(), found))
+
+
+def _epoch(train_epoch: Handle, sizes: tuple[int, ...]) -> None:
     loader = _loader(sizes)
-    ours = Autoencoder(latent_dim=4, hidden=4)
-    start, no_zero_grad = copy.deepcopy(ours), copy.deepcopy(ours)
-    seen = observe(lambda: _student_epoch(train_epoch, start, loader))
-    expected = _reference_train_epoch(ours, loader, torch.optim.SGD(ours.parameters(), lr=0.5), autoencoder_loss)
-    _reference_train_epoch(no_zero_grad, loader, torch.optim.SGD(no_zero_grad.parameters(), lr=0.5), autoencoder_loss,
-                           zero_grad=False)
+    ours = tiny_autoencoder()
+    start = [p.detach().clone() for p in ours.parameters()]
+    stale = [torch.randn_like(p) for p in start]
+    variants = {order: copy.deepcopy(ours) for order in ("never", "after")}
+    seen = _student_epoch(train_epoch, start, stale, loader)
+    losses = _sgd_epoch(ours, loader, stale)
+    for order, model in variants.items():
+        _sgd_epoch(model, loader, stale, order)
     expect(len(seen["losses"]) == len(loader), f"loss_fn was called {len(seen['losses'])} times for "
                                                f"{len(loader)} batches: one call per batch")
     expect(all(seen["train_mode"]), "the model was in eval mode while training: keep model.train() (eval() is for testing)")
     after = seen["parameters"]
-    expect(len(after) == len(list(ours.parameters())), "train_epoch changed the model's parameters themselves")
-    expect(any(not torch.equal(p, q) for p, q in zip(after, start.parameters())),
+    expect(any(not torch.equal(p, q) for p, q in zip(after, start)),
            "the parameters did not change: call optimizer.step() after loss.backward(), and zero_grad() before "
            "backward, not between backward and step")
-    if all(torch.allclose(p, q, atol=1e-6) for p, q in zip(after, no_zero_grad.parameters())):
-        expect(False, "gradients accumulate over the batches: call optimizer.zero_grad() before each loss.backward()")
+    expect(not _same_parameters(after, variants["never"]), "gradients accumulate over the batches: call "
+                                                           "optimizer.zero_grad() before each loss.backward()")
+    expect(not _same_parameters(after, variants["after"]), "the first step used gradients left over from before the "
+           "epoch: call optimizer.zero_grad() before each loss.backward(), not after optimizer.step()")
     for (name, p), q in zip(ours.named_parameters(), after):
         expect(torch.allclose(p, q, atol=1e-6),
                f"after one epoch, parameter {name} differs from the reference: one optimizer.step() per batch, "
                "after optimizer.zero_grad() and loss.backward()?")
-    expect(seen["returned_type"] == "float", f"train_epoch should return the mean loss as a Python float (loss.item()), "
-           f"found {seen['returned_type']}: adding up loss tensors keeps every batch's graph alive")
-    losses, counts = torch.tensor(seen["losses"]), torch.tensor(seen["sizes"], dtype=torch.float)
+    returned = seen["returned"]
+    expect(isinstance(returned, float), f"train_epoch should return the mean loss as a Python float (loss.item()), "
+           f"found {type(returned).__name__ if not torch.is_tensor(returned) else 'a tensor'}: adding up loss tensors "
+           "keeps every batch's graph alive")
+    batch_losses, counts = torch.tensor(seen["losses"]), torch.tensor(seen["sizes"], dtype=torch.float)
+    expected = (torch.tensor(losses) * counts).sum() / counts.sum()
     causes = {f"the plain mean of the batch losses: weigh each batch by its size (the last batch has {sizes[-1]} "
-              "images)": losses.mean(),
+              "images)": batch_losses.mean(),
               "the batch losses added up without their sizes: weigh each batch's loss by its size, "
-              "loss.item() * len(batch[0])": losses.sum() / counts.sum(),
-              "the last batch's loss: return the mean over the whole epoch": losses[-1],
-              "the sum of the batch losses: divide by the number of examples": losses.sum(),
-              "the total over examples: divide by the number of examples": (losses * counts).sum()}
-    expect_close(torch.tensor(seen["returned"]), torch.tensor(expected), "the returned mean training loss", causes=causes)
+              "loss.item() * len(batch[0])": batch_losses.sum() / counts.sum(),
+              "the last batch's loss: return the mean over the whole epoch": batch_losses[-1],
+              "the sum of the batch losses: divide by the number of examples": batch_losses.sum(),
+              "the total over examples: divide by the number of examples": (batch_losses * counts).sum()}
+    expect_close(torch.tensor(returned), expected, "the returned mean training loss", causes=causes)
 
 
-def check_train_epoch(train_epoch: Callable, sizes: tuple[int, ...] = (16, 16, 16, 7), hidden: bool = False) -> Report:
+@check
+def check_train_epoch(train_epoch: Handle, sizes: tuple[int, ...] = (16, 16, 16, 7), hidden: bool = False) -> Report:
     """train_epoch(model, loader, optimizer, loss_fn) takes one step per batch and returns the mean loss per example."""
-    with CheckRun("train_epoch", seed=int(hidden), hidden=hidden, student=train_epoch) as run:
+    with CheckRun("train_epoch", train_epoch.kernel, seed=int(hidden), hidden=hidden) as run:
         run.step(f"on batches of {', '.join(map(str, sizes))} images: updates the parameters exactly like one epoch of "
                  "SGD and returns the mean loss per example", lambda: _epoch(train_epoch, sizes))
     return run.report

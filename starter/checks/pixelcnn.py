@@ -1,45 +1,18 @@
 """Check cells of notebook 03 (PixelCNN): causality of masked layers and models, sampling order and temperature."""
 from __future__ import annotations
 
-from typing import Callable
+import copy
 
 import torch
-from torch import nn
+from torch.nn import functional as F
 
-from starter.checks import (CheckFailed, CheckRun, Report, expect, expect_raises, expect_same_parameter_count,
-                            expect_shape, layer_calls, observe, parameter_count)
+from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_raises, expect_shape
+from starter.checks.architecture import behaves_like, expect_same_as, matchings
+from starter.checks.kernel import Handle
 from starter.checks.sampling import expect_draws_follow_softmax
 from starter.models import pixelcnn as reference
 
 SIZE = 8  # causality is checked exhaustively on SIZE x SIZE inputs
-
-
-def positive(module: nn.Module) -> nn.Module:
-    """Make every parameter positive: with positive inputs no ReLU is ever off, so autograd sees every dependency
-    the architecture allows (random weights can hide some behind units that happen to be off)."""
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.abs_()
-    return module
-
-
-def dependency_map(network: Callable[[torch.Tensor], torch.Tensor], channels: int, draws: int = 1) -> torch.Tensor | None:
-    """(SIZE*SIZE, SIZE, SIZE) bool: which input pixels the output at each raster position depends on, by autograd
-    on positive inputs (the union over `draws` of them); None when the output does not depend on the input through
-    differentiable operations."""
-    seen = torch.zeros(SIZE * SIZE, SIZE, SIZE, dtype=torch.bool)
-    for _ in range(draws):
-        x = (torch.rand(1, channels, SIZE, SIZE) + 0.1).requires_grad_()
-        out = network(x)
-        if not out.requires_grad:
-            return None
-        for position in range(SIZE * SIZE):
-            i, j = divmod(position, SIZE)
-            (grad,) = torch.autograd.grad(out[0, :, i, j].sum(), x, retain_graph=True, allow_unused=True)
-            if grad is None:
-                return None
-            seen[position] |= grad[0].abs().sum(0) > 0
-    return seen
 
 
 def first_leak(seen: torch.Tensor | None, strict: bool) -> tuple | None:
@@ -65,21 +38,24 @@ def _no_leak(seen: torch.Tensor | None, strict: bool, what: str) -> None:
         raise CheckFailed(f"{what}: output pixel {(i, j)} depends on {relation}")
 
 
-def _layer_facts(MaskedConv2d: type, in_channels: int, out_channels: int, kernel_size: int, mask_type: str) -> dict:
-    """Everything the check needs to know about one of the student's masked layers, as data."""
+def _layer_facts(MaskedConv2d: Handle, in_channels: int, out_channels: int, kernel_size: int, mask_type: str) -> dict:
+    """Everything the check needs to know about one of the student's masked layers, as data: whether it is a
+    module, its output, buffers and parameter names, what each output depends on (by autograd), and the same again
+    after the layer gets new weights (what an optimiser step does)."""
+    kernel = MaskedConv2d.kernel
     layer = MaskedConv2d(in_channels, out_channels, kernel_size, mask_type)
-    facts = {"type": type(layer).__name__, "module": isinstance(layer, nn.Module)}
+    facts = {"layer": layer, **kernel.run("describe", layer)}
     if not facts["module"]:
         return facts
     facts["output"] = layer(torch.randn(2, in_channels, SIZE, SIZE))
     if not torch.is_tensor(facts["output"]) or tuple(facts["output"].shape) != (2, out_channels, SIZE, SIZE):
         return facts
-    facts["buffers"], facts["parameters"] = [n for n, _ in layer.named_buffers()], [n for n, _ in layer.named_parameters()]
-    facts["mask"] = layer.mask if torch.is_tensor(getattr(layer, "mask", None)) else None
-    facts["seen"] = dependency_map(layer, in_channels)
-    with torch.no_grad():  # what training does: the optimiser changes the weights
-        layer.weight.normal_()
-    facts["seen_after_training"] = dependency_map(layer, in_channels)
+    facts["buffers"] = dict(kernel.run("buffers", layer))
+    facts["parameters"] = [name for name, _ in kernel.run("parameters", layer)]
+    facts["mask"] = facts["buffers"].get("mask")
+    facts["seen"] = kernel.run("dependency_map", layer, in_channels, SIZE)
+    kernel.run("load_parameters", layer, [torch.randn_like(p) for _, p in kernel.run("parameters", layer)])
+    facts["seen_after_training"] = kernel.run("dependency_map", layer, in_channels, SIZE)
     return facts
 
 
@@ -120,20 +96,27 @@ def _mask_values(mask: torch.Tensor, kernel_size: int, mask_type: str) -> None:
                           f"{'0 in mask A' if mask_type == 'A' else '1 in mask B'}; zeros below")
 
 
-def _stack_map(MaskedConv2d: type) -> torch.Tensor | None:
-    stack = nn.Sequential(MaskedConv2d(1, 8, 7, "A"), nn.ReLU(), MaskedConv2d(8, 8, 3, "B"), nn.ReLU(),
-                          MaskedConv2d(8, 8, 3, "B"))
-    return dependency_map(positive(stack), 1)
+def _stack_map(MaskedConv2d: Handle) -> torch.Tensor | None:
+    kernel = MaskedConv2d.kernel
+    return kernel.run("dependency_map", kernel.run("masked_stack", MaskedConv2d), 1, SIZE, positive=True)
 
 
-def check_masked_conv(MaskedConv2d: type, hidden: bool = False) -> Report:
+def _computes_a_masked_convolution(facts: dict, kernel_size: int, mask_type: str) -> None:
+    x, what = torch.randn(2, 1, SIZE, SIZE), f"MaskedConv2d(1, 4, {kernel_size}, {mask_type!r})"
+    found = behaves_like(facts["layer"], reference.MaskedConv2d(1, 4, kernel_size, mask_type), (x,), what)
+    expect_same_as(found, what, {"the bias is missing: F.conv2d(x, self.weight * self.mask, self.bias, padding=...)":
+                                 lambda ref: F.conv2d(x, ref.weight * ref.mask, padding=kernel_size // 2)})
+
+
+@check
+def check_masked_conv(MaskedConv2d: Handle, hidden: bool = False) -> Report:
     """MaskedConv2d(in, out, kernel_size, mask_type) keeps the size and never looks at later pixels, whatever its weights."""
     size_a, size_b = (7, 5) if hidden else (5, 3)
-    with CheckRun("MaskedConv2d", seed=int(hidden), hidden=hidden, student=MaskedConv2d) as run:
+    with CheckRun("MaskedConv2d", MaskedConv2d.kernel, seed=int(hidden), hidden=hidden) as run:
         a = run.step(f"builds MaskedConv2d(1, 4, {size_a}, 'A') and keeps the image size", lambda: _layer(
-            observe(lambda: _layer_facts(MaskedConv2d, 1, 4, size_a, "A")), 1, 4))
+            _layer_facts(MaskedConv2d, 1, 4, size_a, "A"), 1, 4))
         b = run.step(f"builds MaskedConv2d(1, 4, {size_b}, 'B') and keeps the image size", lambda: _layer(
-            observe(lambda: _layer_facts(MaskedConv2d, 1, 4, size_b, "B")), 1, 4))
+            _layer_facts(MaskedConv2d, 1, 4, size_b, "B"), 1, 4))
         run.step("the mask is a buffer named 'mask' (moves with the layer, never trained)", lambda: _mask_is_a_buffer(a))
         run.step("type A: no output sees its own pixel or a later one", lambda: _no_leak(a["seen"], True, "mask A"))
         run.step("type B: no output sees a later pixel, but each sees its own", lambda: (
@@ -143,61 +126,39 @@ def check_masked_conv(MaskedConv2d: type, hidden: bool = False) -> Report:
         run.step("still causal after the weights change (masked in every forward)", lambda: (
             _mask_in_every_forward(a, True), _mask_in_every_forward(b, False)))
         run.step("a random A-B-B stack is causal over the whole image", lambda: _no_leak(
-            observe(lambda: _stack_map(MaskedConv2d)), True, "the stack"))
+            _stack_map(MaskedConv2d), True, "the stack"))
+        run.step("computes F.conv2d(x, weight * mask, bias) with 'same' padding", lambda: (
+            _computes_a_masked_convolution(a, size_a, "A"), _computes_a_masked_convolution(b, size_b, "B")))
     return run.report
 
 
-def _block_facts(ResidualBlock: type, channels: int, x: torch.Tensor) -> dict:
-    """The student's block: its size, its output with all weights zero, and what its own path (without the residual
-    connection) depends on."""
-    block = ResidualBlock(channels)
-    facts = {"parameters": parameter_count(block)}
-    with torch.no_grad():
-        for parameter in block.parameters():
-            parameter.zero_()
-        facts["zero_output"] = block(x)
-        for parameter in block.parameters():
-            parameter.uniform_(0.1, 0.5)  # positive weights, as `positive` explains
-    facts["seen"] = dependency_map(lambda h: block(h) - h, channels)
-    return facts
+def _block_variants(x: torch.Tensor) -> dict:
+    def inner(ref, mask_type="B", first_relu=True):
+        block = copy.deepcopy(ref)
+        block.masked.mask = reference.causal_mask(3, mask_type)
+        return block.expand(F.relu(block.masked(F.relu(block.reduce(F.relu(x) if first_relu else x)))))
+    return {"with all weights zero the block should return its input: return x + self.net(x) (the residual connection)":
+                lambda ref: inner(ref),
+            "the masked 3x3 convolution inside a block should be type B: its input at (i, j) is a feature that "
+            "already excludes pixel (i, j)": lambda ref: x + inner(ref, "A"),
+            "a block starts with a ReLU: ReLU, 1x1, ReLU, masked 3x3, ReLU, 1x1": lambda ref: x + inner(ref, first_relu=False)}
 
 
-def _residual_block(facts: dict, channels: int, x: torch.Tensor) -> None:
-    expect_same_parameter_count(facts["parameters"], reference.ResidualBlock(channels), f"ResidualBlock({channels})")
-    expect(torch.allclose(facts["zero_output"], x), "with all weights zero the block should return its input: return "
-                                                    "x + self.net(x) (the residual connection)")
-    _no_leak(facts["seen"], False, "the block without its input")
-    expect(bool(facts["seen"][4 * SIZE + 4][4, 4]), "the masked 3x3 convolution inside a block should be type B: its "
-                                                    "input at (i, j) is a feature that already excludes pixel (i, j)")
+def _block_step(ResidualBlock: Handle, channels: int) -> None:
+    block, x, what = ResidualBlock(channels), torch.randn(2, channels, SIZE, SIZE), f"ResidualBlock({channels})"
+    expect_same_as(behaves_like(block, reference.ResidualBlock(channels), (x,), what), what, _block_variants(x))
 
 
-def _model_facts(PixelCNN: type, channels: int, blocks: int, x: torch.Tensor) -> dict:
-    """Everything the check needs to know about the student's PixelCNN(channels, blocks), as data."""
-    model = PixelCNN(channels=channels, blocks=blocks)
-    logits, calls = layer_calls(model, x)
-    facts = {"logits": logits, "first_input": calls[0][1] if calls else None,
-             "parameters": [parameter_count(PixelCNN(channels=c, blocks=b)) for c, b in ((channels, blocks), (8, 1))]}
-    positive(model)
-    facts["seen"] = dependency_map(lambda h: model(h * 200), 1)  # the model on float pixels, for autograd
-    return facts
-
-
-def _block_step(ResidualBlock: type, channels: int) -> None:
-    x = torch.randn(2, channels, SIZE, SIZE)
-    _residual_block(observe(lambda: _block_facts(ResidualBlock, channels, x)), channels, x)
-
-
-def _model_step(PixelCNN: type, channels: int, blocks: int) -> dict:
+def _model_step(PixelCNN: Handle, channels: int, blocks: int) -> dict:
     images = torch.randint(256, (2, 1, SIZE, SIZE))
-    return observe(lambda: _model_facts(PixelCNN, channels, blocks, images))
+    model = PixelCNN(channels=channels, blocks=blocks)
+    return {"model": model, "images": images, "logits": model(images)}
 
 
-def _scaled_input(first: torch.Tensor | None) -> None:
-    expect(first is not None and first.is_floating_point(), "the first layer does not receive float pixels: scale the "
-                                                            "input to [0, 1] with x.float() / 255")
-    expect(first.min() >= 0 and first.max() <= 1 and first.max() > 0.5,
-           f"the first layer receives values in [{first.float().min():.3g}, {first.float().max():.3g}]: scale the input "
-           "to [0, 1] with x.float() / 255")
+def _same_layers(PixelCNN: Handle, channels: int, blocks: int) -> None:
+    for c, b in ((channels, blocks), (8, 1)):
+        found = PixelCNN.kernel.run("parameters", PixelCNN(channels=c, blocks=b))
+        next(matchings(found, reference.PixelCNN(channels=c, blocks=b), f"PixelCNN(channels={c}, blocks={b})"))
 
 
 def _logits(out: torch.Tensor) -> None:
@@ -206,61 +167,54 @@ def _logits(out: torch.Tensor) -> None:
     expect(out.min() < 0, "every output is >= 0: no activation after the last 1x1 convolution, logits can be negative")
 
 
-def _sees_like_reference(seen: torch.Tensor, channels: int, blocks: int) -> None:
-    ours = positive(reference.PixelCNN(channels=channels, blocks=blocks))
-    expected = dependency_map(lambda h: ours(h * 200), 1)
-    for position in ((4, 4), (7, 2)):
-        index = position[0] * SIZE + position[1]
-        found, wanted = seen[index], expected[index]
-        expect(torch.equal(found, wanted), f"the logits at {position} see {int(found.sum())} pixels, the architecture "
-               f"described sees {int(wanted.sum())}: first layer 7x7 mask A, then a 3x3 mask B in each residual block")
+def _model_variants(images: torch.Tensor) -> dict:
+    def forward(ref, inputs=None, first="A", inner="B", end=lambda h: h):
+        model = copy.deepcopy(ref)
+        model.first.mask = reference.causal_mask(7, first)
+        for block in model.blocks:
+            block.masked.mask = reference.causal_mask(3, inner)
+        h = model.first(images.float() / 255 if inputs is None else inputs)
+        for block in model.blocks:
+            h = block(h)
+        return end(model.head(h))
+    scale = "the first layer does not receive the pixels scaled to [0, 1]: scale the input with x.float() / 255"
+    return {scale: lambda ref: forward(ref, images.float()),
+            f"{scale} (not binarised)": lambda ref: forward(ref, (images > 127).float()),
+            "the first layer should be mask A (it must not see the pixel it predicts)": lambda ref: forward(ref, first="B"),
+            "the masked 3x3 convolution inside a block should be type B": lambda ref: forward(ref, inner="A"),
+            "the output is probabilities: return the logits (F.cross_entropy and the sampler apply the softmax)":
+                lambda ref: forward(ref, end=lambda h: h.softmax(1)),
+            "every output is >= 0: no activation after the last 1x1 convolution, logits can be negative":
+                lambda ref: forward(ref, end=F.relu)}
 
 
-def check_pixelcnn(PixelCNN: type, ResidualBlock: type, channels: int = 16, blocks: int = 2, hidden: bool = False) -> Report:
+@check
+def check_pixelcnn(PixelCNN: Handle, ResidualBlock: Handle, channels: int = 16, blocks: int = 2, hidden: bool = False) -> Report:
     """ResidualBlock(c) and PixelCNN(channels, blocks): (N, 1, H, W) intensities 0..255 -> (N, 256, H, W) causal logits."""
-    with CheckRun("PixelCNN", seed=int(hidden), hidden=hidden, student=(PixelCNN, ResidualBlock)) as run:
+    kernel = PixelCNN.kernel
+    with CheckRun("PixelCNN", kernel, seed=int(hidden), hidden=hidden) as run:
         run.step(f"ResidualBlock({channels}): the layers of the text, x + net(x), a type-B masked convolution",
                  lambda: _block_step(ResidualBlock, channels))
         facts = run.step(f"builds PixelCNN(channels={channels}, blocks={blocks}) and runs it on integer images",
                          lambda: _model_step(PixelCNN, channels, blocks))
         run.step(f"(2, 1, {SIZE}, {SIZE}) integer images -> (2, 256, {SIZE}, {SIZE}) logits",
                  lambda: expect_shape(facts["logits"], (2, 256, SIZE, SIZE), "model(x)"))
-        run.step("same number of parameters as the architecture described", lambda: [
-            expect_same_parameter_count(found, reference.PixelCNN(channels=c, blocks=b), f"PixelCNN(channels={c}, blocks={b})")
-            for found, (c, b) in zip(facts["parameters"], ((channels, blocks), (8, 1)))])
-        run.step("reads the pixels scaled to [0, 1]", lambda: _scaled_input(facts["first_input"]))
+        run.step("the layers of the architecture described", lambda: _same_layers(PixelCNN, channels, blocks))
         run.step("returns logits", lambda: _logits(facts["logits"]))
-        run.step("no logit sees its own pixel or a later one", lambda: _no_leak(facts["seen"], True, "the model"))
-        run.step("sees exactly the pixels the architecture sees",
-                 lambda: _sees_like_reference(facts["seen"], channels, blocks))
+        run.step("no logit sees its own pixel or a later one", lambda: _no_leak(kernel.run(
+            "dependency_map", facts["model"], 1, SIZE, scale=200.0, positive=True), True, "the model"))
+        run.step("computes the architecture described (mask A first, residual blocks, 1x1 head, input / 255)",
+                 lambda: expect_same_as(behaves_like(PixelCNN(channels=channels, blocks=blocks),
+                                                     reference.PixelCNN(channels=channels, blocks=blocks),
+                                                     (facts["images"],), "PixelCNN"), "PixelCNN",
+                                        _model_variants(facts["images"])))
     return run.report
 
 
-class _CountingModel(nn.Module):
-    """Puts all probability on (previous pixel in raster order + 1) % 256 and records the input heights it gets."""
-
-    levels = 256
-
-    def __init__(self):
-        super().__init__()
-        self.heights: list[int] = []
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.heights.append(x.shape[-2])
-        n, _, h, w = x.shape
-        previous = torch.cat([torch.full((n, 1), -1, dtype=torch.long), x.long().reshape(n, -1)[:, :-1]], 1)
-        target = (previous + 1) % 256
-        return torch.nn.functional.one_hot(target, 256).float().mul(50).view(n, h, w, 256).permute(0, 3, 1, 2)
-
-
-def _sampled_in_order(sample: Callable, height: int, width: int) -> tuple:
-    model = _CountingModel()
-    return sample(model, 2, 1.0, (height, width)), model.heights
-
-
-def _sample_order(facts: tuple, height: int, width: int) -> None:
-    out, heights = facts
+def _sample_order(sample: Handle, height: int, width: int) -> None:
+    model = sample.kernel.run("next_value_model", 256, True)
+    out = sample(model, 2, 1.0, (height, width))
+    heights = sample.kernel.run("report", model)
     expect_shape(out, (2, 1, height, width), f"sample(model, 2, 1.0, image_size=({height}, {width}))")
     expected = torch.arange(height * width).view(1, 1, height, width).expand(2, 1, height, width)
     expect(torch.equal(out.long(), expected), "pixels were not sampled one at a time in raster order, each "
@@ -269,18 +223,21 @@ def _sample_order(facts: tuple, height: int, width: int) -> None:
     expect(min(heights) < height, "every call fed the full image: crop it to the rows needed so far (x[..., :i + 1, :])")
 
 
-def _temperature_errors(sample: Callable) -> None:
+def _temperature_errors(sample: Handle) -> None:
     for bad in (0.0, -1.0):
-        expect_raises(lambda: observe(lambda: sample(_CountingModel(), 1, bad, (2, 2))), ValueError,
+        expect_raises(lambda: sample(sample.kernel.run("next_value_model", 256, True), 1, bad, (2, 2)), ValueError,
                       f"temperature={bad} should raise ValueError")
 
 
-def check_sample(sample: Callable, image_size: tuple[int, int] = (6, 6), hidden: bool = False) -> Report:
+@check
+def check_sample(sample: Handle, image_size: tuple[int, int] = (6, 6), hidden: bool = False) -> Report:
     """sample(model, n, temperature, image_size) draws pixels in raster order from softmax(logits / T), cropping rows."""
-    with CheckRun("sample", seed=int(hidden), hidden=hidden, student=sample) as run:
+    kernel = sample.kernel
+    with CheckRun("sample", kernel, seed=int(hidden), hidden=hidden) as run:
         run.step("draws follow softmax(logits / T) at T = 0.5, 1 and 2 (4000 draws each, not the argmax)",
-                 lambda: expect_draws_follow_softmax(lambda model, t: observe(lambda: sample(model, 500, t, (2, 4))), 256, 4000))
+                 lambda: expect_draws_follow_softmax(lambda t: sample(kernel.run("fixed_logits", 256), 500, t, (2, 4)),
+                                                     256, 4000))
         run.step(f"draws a {image_size[0]}x{image_size[1]} image in raster order, one network call per pixel, on cropped rows",
-                 lambda: _sample_order(observe(lambda: _sampled_in_order(sample, *image_size)), *image_size))
+                 lambda: _sample_order(sample, *image_size))
         run.step("temperature <= 0 raises ValueError", lambda: _temperature_errors(sample))
     return run.report

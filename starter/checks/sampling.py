@@ -1,6 +1,6 @@
 """Statistical checks for samplers: the draws of a fixed model must follow softmax(logits / T).
 
-The model gives the same non-trivial logits at every position. For each temperature the sampler draws `DRAWS`
+The model (`starter.checks.harness.FixedLogits`) gives the same non-trivial logits at every position. For each temperature the sampler draws `DRAWS`
 values; their empirical distribution over the live classes (plus one bin for "any other class") must lie within
 total variation `tolerance(DRAWS)` of softmax(logits / T). By the Bretagnolle-Huber-Carol inequality,
 P(TV >= eps) <= 2^bins * exp(-2 n eps^2), so a correct sampler fails with probability below `FALSE_ALARM` whatever
@@ -12,29 +12,12 @@ import math
 from typing import Callable
 
 import torch
-from torch import nn
 
 from starter.checks import CheckFailed, expect
+from starter.checks.harness import LOGITS
 
-LOGITS = torch.tensor([2.0, 1.0, 0.0, -1.0])  # the live classes; every other class has logit DEAD
-DEAD = -40.0
 TEMPERATURES = (0.5, 1.0, 2.0)
 FALSE_ALARM = 1e-6
-
-
-class FixedLogits(nn.Module):
-    """Returns LOGITS at every position of its input, for (N, 1, H, W) pixel or (N, H, W) code grids."""
-
-    def __init__(self, levels: int):
-        super().__init__()
-        self.levels = levels
-        self.dummy = nn.Parameter(torch.zeros(1))  # samplers ask next(model.parameters()).device
-
-    def forward(self, x: torch.Tensor, *condition) -> torch.Tensor:
-        logits = torch.full((self.levels,), DEAD)
-        logits[: len(LOGITS)] = LOGITS
-        n, (height, width) = x.shape[0], x.shape[-2:]
-        return logits.view(1, -1, 1, 1).expand(n, -1, height, width).clone()
 
 
 def tolerance(draws: int, bins: int = len(LOGITS) + 1) -> float:
@@ -65,11 +48,13 @@ def _causes(temperature: float, levels: int) -> dict[str, torch.Tensor]:
     return causes
 
 
-def expect_draws_follow_softmax(draw: Callable[[nn.Module, float], torch.Tensor], levels: int, draws: int) -> None:
-    """`draw(model, temperature)` returns about `draws` sampled values from a FixedLogits model; for each
-    temperature their distribution must match softmax(LOGITS / T) within `tolerance`."""
+def expect_draws_follow_softmax(draw: Callable[[float], torch.Tensor], levels: int, draws: int) -> None:
+    """`draw(temperature)` returns about `draws` values sampled from a model that gives the logits LOGITS at every
+    position (the harness's FixedLogits); for each temperature their distribution must match softmax(LOGITS / T)
+    within `tolerance`."""
     for temperature in TEMPERATURES:
-        values = draw(FixedLogits(levels), temperature)
+        values = draw(temperature)
+        expect(torch.is_tensor(values), f"the sampler should return a tensor, found {type(values).__name__}")
         expect(values.numel() >= draws // 2, f"expected about {draws} draws, found {values.numel()}")
         found, expected = _histogram(values), _with_other((LOGITS / temperature).softmax(0))
         gap, bound = 0.5 * (found - expected).abs().sum().item(), tolerance(values.numel())

@@ -1,42 +1,17 @@
 """Check cells of notebook 02 (VQ-VAE): codebook, distances, lookup, straight-through, losses."""
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from starter.checks import CheckFailed, CheckRun, Report, expect, expect_close, expect_integer, expect_shape, observe
-from starter.models import vq as reference
-
-
-class _LargestTensor(TorchDispatchMode):
-    """Records the number of elements of the largest tensor any operation produces."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for tensor in out if isinstance(out, (tuple, list)) else [out]:
-            if isinstance(tensor, torch.Tensor):
-                self.largest = max(self.largest, tensor.numel())
-        return out
+from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_close, expect_integer, expect_shape
+from starter.checks.kernel import Handle
 
 
-def largest_tensor(fn: Callable, *shapes: tuple[int, ...]) -> int:
-    """Elements in the largest tensor `fn` creates on inputs of these shapes, measured without allocating memory."""
-    inputs = [torch.empty(shape, device="meta") for shape in shapes]
-    with _LargestTensor() as mode:
-        fn(*inputs)
-    return mode.largest
-
-
-def _codebook_facts(make_codebook: Callable, k: int, d: int) -> dict:
+def _codebook_facts(make_codebook: Handle, k: int, d: int) -> dict:
     codebook = make_codebook(k, d)
-    return {"type": type(codebook).__name__, "parameter": isinstance(codebook, nn.Parameter), "values": codebook,
+    return {"type": type(codebook).__name__ if not torch.is_tensor(codebook) else "a plain tensor",
+            "parameter": isinstance(codebook, nn.Parameter), "values": codebook,
             "requires_grad": bool(getattr(codebook, "requires_grad", False))}
 
 
@@ -67,13 +42,13 @@ def _initial_range(codebook: torch.Tensor) -> None:
            "uniformly")
 
 
-def check_codebook(make_codebook: Callable, num_codes: int = 128, code_dim: int = 16, hidden: bool = False) -> Report:
+@check
+def check_codebook(make_codebook: Handle, num_codes: int = 128, code_dim: int = 16, hidden: bool = False) -> Report:
     """make_codebook(K, d) returns a learnable (K, d) parameter, uniform in [-1/K, 1/K]."""
-    with CheckRun("make_codebook", seed=int(hidden), hidden=hidden, student=make_codebook) as run:
+    with CheckRun("make_codebook", make_codebook.kernel, seed=int(hidden), hidden=hidden) as run:
         codebook = run.step(f"returns a ({num_codes}, {code_dim}) nn.Parameter that requires gradients", lambda: _codebook(
-            observe(lambda: _codebook_facts(make_codebook, num_codes, code_dim)), num_codes, code_dim))
-        run.step("shape follows the arguments (8, 3)", lambda: _codebook(
-            observe(lambda: _codebook_facts(make_codebook, 8, 3)), 8, 3))
+            _codebook_facts(make_codebook, num_codes, code_dim), num_codes, code_dim))
+        run.step("shape follows the arguments (8, 3)", lambda: _codebook(_codebook_facts(make_codebook, 8, 3), 8, 3))
         run.step("codes start different from each other", lambda: expect(
             torch.unique(codebook.detach(), dim=0).shape[0] == num_codes,
             "some codes are identical: the nearest-code search could never tell them apart (initialise at random)"))
@@ -97,9 +72,9 @@ def _distance_causes(z: torch.Tensor, codebook: torch.Tensor) -> dict[str, torch
     return causes
 
 
-def _distances_match(fn: Callable, m: int, k: int, d: int) -> None:
+def _distances_match(fn: Handle, m: int, k: int, d: int) -> None:
     z, codebook = torch.randn(m, d), torch.randn(k, d)
-    found = observe(lambda: fn(z, codebook))
+    found = fn(z, codebook)
     hints = {(k, m): "transposed: one row per vector z, one column per code",
              (m, d): "sum the squared differences over the last dimension (d) only",
              (m, k, d): "sum the squared differences over the last dimension (d)"}
@@ -109,22 +84,40 @@ def _distances_match(fn: Callable, m: int, k: int, d: int) -> None:
 
 BROADCAST_HINT = ("shapes that do not broadcast: keep ||z||² an (M, 1) column (.sum(1, keepdim=True)), ||e||² a (K,) row, "
                   "and multiply by codebook.T")
+BIG = (4096, 512, 64)  # M, K, d for the memory step: an (M, K, d) tensor is 512 MB, the (M, K) answer 8 MB
 
 
-def check_squared_distances(fn: Callable, memory_efficient: bool = False, m: int = 100, k: int = 32, d: int = 16,
+def _small_enough(fn: Handle) -> None:
+    """The student's process's peak memory while computing the distances of BIG inputs (measured from outside
+    it) stays near the (M, K) answer; the values it computed there are checked on a sample of entries."""
+    m, k, d = BIG
+    z, codebook = torch.randn(m, d), torch.randn(k, d)
+    index = torch.randint(m * k, (256,))
+    summary, grown = fn.kernel.measured("output_summary", fn, [z, codebook], index)
+    expect(summary.get("shape") == [m, k], f"for M={m}, K={k}, d={d} the output has shape {summary.get('shape')}")
+    expected = torch.cdist(z, codebook) ** 2
+    expect(torch.allclose(summary["values"], expected.flatten()[index], atol=1e-2, rtol=1e-4)
+           and torch.allclose(summary["row_sums"], expected.sum(1), rtol=1e-4),
+           f"for M={m}, K={k}, d={d} the distances are wrong")
+    answer = 4 * m * k
+    if grown is None:  # no /proc (macOS): count the elements of the largest tensor instead
+        grown = 4 * fn.kernel.run("largest_tensor", fn, [m, d], [k, d])
+    expect(grown <= 16 * answer, f"for M={m} vectors and K={k} codes of d={d}, memory grew by {grown / 2**20:,.0f} MB "
+           f"while computing them (the (M, K) answer is {answer / 2**20:.0f} MB): expand ||z||² - 2 z·e + ||e||² so "
+           "nothing bigger than the (M, K) matrix is made")
+
+
+@check
+def check_squared_distances(fn: Handle, memory_efficient: bool = False, m: int = 100, k: int = 32, d: int = 16,
                             hidden: bool = False) -> Report:
     """fn(z (M, d), codebook (K, d)) -> (M, K) squared L2 distances, optionally without an (M, K, d) tensor."""
-    with CheckRun(getattr(fn, "__name__", "squared_distances"), seed=int(hidden), hidden=hidden, student=fn) as run:
+    title = "squared_distances" if memory_efficient else "squared_distances_broadcast"
+    with CheckRun(title, fn.kernel, seed=int(hidden), hidden=hidden) as run:
         run.step(f"matches torch.cdist(z, codebook) ** 2 on random inputs (M={m}, K={k}, d={d})",
                  lambda: _distances_match(fn, m, k, d), hints={RuntimeError: BROADCAST_HINT})
         if memory_efficient:
-            big_m, big_k, big_d = 65_536, 512, 64
-            def small_enough():
-                largest = observe(lambda: largest_tensor(fn, (big_m, big_d), (big_k, big_d)))
-                expect(largest <= 2 * big_m * big_k, f"for M={big_m} vectors and K={big_k} codes of d={big_d}, the "
-                       f"largest tensor built has {largest:.3g} elements ({4 * largest / 2**30:.1f} GiB): expand "
-                       "||z||² - 2 z·e + ||e||² so nothing bigger than the (M, K) matrix is made")
-            run.step("never builds a tensor bigger than (M, K) (M=65536, K=512, d=64)", small_enough)
+            run.step(f"never builds a tensor much bigger than (M, K) (M={BIG[0]}, K={BIG[1]}, d={BIG[2]})",
+                     lambda: _small_enough(fn))
     return run.report
 
 
@@ -152,44 +145,47 @@ def _indices_match(found: torch.Tensor, z: torch.Tensor, codebook: torch.Tensor)
     expect(wrong == 0, f"{wrong} of {m} vectors got a code that is not the nearest (argmin over codes, dim=1?)")
 
 
-def check_quantize(quantize: Callable, m: int = 50, k: int = 20, d: int = 8, hidden: bool = False) -> Report:
+@check
+def check_quantize(quantize: Handle, m: int = 50, k: int = 20, d: int = 8, hidden: bool = False) -> Report:
     """quantize(z (M, d), codebook (K, d)) -> (z_q (M, d), indices (M,)) with the nearest code."""
-    with CheckRun("quantize", seed=int(hidden), hidden=hidden, student=quantize) as run:
+    with CheckRun("quantize", quantize.kernel, seed=int(hidden), hidden=hidden) as run:
         z, codebook = run.step(f"on {m} vectors and {k} codes of d={d}", lambda: (torch.randn(m, d), torch.randn(k, d)))
-        out = run.step("returns (z_q, indices)", lambda: _pair(observe(lambda: quantize(z, codebook))),
+        out = run.step("returns (z_q, indices)", lambda: _pair(quantize(z, codebook)),
                        hints={IndexError: INDEX_HINT})
         run.step(f"indices: shape ({m},), integers, the closest code of each vector",
                  lambda: _indices_match(out[1], z, codebook))
         run.step(f"z_q: shape ({m}, {d}), the chosen code vectors", lambda: expect_close(
             out[0], codebook[out[1]], "z_q", causes={"z_q is the input z: return the chosen rows codebook[indices]": z}))
+        run.step("z_q passes gradients to the chosen codes (and none to z)", lambda: _gradient_to_codes(quantize, z, codebook))
     return run.report
 
 
-def _straight_through_run(straight_through: Callable, z_e: torch.Tensor, codebook: torch.Tensor,
-                          upstream: torch.Tensor) -> dict:
-    """Call the student's straight_through and backpropagate `upstream` through it, as a decoder would."""
-    z_e, codebook = z_e.clone().requires_grad_(), codebook.clone().requires_grad_()
-    z_q = codebook[reference.nearest_codes(z_e.detach(), codebook)]
-    decoder_input = straight_through(z_e, z_q)
-    facts = {"value": decoder_input, "requires_grad": bool(getattr(decoder_input, "requires_grad", False))}
-    if facts["requires_grad"]:
-        facts["to_encoder"], facts["to_codebook"] = torch.autograd.grad(
-            (decoder_input * upstream).sum(), [z_e, codebook], allow_unused=True)
-    return facts
+def _gradient_to_codes(quantize: Handle, z: torch.Tensor, codebook: torch.Tensor) -> None:
+    """The codebook loss trains the codes through z_q: d(sum(z_q * u))/d codebook puts u's rows on the chosen codes."""
+    upstream = torch.randn(len(z), z.shape[1])
+    facts = quantize.kernel.run("gradients", quantize, [z, codebook], wrt=(0, 1), select=(0,), cotangent=upstream)
+    to_z, to_codebook = facts.get("grads", (None, None))
+    expect(facts["requires_grad"] and to_codebook is not None and bool(to_codebook.abs().sum() > 0),
+           "z_q carries no gradient to the codebook: return the rows codebook[indices] themselves, not a detached "
+           "copy (the codebook learns through z_q)")
+    expected = torch.zeros_like(codebook).index_add_(0, torch.cdist(z, codebook).argmin(1), upstream)
+    expect(to_z is None or not bool(to_z.abs().sum() > 0),
+           "z_q passes gradient to z: return codebook[indices] (the straight-through step comes later, in straight_through)")
+    expect_close(to_codebook, expected, "the codebook's gradient through z_q", atol=1e-4)
 
 
-def _straight_through_gradients(straight_through: Callable, n: int, d: int) -> None:
+def _straight_through_gradients(straight_through: Handle, n: int, d: int) -> None:
     encoder, codebook = torch.nn.Linear(4, d), torch.randn(10, d)
     with torch.no_grad():
         z_e = encoder(torch.randn(n, 4))
-    z_q = codebook[reference.nearest_codes(z_e, codebook)]
+    z_q = codebook[torch.cdist(z_e, codebook).argmin(1)]
     upstream = torch.randn(n, d)  # the gradient the decoder sends back to its input
-    facts = observe(lambda: _straight_through_run(straight_through, z_e, codebook, upstream))
-    expect_close(facts["value"], z_q, "forward value (should equal z_q)", causes={
+    facts = straight_through.kernel.run("gradients", straight_through, [z_e, z_q], wrt=(0, 1), cotangent=upstream)
+    expect_close(facts["output"], z_q, "forward value (should equal z_q)", causes={
         "the value is z_e: the decoder must see z_q; the .detach() goes on (z_q - z_e), added to z_e": z_e})
     expect(facts["requires_grad"], "the output is detached as a whole: no gradient can reach the encoder; "
                                    "detach only (z_q - z_e)")
-    to_encoder, to_codebook = facts["to_encoder"], facts["to_codebook"]
+    to_encoder, to_codebook = facts["grads"]
     expect(to_encoder is not None, "no gradient reaches the encoder: the output must be z_e + (z_q - z_e).detach(), "
                                    "not z_q itself")
     expect(not torch.allclose(to_encoder, torch.zeros_like(to_encoder)),
@@ -201,21 +197,21 @@ def _straight_through_gradients(straight_through: Callable, n: int, d: int) -> N
            "the codebook receives gradient from the reconstruction: wrap (z_q - z_e) in .detach()")
 
 
-def check_straight_through(straight_through: Callable, n: int = 6, d: int = 8, hidden: bool = False) -> Report:
+@check
+def check_straight_through(straight_through: Handle, n: int = 6, d: int = 8, hidden: bool = False) -> Report:
     """Forward gives z_q; backward copies the decoder-input gradient to z_e and gives the codebook none."""
-    with CheckRun("straight_through", seed=int(hidden), hidden=hidden, student=straight_through) as run:
+    with CheckRun("straight_through", straight_through.kernel, seed=int(hidden), hidden=hidden) as run:
         run.step("forward = z_q; encoder gets exactly the decoder-input gradient; codebook gets none",
                  lambda: _straight_through_gradients(straight_through, n, d))
     return run.report
 
 
-def _losses_run(vq_losses: Callable, z_e: torch.Tensor, z_q: torch.Tensor) -> tuple:
+def _losses_run(vq_losses: Handle, z_e: torch.Tensor, z_q: torch.Tensor) -> tuple:
     """The student's two losses, and for each whether it moves (the encoder output z_e, the codebook side z_q)."""
-    z_e, z_q = z_e.clone().requires_grad_(), z_q.clone().requires_grad_()
     out = vq_losses(z_e, z_q)
     if not (isinstance(out, tuple) and len(out) == 2 and all(torch.is_tensor(loss) for loss in out)):
         return out, None
-    return out, tuple(_gradients(loss, z_e, z_q) for loss in out)
+    return out, tuple(_gradients(vq_losses, z_e, z_q, index) for index in range(2))
 
 
 def _losses(facts: tuple):
@@ -235,12 +231,12 @@ def _loss_causes(z_e: torch.Tensor, z_q: torch.Tensor) -> dict[str, torch.Tensor
             "the square root of the MSE: leave out the sqrt": squared.mean().sqrt()}
 
 
-def _gradients(loss: torch.Tensor, z_e: torch.Tensor, z_q: torch.Tensor) -> tuple[bool, bool]:
-    """Whether `loss` moves (the encoder output z_e, the codebook side z_q)."""
-    if not loss.requires_grad:
+def _gradients(vq_losses: Handle, z_e: torch.Tensor, z_q: torch.Tensor, index: int) -> tuple[bool, bool]:
+    """Whether the loss at `index` moves (the encoder output z_e, the codebook side z_q)."""
+    facts = vq_losses.kernel.run("gradients", vq_losses, [z_e, z_q], wrt=(0, 1), select=(index,))
+    if not facts["requires_grad"]:
         return False, False
-    grads = torch.autograd.grad(loss.sum(), [z_e, z_q], allow_unused=True, retain_graph=True)
-    return tuple(g is not None and bool(g.abs().sum() > 0) for g in grads)
+    return tuple(g is not None and bool(g.abs().sum() > 0) for g in facts["grads"])
 
 
 def _each_moves_one_side(codebook_moves: tuple, commitment_moves: tuple) -> None:
@@ -254,12 +250,13 @@ def _each_moves_one_side(codebook_moves: tuple, commitment_moves: tuple) -> None
         expect(not moves[1 - side], f"{name} also moves the {other}: apply .detach() (the stop-gradient sg[.]) to it")
 
 
-def check_vq_losses(vq_losses: Callable, n: int = 4, d: int = 8, hidden: bool = False) -> Report:
+@check
+def check_vq_losses(vq_losses: Handle, n: int = 4, d: int = 8, hidden: bool = False) -> Report:
     """vq_losses(z_e, z_q) -> (||sg[z_e] - z_q||², ||z_e - sg[z_q]||²) as means; each moves only its side."""
-    with CheckRun("vq_losses", seed=1 + int(hidden), hidden=hidden, student=vq_losses) as run:
+    with CheckRun("vq_losses", vq_losses.kernel, seed=1 + int(hidden), hidden=hidden) as run:
         z_e, z_q = run.step(f"on ({n}, {d}) inputs", lambda: (torch.randn(n, d), torch.randn(n, d)))
         (codebook_loss, commitment_loss), moves = run.step("returns two scalars (codebook_loss, commitment_loss)",
-                                                           lambda: _losses(observe(lambda: _losses_run(vq_losses, z_e, z_q))))
+                                                           lambda: _losses(_losses_run(vq_losses, z_e, z_q)))
         expected, causes = ((z_e - z_q) ** 2).mean(), _loss_causes(z_e, z_q)
         run.step("values: mean squared distance between z_e and z_q", lambda: (
             expect_close(codebook_loss, expected, "codebook_loss", causes=causes),

@@ -8,13 +8,14 @@ from starter.models.classifier import Classifier
 from starter.models.pixelcnn import GatedPixelCNN, PixelCNN
 from starter.models.prior import CodePrior, GatedCodePrior
 from starter.models.two_level import BottomPrior, TwoLevelVQVAE
+from starter.models.transformer import TransformerPrior
 from starter.models.vae import VAE
 from starter.models.vq import VQVAE
 
 KINDS: dict[str, type[nn.Module]] = {
     "autoencoder": Autoencoder, "vae": VAE, "vqvae": VQVAE, "two_level_vqvae": TwoLevelVQVAE,
     "pixelcnn": PixelCNN, "gated_pixelcnn": GatedPixelCNN, "prior": CodePrior, "gated_prior": GatedCodePrior,
-    "bottom_prior": BottomPrior, "classifier": Classifier,
+    "bottom_prior": BottomPrior, "classifier": Classifier, "transformer_prior": TransformerPrior,
 }
 
 

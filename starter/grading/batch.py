@@ -1,0 +1,206 @@
+"""Grade a batch of submissions: each in a worker process of its own (its checks run there) with its kernel in a
+sandbox of its own, `jobs` at a time, each result written the moment it is done (see `reports`)."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from starter.config import CHECKPOINTS, DATA_ROOT, DATA_ENV, CHECKPOINTS_ENV, FAST_ENV, PROJECT_ROOT, thread_limits, \
+    threads_per_job
+from starter.exercises import BY_ID
+from starter.grading.plan import make_plan
+from starter.grading.reports import CheckScore, Grade, Results, score
+from starter.grading.sandbox import Sandbox, check_available, check_runs, python_paths
+from starter.grading.submissions import Submission, check_unique, collect, match_solution, nbgrader, read_notebook
+from starter.grading.withheld import STARTER, withheld_copy
+
+GRADER_CODE = [STARTER / "exercises.py", *sorted((STARTER / "checks").glob("*.py")), *sorted((STARTER / "grading").glob("*.py"))]
+
+
+@dataclass
+class Settings:
+    """How a batch is graded (the command line's options)."""
+
+    jobs: int = 1
+    cell_timeout: int = 300
+    notebook_timeout: int = 1800
+    memory_mb: int = 6144
+    hidden: bool = True           # False: without the hidden tests (a student's self-check)
+    confine: bool = True          # False: kernels run unconfined, as this user (refused unless asked for)
+    seed: int | None = None       # the hidden inputs; fresh for every run unless given
+    progress: bool = True
+
+
+def load_solutions(folder: Path) -> dict[str, nbformat.NotebookNode]:
+    """The instructor's notebooks by name, e.g. {"01_autoencoder": notebook}."""
+    return {path.stem: nbformat.read(path, as_version=4) for path in sorted(folder.glob("[0-9][0-9]_*.ipynb"))}
+
+
+def check_cells(notebook) -> list:
+    return [c for c in notebook.cells if c.cell_type == "code" and nbgrader(c).get("grade")]
+
+
+def fingerprint(solution: nbformat.NotebookNode, hidden: bool) -> str:
+    """What a grade depends on besides the submission: the solution notebook, the grader's code, hidden tests."""
+    digest = hashlib.sha256(nbformat.writes(solution).encode())
+    for path in GRADER_CODE:
+        digest.update(path.read_bytes())
+    digest.update(b"hidden" if hidden else b"visible")
+    return digest.hexdigest()
+
+
+def kernel_environment(folder: Path, library: Path, threads: int) -> dict[str, str]:
+    """Everything a grading kernel's environment holds: nothing of the grader's own."""
+    home = folder / "home"
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": "/tmp", "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(library), "MPLCONFIGDIR": str(home / "mpl"), "IPYTHONDIR": str(home / "ipython"),
+            "JUPYTER_RUNTIME_DIR": str(folder / "runtime"), FAST_ENV: "1", DATA_ENV: str(DATA_ROOT),
+            CHECKPOINTS_ENV: str(CHECKPOINTS), **thread_limits(threads)}
+
+
+class Batch:
+    """One grading run: the solutions, the settings, and a scratch folder with a withheld `starter` per notebook."""
+
+    def __init__(self, solutions: dict, settings: Settings, scratch: Path):
+        self.solutions, self.settings, self.scratch = solutions, settings, scratch
+        self.seed = secrets.randbits(31) if settings.seed is None else settings.seed
+        self.threads = threads_per_job(settings.jobs)
+        self.libraries: dict[str, Path] = {}
+        self.lock = threading.Lock()
+        checkout = PROJECT_ROOT if (PROJECT_ROOT / "solutions").is_dir() else None
+        self.readable = python_paths(checkout) + [p for p in (DATA_ROOT, CHECKPOINTS) if p.is_dir()]
+
+    def library(self, notebook: str) -> Path:
+        """The folder holding the withheld `starter` for `notebook` (made once per run)."""
+        with self.lock:
+            if notebook not in self.libraries:
+                folder = self.scratch / f"lib{notebook[:2]}"
+                withheld_copy(notebook, folder)
+                folder.chmod(0o755)
+                self.libraries[notebook] = folder
+            return self.libraries[notebook]
+
+    def sandbox(self, folder: Path, library: Path) -> Sandbox | None:
+        if not self.settings.confine:
+            return None
+        return Sandbox(self.readable + [library], folder, {STARTER: library / "starter"}, self.settings.memory_mb)
+
+    def probe(self, notebook: str) -> None:
+        """Raise SandboxUnavailable unless a kernel's Python can start in the sandbox for `notebook`."""
+        folder = Path(tempfile.mkdtemp(prefix="probe-", dir=self.scratch))
+        library = self.library(notebook)
+        check_runs(self.sandbox(folder, library), kernel_environment(folder, library, 1),
+                   ["torch", "ipykernel", "starter.checks.serve"])
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def grade(self, submission: Submission, notebook: str, parsed) -> Grade:
+        """Grade one submission in a worker process of its own; never raises."""
+        grade, start = Grade(submission.student, submission.origin, notebook), time.perf_counter()
+        solution = self.solutions[notebook]
+        grade.checks = [CheckScore(nbgrader(c)["grade_id"], BY_ID[nbgrader(c)["grade_id"].removeprefix("check-")].points)
+                        for c in check_cells(solution)]
+        folder = Path(tempfile.mkdtemp(prefix="g-", dir=self.scratch))
+        library = self.library(notebook)
+        sandbox = self.sandbox(folder, library)
+        job = {"plan": make_plan(notebook, solution, parsed).to_json(), "seed": self.seed, "hidden": self.settings.hidden,
+               "cell_timeout": self.settings.cell_timeout, "folder": str(folder),
+               "env": kernel_environment(folder, library, self.threads),
+               "sandbox": sandbox.to_json() if sandbox else None, "memory_mb": self.settings.memory_mb}
+        read, write = os.pipe()
+        job["results_fd"] = write
+        worker = subprocess.Popen([sys.executable, "-m", "starter.grading.worker"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write,),
+                                  start_new_session=True, env={**os.environ, **thread_limits(self.threads)})
+        os.close(write)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(os.fdopen(read, encoding="utf-8")), daemon=True)
+        reader.start()
+        try:
+            errors = worker.communicate(json.dumps(job).encode(), timeout=self.settings.notebook_timeout)[1]
+            if worker.returncode != 0:
+                last = errors.decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {worker.returncode}"]
+                grade.status = f"crashed ({last[0][:200]})"
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            grade.status = f"timeout (the notebook's limit, {self.settings.notebook_timeout} s)"
+        reader.join(timeout=10)
+        by_id = {check.grade_id: check for check in grade.checks}
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                result = json.loads(line)
+                score(by_id[result["check"]], result["reports"])
+        for check in grade.checks:
+            if check.status == "not run":
+                check.messages = [f"this check did not run: the grading run stopped first ({grade.status})"]
+        shutil.rmtree(folder, ignore_errors=True)
+        grade.seconds = time.perf_counter() - start
+        return grade
+
+
+def grade_all(paths: list[Path], out: Path, settings: Settings | None = None, root: Path = PROJECT_ROOT) -> list[Grade]:
+    """Grade every submission in `paths` against `root`/solutions, writing to `out` as results come in; a second
+    run with the same submissions skips what is already graded. Raises DuplicateSubmissions (before grading
+    anything) and SandboxUnavailable (when confinement was asked for and is not possible)."""
+    settings = settings or Settings()
+    solutions = load_solutions(root / "solutions")
+    tasks: list[tuple[str, Submission, str, object]] = []
+    for submission in collect(paths):
+        try:
+            parsed = read_notebook(submission.content)
+            notebook = match_solution(submission.origin, parsed, solutions)
+        except ValueError as error:
+            parsed, notebook = f"invalid: {error}", ""
+        key = hashlib.sha256(f"{submission.digest}/{submission.student}/{notebook}/"
+                             f"{fingerprint(solutions[notebook], settings.hidden) if notebook else ''}".encode()).hexdigest()[:32]
+        tasks.append((key, submission, notebook, parsed))
+    check_unique([(submission, notebook) for _, submission, notebook, _ in tasks])
+    results = Results(out, [nbgrader(c)["grade_id"] for s in solutions.values() for c in check_cells(s)])
+    todo = [task for task in tasks if task[0] not in results.grades]
+    began = time.perf_counter()
+    if settings.confine and any(notebook for _, _, notebook, _ in todo):
+        check_available()
+    with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
+        Path(scratch).chmod(0o755)
+        batch = Batch(solutions, settings, Path(scratch))
+        if settings.confine and todo:
+            batch.probe(next(notebook for _, _, notebook, _ in todo if notebook))
+        if any(notebook for _, _, notebook, _ in todo):
+            from starter.dataset_files import DatasetNotFoundError, prepare_mnist
+
+            with contextlib.suppress(DatasetNotFoundError):
+                prepare_mnist()  # kernels cannot write the data folder: unpack MNIST now
+        bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="grading", unit="notebook",
+                   disable=not settings.progress)
+
+        def run(task) -> None:
+            key, submission, notebook, parsed = task
+            grade = batch.grade(submission, notebook, parsed) if notebook else \
+                Grade(submission.student, submission.origin, "", str(parsed))
+            with batch.lock:
+                results.add(key, grade)
+                bar.update()
+
+        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
+            list(pool.map(run, todo))
+        bar.close()
+    keys = [key for key, *_ in tasks]
+    results.finish(keys, time.perf_counter() - began)
+    return [results.grades[key] for key in keys]

@@ -1,0 +1,166 @@
+"""What the grader writes, as each submission is done, so that a batch that is stopped (Ctrl-C, SIGKILL) loses
+nothing: `results/<key>.json` per graded submission (written atomically; the key comes from the submission's
+content and what it was graded against, so running the same command again skips it), and after each one
+`grades.csv` (one row per student and notebook) and `feedback/<student>/<notebook>.md`, both rewritten atomically.
+`summary.md`, at the end, says per check how many earned it and the commonest reasons why not.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from starter.checks import PASS, TODO
+
+MESSAGE_LIMIT = 500  # characters of a check message kept in the feedback
+
+
+@dataclass
+class CheckScore:
+    grade_id: str
+    points: int
+    earned: int = 0
+    status: str = "not run"
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Grade:
+    student: str
+    origin: str
+    notebook: str = ""
+    status: str = "ok"
+    checks: list[CheckScore] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(check.earned for check in self.checks)
+
+    @property
+    def possible(self) -> int:
+        return sum(check.points for check in self.checks)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Grade":
+        return cls(**{**data, "checks": [CheckScore(**check) for check in data["checks"]]})
+
+
+def messages(report: dict) -> list[str]:
+    """A check run as feedback lines: its verdict, then each step with its ✓/✗ and message."""
+    status = {"pass": "pass", "fail": "fail", TODO: TODO}.get(report_status(report), "fail")
+    lines = [f"{report['title']}: {status}"]
+    for step in report["steps"]:
+        mark = "✓" if step["status"] == PASS else "✗"
+        lines.append(f"  {mark} {step['name']}" + (f": {step['message']}" if step["message"] else ""))
+    return [line[:MESSAGE_LIMIT] for line in lines]
+
+
+def report_status(report: dict) -> str:
+    statuses = {step["status"] for step in report.get("steps", [])}
+    if TODO in statuses:
+        return TODO
+    return PASS if statuses == {PASS} else "fail"
+
+
+def score(check: CheckScore, reports: list[dict]) -> CheckScore:
+    """A check cell's points: all of them when every check run in it passed."""
+    statuses = {report_status(report) for report in reports}
+    check.status = PASS if reports and statuses == {PASS} else (TODO if TODO in statuses else "fail")
+    check.earned = check.points if check.status == PASS else 0
+    check.messages = [line for report in reports for line in messages(report)]
+    return check
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^\w.-]", "_", text)[:100] or "student"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+class Results:
+    """The output folder of a batch: what has been graded so far, by key."""
+
+    def __init__(self, out: Path, check_ids: list[str]):
+        self.out, self.check_ids = out, check_ids
+        self.grades: dict[str, Grade] = {}
+        for path in sorted((out / "results").glob("*.json")):
+            try:
+                self.grades[path.stem] = Grade.from_json(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, TypeError, KeyError):
+                continue  # a result that was being written when the batch stopped: graded again
+
+    def add(self, key: str, grade: Grade) -> None:
+        """Record one submission's grade and bring grades.csv and its feedback up to date."""
+        self.grades[key] = grade
+        write_atomically(self.out / "results" / f"{key}.json", json.dumps(asdict(grade)))
+        write_atomically(self.out / "feedback" / safe_name(grade.student) / f"{safe_name(grade.notebook or 'unknown')}.md",
+                         feedback(grade))
+        write_atomically(self.out / "grades.csv", self.table())
+
+    def table(self, keys: list[str] | None = None) -> str:
+        """grades.csv: one row per student and notebook, sorted; the points of every check of every notebook."""
+        handle = io.StringIO()
+        writer = csv.writer(handle)
+        writer.writerow(["student", "notebook", "status", "total", "possible", *self.check_ids])
+        chosen = [self.grades[k] for k in (keys if keys is not None else self.grades) if k in self.grades]
+        for grade in sorted(chosen, key=lambda g: (g.student, g.notebook, g.origin)):
+            earned = {check.grade_id: check.earned for check in grade.checks}
+            writer.writerow([grade.student, grade.notebook, grade.status, grade.total, grade.possible,
+                             *[earned.get(i, "") for i in self.check_ids]])
+        return handle.getvalue()
+
+    def finish(self, keys: list[str], seconds: float) -> None:
+        """This batch's grades.csv (its submissions only) and summary.md."""
+        write_atomically(self.out / "grades.csv", self.table(keys))
+        write_atomically(self.out / "summary.md", summary([self.grades[k] for k in keys if k in self.grades], seconds))
+
+
+def feedback(grade: Grade) -> str:
+    lines = [f"# {grade.student}: {grade.notebook or 'unknown notebook'}", "",
+             f"Status: {grade.status}. Score: {grade.total} / {grade.possible}.", ""]
+    for check in grade.checks:
+        lines.append(f"## {check.grade_id}: {check.earned} / {check.points} ({check.status})")
+        lines += [f"- {message}" for message in check.messages] or ["- this check did not run"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def first_failure(check: CheckScore) -> str:
+    """The first ✗ line of a check's feedback, without the numbers that vary from one submission to the next."""
+    line = next((m.strip() for m in check.messages if m.strip().startswith("✗")), check.status)
+    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "#", line)[:200]
+
+
+def summary(grades: list[Grade], seconds: float) -> str:
+    """summary.md: the batch at a glance, then per check how many earned it and the commonest failures."""
+    graded = [g for g in grades if g.checks]
+    lines = ["# Grading summary", "",
+             f"{len(grades)} submission(s), {len(graded)} graded, {len(grades) - len(graded)} not graded "
+             f"(invalid or unknown notebooks); {seconds:.0f} s.", ""]
+    for grade in (g for g in grades if not g.checks):
+        lines.append(f"- not graded: {grade.origin}: {grade.status}")
+    by_notebook: dict[str, list[Grade]] = {}
+    for grade in graded:
+        by_notebook.setdefault(grade.notebook, []).append(grade)
+    for notebook, group in sorted(by_notebook.items()):
+        totals = sorted(g.total for g in group)
+        lines += ["", f"## {notebook}: {len(group)} submission(s), median {totals[len(totals) // 2]} / {group[0].possible}",
+                  "", "| check | points | earned it | most common reasons it was not earned |", "|---|---|---|---|"]
+        for index, check in enumerate(group[0].checks):
+            scores = [g.checks[index] for g in group if index < len(g.checks)]
+            earned = sum(1 for s in scores if s.earned == s.points)
+            reasons = Counter(first_failure(s) for s in scores if s.earned < s.points).most_common(3)
+            shown = "; ".join(f"{count}× {reason}" for reason, count in reasons).replace("|", "/")
+            lines.append(f"| {check.grade_id} | {check.points} | {earned} / {len(scores)} | {shown} |")
+    return "\n".join(lines) + "\n"

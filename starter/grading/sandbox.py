@@ -1,0 +1,111 @@
+"""The sandbox a submission's kernel runs in: bubblewrap (`bwrap`), as root or as any user.
+
+Each kernel gets a file system of its own that holds only what it needs, read-only (the system's programs and
+libraries, Python and its packages, the datasets and checkpoints, a `starter` package from which the graded
+notebook's answers are withheld), and one writable folder, its own. It has its own /tmp, /dev/shm, /proc and
+process numbers, no network, no further user namespaces, and it dies with the grader. So it cannot read the
+solutions, the tests, the grader's output, or another submission, and nothing it starts outlives it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import site
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
+                "/etc/localtime", "/etc/hosts")
+NOBODY = 65534
+INSTALL = "sudo apt install bubblewrap"
+
+
+class SandboxUnavailable(RuntimeError):
+    """Submissions cannot be confined on this machine: the message says why and what to do."""
+
+
+def python_paths(checkout: Path | None) -> list[Path]:
+    """What the kernel's Python needs: its prefixes and the folders on sys.path, each once, but none that shows the
+    course `checkout` (its solutions and tests): a folder that holds it, or one inside it other than Python's own
+    (a virtual environment in the checkout is fine)."""
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    candidates = prefixes | {Path(p).resolve() for p in [*sys.path, *site.getsitepackages()] if p}
+    paths: list[Path] = []
+    for path in sorted(p for p in candidates if p.exists()):
+        if checkout is not None and (checkout.is_relative_to(path) or path.is_relative_to(checkout)
+                                     and not any(path.is_relative_to(prefix) for prefix in prefixes)):
+            continue
+        if not any(path.is_relative_to(kept) for kept in paths):
+            paths.append(path)
+    return paths
+
+
+@dataclass
+class Sandbox:
+    """How to start a command in a bubblewrap sandbox: `readable` paths are bound read-only where they are,
+    `masks` maps a path the sandbox must not see to what it sees there instead (e.g. the installed `starter`
+    package to the copy with the answers withheld), `writable` is the submission's own folder."""
+
+    readable: list[Path]
+    writable: Path
+    masks: dict[Path, Path] = field(default_factory=dict)
+    memory_mb: int = 6144
+
+    def to_json(self) -> dict:
+        return {"readable": [str(p) for p in self.readable], "writable": str(self.writable),
+                "masks": {str(k): str(v) for k, v in self.masks.items()}, "memory_mb": self.memory_mb}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Sandbox":
+        return cls([Path(p) for p in data["readable"]], Path(data["writable"]),
+                   {Path(k): Path(v) for k, v in data["masks"].items()}, int(data["memory_mb"]))
+
+    def command(self, argv: list[str], env: dict[str, str]) -> list[str]:
+        """The bwrap command line that runs `argv` inside, with exactly the environment `env`."""
+        command = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+                   "--uid", str(NOBODY), "--gid", str(NOBODY), "--clearenv", "--proc", "/proc", "--dev", "/dev",
+                   "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+        for name in SYSTEM:
+            path = Path(name)
+            if path.is_symlink():
+                command += ["--symlink", os.readlink(path), name]
+            elif path.is_dir():
+                command += ["--ro-bind", name, name]
+        command += [arg for name in SYSTEM_FILES if Path(name).exists() for arg in ("--ro-bind", name, name)]
+        for path in sorted(set(self.readable)):
+            if not any(path != other and path.is_relative_to(other) for other in self.readable):
+                command += ["--ro-bind", str(path), str(path)]
+        for hidden, shown in self.masks.items():
+            command += ["--ro-bind", str(shown), str(hidden)]
+        command += ["--bind", str(self.writable), str(self.writable), "--chdir", str(self.writable)]
+        for key, value in env.items():
+            command += ["--setenv", key, value]
+        limit = self.memory_mb * 2**20
+        return command + ["--", "prlimit", f"--data={limit}:{limit}", "--", *argv]
+
+
+def check_available() -> None:
+    """Raise SandboxUnavailable unless bubblewrap can start a sandbox here."""
+    if not shutil.which("bwrap"):
+        raise SandboxUnavailable(f"bubblewrap is not installed (`{INSTALL}`)")
+    if not shutil.which("prlimit"):
+        raise SandboxUnavailable("`prlimit` (util-linux) is not installed")
+    probe = subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                            "--uid", str(NOBODY), "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise SandboxUnavailable(f"bubblewrap cannot make a sandbox here ({probe.stderr.strip()[:200]}): "
+                                 "user namespaces may be switched off (sysctl kernel.unprivileged_userns_clone)")
+
+
+def check_runs(sandbox: Sandbox, env: dict[str, str], modules: list[str]) -> None:
+    """Raise SandboxUnavailable, naming what it could not read, unless Python inside `sandbox` imports `modules`."""
+    code = "; ".join(f"import {m}" for m in modules)
+    probe = subprocess.run(sandbox.command([sys.executable, "-c", code], env), capture_output=True, text=True)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
+        raise SandboxUnavailable(f"Python cannot start inside the sandbox ({last[:300]}): the sandbox binds "
+                                 f"{', '.join(map(str, sandbox.readable))} read-only; each must be readable by the "
+                                 "user that runs the grader")

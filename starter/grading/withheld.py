@@ -1,0 +1,63 @@
+"""A copy of the `starter` package with the answers of a notebook (and of every later one) withheld: what a grading
+kernel imports, and what a release for graded use ships.
+
+Each twin of an exercise (`starter.exercises`) becomes a stub that raises `Withheld` with the same message a
+notebook's own check gives, and the check modules become stubs too (checks run in the grader's process; a
+grading kernel only answers requests, through `serve` and `harness`).
+"""
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+from starter.exercises import defined_names, stub_source, withheld_message, withheld_twins
+
+STARTER = Path(__file__).resolve().parent.parent
+KERNEL_SIDE = {"__init__", "kernel", "serve", "harness", "wire"}  # the parts of starter.checks a kernel runs
+CHECKS_RUN_ELSEWHERE = "checks run in the grader's process: a grading kernel only answers its requests"
+
+
+def replace_definitions(source: str, stubs: dict[str, str]) -> str:
+    """`source` with each top-level function or class named in `stubs` (decorators included) replaced by the stub."""
+    lines = source.splitlines(keepends=True)
+    nodes = [n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in stubs]
+    for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
+        start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+        lines[start:node.end_lineno] = [stubs[node.name]]
+    return "".join(lines)
+
+
+def check_stubs(source: str) -> str:
+    """A module with the same check functions as `source`, each a stub."""
+    names = [name for name in defined_names(source) if name.startswith("check_")]
+    return '"""Withheld: checks run in the grader\'s process."""\n\n\n' + "\n\n".join(
+        stub_source(name, CHECKS_RUN_ELSEWHERE, False) for name in names)
+
+
+def withheld_copy(notebook: str, target: Path, source: Path = STARTER) -> Path:
+    """Write `target`/starter: the package at `source` with the answers of notebook "NN" and later ones withheld.
+    Returns the new package's folder."""
+    by_module: dict[str, dict[str, str]] = {}
+    for twin, exercise in withheld_twins(notebook).items():
+        module, name = twin.split(":")
+        by_module.setdefault(module, {})[name] = withheld_message(twin, exercise)
+    package = target / "starter"
+    if package.exists():
+        shutil.rmtree(package)
+    for path in sorted(source.rglob("*.py")):
+        relative = path.relative_to(source)
+        if "__pycache__" in relative.parts:
+            continue
+        module = ".".join(("starter", *relative.with_suffix("").parts)).removesuffix(".__init__")
+        text = path.read_text(encoding="utf-8")
+        if relative.parts[0] == "checks" and relative.stem not in KERNEL_SIDE:
+            text = check_stubs(text)
+        elif module in by_module:
+            names = defined_names(text)
+            text = replace_definitions(text, {name: stub_source(name, message, names[name])
+                                              for name, message in by_module[module].items() if name in names})
+        destination = package / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text(text, encoding="utf-8")
+    return package

@@ -1,0 +1,160 @@
+"""A transformer prior over VQ-VAE code grids (notebook 06): the grid read as a sequence in raster order, causal
+self-attention, learned position embeddings, and a key/value cache for sampling.
+
+Position p sees the codes before it through a start vector (or, for a class-conditional prior, the class's
+embedding) shifted in front of the sequence: the input at p is the code at p - 1. Each layer's keys and values at
+p depend only on inputs up to p, so while sampling they are computed once and kept (`KVCache`): a step costs one
+position through the network, attending to the cached ones.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from starter.models.pixelcnn import Autoregressive
+
+
+class KVCache:
+    """The keys and values one attention layer has computed so far, (N, heads, positions, head width) each."""
+
+    def __init__(self):
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+
+    def extend(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the new positions' keys and values; returns all of them."""
+        if self.keys is not None:
+            keys, values = torch.cat([self.keys, keys], 2), torch.cat([self.values, values], 2)
+        self.keys, self.values = keys, values
+        return keys, values
+
+
+def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where the query may attend; the queries are the last `queries` of `keys` positions."""
+    return torch.ones(queries, keys, dtype=torch.bool).tril(keys - queries)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not a multiple of heads {heads}")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """(N, T, width) -> (N, T, width); with `cache`, x holds the positions after the cached ones."""
+        n, t, width = x.shape
+        q, k, v = (part.view(n, t, self.heads, width // self.heads).transpose(1, 2)
+                   for part in self.qkv(x).split(width, dim=2))
+        if cache is not None:
+            k, v = cache.extend(k, v)
+        mask = causal_mask(t, k.shape[2]).to(x.device)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(n, t, width))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attention = CausalSelfAttention(width, heads, dropout)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.attention(self.norm1(x), cache)
+        return x + self.mlp(self.norm2(x))
+
+
+class TransformerPrior(Autoregressive):
+    """Decoder-only transformer over (N, grid, grid) code indices -> (N, num_codes, grid, grid) logits.
+    `num_classes` set: the class's embedding replaces the start vector (class-conditional prior)."""
+
+    def __init__(self, num_codes: int = 128, grid: int = 7, width: int = 128, layers: int = 4, heads: int = 4,
+                 num_classes: int = 0, dropout: float = 0.0):
+        super().__init__(num_codes, width, num_classes > 0, (grid, grid))
+        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
+        self.start = nn.Parameter(torch.zeros(width)) if not num_classes else None
+        self.classes = nn.Embedding(num_classes, width) if num_classes else None
+        self.position = nn.Parameter(torch.randn(grid * grid, width) * 0.02)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(width, heads, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, num_codes)
+        self.apply(_init_weights)
+
+    def first_input(self, n: int, condition: torch.Tensor | None) -> torch.Tensor:
+        """(N, 1, width): what position 0 sees, the start vector or the class embedding."""
+        if self.classes is not None:
+            if condition is None:
+                raise ValueError("this prior is class-conditional: pass the labels as `condition`")
+            return self.classes(condition.long()).unsqueeze(1)
+        return self.start.expand(n, 1, -1)
+
+    def sequence_inputs(self, codes: torch.Tensor, condition: torch.Tensor | None, first: int, last: int) -> torch.Tensor:
+        """(N, last - first, width): the inputs at positions first..last-1, each the previous code's embedding plus
+        the position's embedding."""
+        flat = codes.flatten(1)
+        previous = self.embedding(flat[:, max(first - 1, 0): last - 1].long())
+        if first == 0:
+            previous = torch.cat([self.first_input(len(codes), condition), previous], 1)
+        return self.drop(previous + self.position[first:last])
+
+    def logits_at(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(h))
+
+    def forward(self, codes: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, H, W) code indices -> (N, num_codes, H, W) logits; position p sees only positions before it."""
+        n, height, width = codes.shape
+        h = self.sequence_inputs(codes, condition, 0, height * width)
+        for block in self.blocks:
+            h = block(h)
+        return self.logits_at(h).transpose(1, 2).reshape(n, self.num_codes, height, width)
+
+    def check_fits(self, vqvae: nn.Module, grid: int = 7) -> None:
+        """Raise PriorMismatch unless this prior models the codebook size and grid of a VQ-VAE."""
+        from starter.models.prior import PriorMismatch
+
+        k = getattr(vqvae, "quantizer", vqvae).num_codes
+        if (self.num_codes, self.grid) != (k, grid):
+            raise PriorMismatch(f"this prior models {self.grid}x{self.grid} grids of {self.num_codes} codes, but the "
+                                f"VQ-VAE produces {grid}x{grid} grids of {k} codes: retrain the prior on its codes")
+
+    def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> "TransformerSteps":
+        return TransformerSteps(self, grid, condition)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """GPT-2's initialisation: N(0, 0.02) weights, zero biases."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class TransformerSteps:
+    """Position-by-position logits of a `TransformerPrior` with a key/value cache per layer: the positions not yet
+    cached (all rows before the first drawn one, then one at a time) go through the network once."""
+
+    def __init__(self, model: TransformerPrior, grid: torch.Tensor, condition: torch.Tensor | None):
+        self.model, self.grid, self.condition = model, grid, condition
+        self.caches = [KVCache() for _ in model.blocks]
+        self.cached = 0  # positions whose keys and values are in the caches
+
+    def logits(self, i: int, j: int) -> torch.Tensor:
+        position = i * self.grid.shape[-1] + j
+        h = self.model.sequence_inputs(self.grid, self.condition, self.cached, position + 1)
+        for block, cache in zip(self.model.blocks, self.caches):
+            h = block(h, cache)
+        self.cached = position + 1
+        return self.model.logits_at(h[:, -1])
+
+    def record(self, i: int, j: int, values: torch.Tensor) -> None:
+        """Nothing to do: the grid holds the drawn value, the next position's input."""
+
