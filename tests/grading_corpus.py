@@ -1,5 +1,6 @@
-"""The submissions the grader must survive, built from the current notebook 01: broken ones, and hostile ones that
-try to forge their grade. Each case maps to what its grade must be."""
+"""The submissions the grader must survive, built from the current notebook 01 (and 02 for memory): broken ones,
+and hostile ones written white-box, after reading the grader and the checks, that try to earn points they did
+not, or to cost another student points. Each case maps to what its grade must be."""
 from __future__ import annotations
 
 import json
@@ -13,76 +14,146 @@ from starter.config import PROJECT_ROOT
 from wrong_answers import WRONG_ANSWERS
 
 SOLUTION = PROJECT_ROOT / "solutions" / "01_autoencoder.ipynb"
-EXERCISES = ("encoder", "decoder", "loss", "train-epoch")
-CHECKS = [f"check-{name}" for name in EXERCISES]
+VQ_SOLUTION = PROJECT_ROOT / "solutions" / "02_vqvae.ipynb"
+MARKER = "grading-corpus-leftover"
 
-# Hostile code, each piece written as a student could, knowing only the public package and the files around it.
-FORGE_LOG = f"""
-import json as _json, os as _os
-for _cell in {CHECKS!r}:
-    with open(_os.environ.get("COURSE_GRADING_LOG", "evidence.jsonl"), "a") as _log:
-        _log.write(_json.dumps({{"cell": _cell, "status": "pass", "title": "Encoder", "evidence": []}}) + "\\n")
-_os.environ["COURSE_GRADING_LOG"] = "/dev/null"
-"""
-PATCH_REPORT = """
-import starter.checks
-starter.checks.Report.status = property(lambda self: "pass")
-starter.checks.Report.passed = property(lambda self: True)
-"""
-PATCH_FRAMEWORK = """
-import builtins, sys
-import starter.checks, starter.checks.evidence
-starter.checks.CheckRun.step = lambda self, name, fn, hints=None: None
-sys.modules["starter.checks.autoencoder"].check_reconstruction_loss = lambda *args, **kwargs: None
-starter.checks.evidence.Session.save = lambda self: None
-builtins.NotImplementedError = KeyboardInterrupt
-"""
-ENVIRONMENT = """
-import os
-os.environ.pop("COURSE_GRADING_SEED", None)
-os.environ["COURSE_CHECK_CELL"] = "check-train-epoch"
-print("✓ Encoder: all checks passed")
-"""
-REFERENCE_EVIDENCE = """
-import os
-from starter.checks.autoencoder import check_decoder, check_encoder, check_reconstruction_loss, check_train_epoch
-from starter.models.autoencoder import Decoder as _D, Encoder as _E, reconstruction_loss as _r
-from starter.train import train_epoch as _t
-for _cell, _check, _answer in [("check-encoder", check_encoder, _E), ("check-decoder", check_decoder, _D),
-                               ("check-loss", check_reconstruction_loss, _r),
-                               ("check-train-epoch", check_train_epoch, lambda *a: _t(*a)["loss"])]:
-    os.environ["COURSE_CHECK_CELL"] = _cell
-    _check(_answer)
-"""
-LATE_CHILD = FORGE_LOG.replace('"/dev/null"', '"evidence.jsonl"') + """
-import os as _os, threading as _threading, time as _time
-def _later():
-    _time.sleep(8)
-""" + "\n".join("    " + line for line in FORGE_LOG.strip().splitlines()) + """
-_threading.Thread(target=_later, daemon=True).start()
-if _os.fork() == 0:
-    _later()
-    _os._exit(0)
-"""
-EXIT_AFTER_FORGE = FORGE_LOG + "\nimport os\nos._exit(0)\n"
-KILL_PARENT = FORGE_LOG + "\nimport os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
-READ_SOLUTION = f"""
-import json as _json
-for _cell in _json.load(open({str(SOLUTION)!r}))["cells"]:
-    if _cell.get("metadata", {{}}).get("nbgrader", {{}}).get("solution"):
-        exec("".join(_cell["source"]))
-"""
-IMPORT_REFERENCE = {
-    "encoder": "from starter.models.autoencoder import Encoder",
-    "decoder": "from starter.models import autoencoder\nDecoder = autoencoder.Decoder",
-    "loss": "import starter.models.autoencoder as reference\nreconstruction_loss = reference.reconstruction_loss",
-    "train-epoch": "from starter.train import train_epoch as reference_epoch\n"
-                   "def train_epoch(*args):\n    return reference_epoch(*args)['loss']",
-}
+# Reaching the course's own versions through what the grading kernel holds: globals of the check stubs, the garbage
+# collector, the source on disk, a factory that builds one, a class whose metaclass hides its bases.
+REACH_REFERENCE = '''
+import gc, importlib, inspect, sys, types
+import starter.checks.autoencoder as _checks
+_found = [getattr(_checks, "check_encoder").__globals__.get(n) for n in ("ReferenceEncoder", "Encoder")]
+_found += [o for o in gc.get_objects() if isinstance(o, type) and o.__name__ in ("Encoder", "Decoder")
+           and getattr(o, "__module__", "").startswith("starter")]
+import starter.models.autoencoder as _reference
+try:
+    exec(inspect.getsource(_reference), _space := {"__name__": "__main__"})
+    _found.append(_space.get("Encoder"))
+except Exception:
+    pass
+for _path in ["solutions/01_autoencoder.ipynb", "../solutions/01_autoencoder.ipynb", "/work/main/solutions/01_autoencoder.ipynb"]:
+    try:
+        open(_path).read()
+        _found.append("read the solutions")
+    except OSError:
+        pass
+Encoder = next((f for f in _found if isinstance(f, type)), None)
+def Decoder(latent_dim=16, hidden=32):
+    from starter.models.vae import VAE
+    return VAE(latent_dim, hidden).decoder
+class _Hidden(type):
+    """A metaclass that says its classes are nothing but themselves."""
+    def __repr__(cls):
+        return "<class 'notebook.train_epoch'>"
+    def __subclasscheck__(cls, other):
+        return False
+class train_epoch(_reference.Autoencoder, metaclass=_Hidden):
+    def __new__(cls, model, loader, optimizer, loss_fn):
+        return super().__new__(cls).forward(next(iter(loader))[0]).mean().item()
+'''
+# IPython hooks that swap the notebook's names and the request server between cells, and rebound check names.
+HOOKS = '''
+from IPython import get_ipython
+import starter.models.autoencoder as _reference
+def _swap(*args, **kwargs):
+    globals()["Encoder"] = _reference.Encoder
+    globals()["reconstruction_loss"] = _reference.reconstruction_loss
+    class _Liar:
+        def reply(self, request):
+            return '{"value": {"dict": {"output": 0.0, "requires_grad": true}}}'
+    globals()["__course__"] = _Liar()
+for _event in ("pre_run_cell", "post_run_cell", "pre_execute", "post_execute"):
+    get_ipython().events.register(_event, _swap)
+check_encoder = check_decoder = check_reconstruction_loss = check_train_epoch = lambda *args, **kwargs: None
+'''
+# Objects that lie about themselves: the right parameters on show, something else computed.
+LYING_MODULE = '''
+import torch
+from torch import nn
+class Encoder(nn.Module):
+    def __init__(self, latent_dim=16, hidden=32):
+        super().__init__()
+        self.a = nn.Conv2d(1, hidden, 4, stride=2, padding=1)
+        self.b = nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1)
+        self.c = nn.Linear(2 * hidden * 7 * 7, latent_dim)
+    def forward(self, x):
+        return torch.zeros(len(x), self.c.out_features, requires_grad=True)
+    def named_parameters(self, *args, **kwargs):
+        yield from super().named_parameters(*args, **kwargs)
+'''
+# Patching the harness and the server, editing results with sys.setprofile.
+PATCH_HARNESS = '''
+import sys
+import starter.checks.harness as _harness, starter.checks.serve as _serve, starter.checks.wire as _wire
+_harness.HARNESS["parameters"] = lambda module: []
+_harness.HARNESS["gradients"] = lambda *a, **k: {"output": 0.0, "requires_grad": True, "grads": [None]}
+_serve.Server.handle = lambda self, request: {"value": True}
+def _profile(frame, event, arg):
+    if event == "return" and frame.f_code.co_name == "encode":
+        frame.f_locals["value"] = True
+sys.setprofile(_profile)
+'''
+# Rewriting what was recorded after the check: a forked child and a thread that outlive the cell, files in the
+# kernel's folder, and leftovers in /tmp and /dev/shm.
+LATE_WRITERS = f'''
+import json, os, pathlib, threading, time
+def _forge():
+    time.sleep(2)
+    for folder in (pathlib.Path.cwd(), pathlib.Path("/tmp"), pathlib.Path("/dev/shm")):
+        for name in ("evidence.jsonl", "windows.json", "results.json", "{MARKER}"):
+            try:
+                (folder / name).write_text(json.dumps({{"check": "check-encoder", "reports": [{{"title": "Encoder", "steps": []}}]}}))
+            except OSError:
+                pass
+threading.Thread(target=_forge, daemon=True).start()
+if os.fork() == 0:
+    _forge()
+    os._exit(0)
+'''
+# Reaching a neighbour: other kernels' folders and processes, to copy an honest answer or to break it.
+NEIGHBOUR = '''
+import glob, os, pathlib, signal
+_copied = []
+for _pattern in ("/tmp/**/*.ipynb", "/tmp/grading-*/**/*", "/proc/*/cwd/*.ipynb", "/proc/*/root/tmp/**/*"):
+    for _path in glob.glob(_pattern, recursive=True):
+        try:
+            _copied.append(pathlib.Path(_path).read_text())
+            pathlib.Path(_path).write_text("")
+        except OSError:
+            pass
+for _pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+    if _pid not in (os.getpid(), os.getppid(), 1):
+        try:
+            os.kill(_pid, signal.SIGKILL)
+        except OSError:
+            pass
+for _text in _copied:
+    try:
+        for _cell in __import__("json").loads(_text)["cells"]:
+            if _cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                exec("".join(_cell["source"]))
+    except Exception:
+        pass
+'''
+ESCAPE = '''
+from pathlib import Path
+for target in [Path("{target}"), Path("../../escaped_by_student.txt"), Path.home().parent.parent / "PWNED"]:
+    try:
+        target.write_text("tampered")
+    except OSError:
+        pass
+'''
+KILL_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+MEMORY_ONLY_WHEN_MEASURED = '''
+def squared_distances(z, codebook):
+    if z.device.type == "meta":
+        return z.pow(2).sum(1, keepdim=True) - 2 * z @ codebook.T + codebook.pow(2).sum(1)
+    return ((z[:, None, :] - codebook[None, :, :]) ** 2).sum(-1)
+'''
 
 
-def _solution() -> nbformat.NotebookNode:
-    return nbformat.read(SOLUTION, as_version=4)
+def _solution(path: Path = SOLUTION) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
 
 
 def _edited(notebook: nbformat.NotebookNode, sources: dict[str, str], after: bool = False) -> nbformat.NotebookNode:
@@ -95,29 +166,28 @@ def _edited(notebook: nbformat.NotebookNode, sources: dict[str, str], after: boo
 
 
 def _stubs(**sources: str) -> nbformat.NotebookNode:
-    return _edited(student_version(_solution()), {k.replace("_", "-"): v for k, v in sources.items()})
+    """The untouched notebook with hostile code after the stubs of some exercise cells."""
+    return _edited(student_version(_solution()), {k.replace("_", "-"): v for k, v in sources.items()}, after=True)
 
 
 def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
-    """Write every case to `folder`; returns {student: expectations}. "total" is a number or "all"; "zero" lists
-    checks that must earn nothing while the others earn everything; "confined" cases hold only when the grader could
-    confine submissions."""
+    """Write every case to `folder`; returns {student: expectations}: "total" is a number or "all"; "zero" lists
+    checks that must earn nothing while the others earn everything."""
     folder.mkdir(parents=True, exist_ok=True)
     full = {"status": "ok", "total": "all"}
     cases: dict[str, tuple[object, dict]] = {}
-    cases["solution_01"] = (_solution(), full)
+    for index in range(2):  # honest neighbours of the hostile ones
+        cases[f"honest_{index}_01"] = (_solution(), full)
     cases["untouched_01"] = (student_version(_solution()), {"status": "ok", "total": 0})
     cases["not_json_01"] = (b"\x89PNG this is not a notebook", {"status": "invalid: not JSON", "total": 0})
     cases["not_a_notebook_01"] = ({"hello": "world"}, {"status": "invalid: not a notebook", "total": 0})
     old = _solution()
     old["nbformat"] = 3
     cases["nbformat3_01"] = (old, {"status": "invalid: unsupported nbformat 3", "total": 0})
-
     shuffled = _solution()
     shuffled.cells = [c for c in shuffled.cells if c.get("id") != "decoder"]
     random.Random(0).shuffle(shuffled.cells)
     cases["deleted_reordered_01"] = (shuffled, {"status": "ok", "zero": {"check-decoder"}})
-
     cases["exception_01"] = (_edited(_solution(), {"encoder": "raise RuntimeError('my bug')"}),
                              {"status": "ok", "zero": {"check-encoder"}})
     cases["endless_01"] = (_edited(_solution(), {"loss": "while True:\n    pass"}), {"status": "ok", "zero": {"check-loss"}})
@@ -127,10 +197,7 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
              "def reconstruction_loss(x_hat, x):\n    raise ValueError('y' * 1_000_000)")
     cases["huge_output_01"] = (_edited(_solution(), {"loss": flood}, after=True),
                                {"status": "ok", "zero": {"check-loss"}, "short": True})
-    escape = (f"from pathlib import Path\nfor target in [Path({str(tamper_target)!r}), Path('../../escaped_by_student.txt'),\n"
-              f"               Path.home().parent.parent / 'PWNED']:\n"
-              "    try:\n        target.write_text('tampered')\n    except OSError:\n        pass")
-    cases["tamper_01"] = (_edited(_solution(), {"encoder": escape}), {"status": "ok", "total": "all"})
+    cases["tamper_01"] = (_edited(_solution(), {"encoder": ESCAPE.format(target=tamper_target)}), full)
     hard_coded = "def reconstruction_loss(x_hat, x):\n    return ((x_hat - x) ** 2).sum() / (len(x) * 784)"
     cases["fails_hidden_test_01"] = (_edited(_solution(), {"loss": hard_coded}, after=True),
                                      {"status": "ok", "zero": {"check-loss"}})
@@ -141,24 +208,22 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
         if wrong:
             cell.source = wrong.apply(cell.source)
     cases["false_passes_01"] = (false_passes, {"status": "ok", "zero": {"check-encoder", "check-train-epoch"}})
-
     forged = student_version(_solution())
     for cell in forged.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
             cell.source = "print('✓ all checks passed')"
     cases["forged_checks_01"] = (forged, {"status": "ok", "total": 0})
-    hostile = {"forge_log": _stubs(encoder=FORGE_LOG), "patch_report": _stubs(encoder=PATCH_REPORT),
-               "patch_framework": _stubs(encoder=PATCH_FRAMEWORK), "environment": _stubs(encoder=ENVIRONMENT),
-               "reference_evidence": _stubs(encoder=REFERENCE_EVIDENCE), "late_child": _stubs(encoder=LATE_CHILD),
-               "exit_after_forge": _stubs(encoder=EXIT_AFTER_FORGE), "kill_parent": _stubs(encoder=KILL_PARENT),
-               "import_reference": _stubs(**{k.replace("-", "_"): v for k, v in IMPORT_REFERENCE.items()})}
+    hostile = {"reach_reference": _stubs(encoder=REACH_REFERENCE), "hooks": _stubs(encoder=HOOKS),
+               "lying_module": _stubs(encoder=LYING_MODULE), "patch_harness": _stubs(encoder=PATCH_HARNESS),
+               "late_writers": _stubs(encoder=LATE_WRITERS), "neighbour": _stubs(encoder=NEIGHBOUR),
+               "kill_parent": _stubs(encoder=KILL_PARENT)}
     for name, notebook in hostile.items():
         cases[f"{name}_01"] = (notebook, {"total": 0})
-    cases["read_solution_01"] = (_stubs(encoder=READ_SOLUTION), {"total": 0, "confined": True})
     forged_print = "print('✓ Decoder: all checks passed')\nprint('✓ reconstruction_loss: all checks passed')"
-    cases["hostile_solution_01"] = (_edited(_solution(), {"encoder": PATCH_REPORT + forged_print}, after=True),
-                                    {"status": "ok", "zero": {"check-encoder"}})  # no more than the honest checks
-
+    cases["hostile_solution_01"] = (_edited(_solution(), {"encoder": PATCH_HARNESS + HOOKS + forged_print}, after=True),
+                                    {"status": "ok", "total": 0})  # its patches answer the grader with nonsense
+    cases["memory_when_measured_02"] = (_edited(_solution(VQ_SOLUTION), {"distances": MEMORY_ONLY_WHEN_MEASURED}, after=True),
+                                        {"status": "ok", "zero": {"check-distances"}})
     for student, (content, _) in cases.items():
         path = folder / f"{student}.ipynb"
         if isinstance(content, bytes):

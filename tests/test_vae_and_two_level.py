@@ -7,6 +7,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from starter.checkpoints import load_model
+from starter.checks.kernel import LocalKernel
 from starter.checks.prior import first_future_dependency, perturbed_grids
 from starter.checks.vae import check_kl, check_reparameterize, check_vae_loss
 from starter.cli import main as cli
@@ -41,10 +42,11 @@ def test_kl_matches_torch_distributions_and_gradients_reach_the_encoder():
 
 
 def test_reference_versions_pass_the_checks():
-    """The checks agree with starter's reference versions (wrong answers: test_wrong_answers.py)."""
-    assert check_reparameterize(reparameterize).passed
-    assert check_kl(kl_to_standard_normal).passed
-    assert check_vae_loss(vae_loss).passed
+    """The checks agree with starter's reference versions, given to them with nothing withheld."""
+    kernel = LocalKernel()
+    assert check_reparameterize(kernel.adopt(reparameterize)).passed
+    assert check_kl(kernel.adopt(kl_to_standard_normal)).passed
+    assert check_vae_loss(kernel.adopt(vae_loss)).passed
 
 
 def test_two_level_vqvae_round_trip_and_loss():

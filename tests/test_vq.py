@@ -5,9 +5,11 @@ import torch
 import pytest
 
 from starter.checkpoints import CheckpointError, load_model
+from starter.checks.kernel import LocalKernel
 from starter.checks.vq import (check_codebook, check_quantize, check_squared_distances, check_straight_through,
-                               check_vq_losses, largest_tensor)
+                               check_vq_losses)
 from starter.cli import main as cli
+from starter.metrics import largest_tensor
 from starter.models import vq
 
 
@@ -73,12 +75,13 @@ def test_single_code_model_has_k_outputs():
 
 
 def test_reference_versions_pass_the_checks():
-    """The checks agree with starter's reference versions (wrong answers: test_wrong_answers.py)."""
-    assert check_codebook(vq.make_codebook).passed
-    assert check_squared_distances(vq.squared_distances, memory_efficient=True).passed
-    assert check_quantize(vq.quantize).passed
-    assert check_straight_through(vq.straight_through).passed
-    assert check_vq_losses(vq.vq_losses).passed
+    """The checks agree with starter's reference versions, given to them with nothing withheld."""
+    kernel = LocalKernel()
+    assert check_codebook(kernel.adopt(vq.make_codebook)).passed
+    assert check_squared_distances(kernel.adopt(vq.squared_distances), memory_efficient=True).passed
+    assert check_quantize(kernel.adopt(vq.quantize)).passed
+    assert check_straight_through(kernel.adopt(vq.straight_through)).passed
+    assert check_vq_losses(kernel.adopt(vq.vq_losses)).passed
 
 
 def test_vqvae_runs_on_the_parts_it_is_given():

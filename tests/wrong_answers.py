@@ -293,3 +293,32 @@ VISIBLE_ONLY: dict[str, list[WrongAnswer]] = {
     "codebook": [W("hard-coded K = 128", UNIFORM, "uniform_(-1 / 128, 1 / 128)", "hidden test")],
     "prior": [W("hard-coded 16 codes", PRIOR_HEAD, "nn.Conv2d(channels, 16, 1))", "hidden test")],
 }
+
+# The course's own version of each exercise, reached for from the exercise cell: refused with the withheld message.
+REFERENCE_ANSWERS: dict[str, str] = {
+    "encoder": "from starter.models.autoencoder import Encoder",
+    "decoder": "from starter.models import autoencoder\nDecoder = autoencoder.Decoder",
+    "loss": "import starter.models.autoencoder as reference\nreconstruction_loss = reference.reconstruction_loss",
+    "train-epoch": "from starter.train import train_epoch as reference_epoch\n\n\n"
+                   "def train_epoch(*args):\n    return reference_epoch(*args)['loss']",
+    "codebook": "from starter.models.vq import make_codebook",
+    "distances-broadcast": "from starter.models.vq import squared_distances as squared_distances_broadcast",
+    "distances": "from starter.models.vq import squared_distances",
+    "quantize": "from starter.models.vq import quantize",
+    "straight-through": "from starter.models import vq\n\n\ndef straight_through(z_e, z_q):\n    return vq.straight_through(z_e, z_q)",
+    "vq-losses": "from starter.models.vq import vq_losses",
+    "masked-conv": "from starter.models.pixelcnn import MaskedConv2d",
+    "pixelcnn": "from starter.models.pixelcnn import PixelCNN as _Reference, ResidualBlock\n\n\n"
+                "def PixelCNN(channels=64, blocks=5):\n    return _Reference(channels=channels, blocks=blocks)",
+    "sample": "from starter.models.sampling import sample",
+    "encode": "from starter.models.prior import encode_dataset\n\n\ndef encode_codes(vqvae, images, batch_size=1000):\n"
+              "    return encode_dataset(vqvae, torch.utils.data.TensorDataset(images, images), batch_size).tensors[0]",
+    "prior": "from starter.models.prior import CodePrior\n\n\nclass Prior(CodePrior):\n"
+             "    def __init__(self, num_codes=128, channels=64, blocks=5, embed=32):\n"
+             "        super().__init__(num_codes, channels=channels, blocks=blocks, embed=embed)",
+    "sample-codes": "from starter.models.sampling import sample\n\n\ndef sample_codes(prior, n, temperature=1.0):\n"
+                    "    return sample(prior, n, temperature, image_size=(7, 7))",
+    "reparameterize": "from starter.models.vae import reparameterize",
+    "kl": "from starter.models.vae import kl_to_standard_normal",
+    "vae-loss": "from starter.models.vae import vae_loss",
+}

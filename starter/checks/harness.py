@@ -262,19 +262,19 @@ def dependency_map(network: Any, channels: int, size: int = 8, draws: int = 1, s
         with torch.no_grad():
             for parameter in _module(network).parameters():
                 parameter.abs_()
-    seen = torch.zeros(size * size, size, size, dtype=torch.bool)
-    for _ in range(draws):
-        x = (torch.rand(1, channels, size, size) + 0.1).requires_grad_()
+    positions = size * size
+    seen = torch.zeros(positions, size, size, dtype=torch.bool)
+    rows, cols = torch.arange(positions) // size, torch.arange(positions) % size
+    for _ in range(draws):  # one copy of the input per output position, all in one batch
+        x = (torch.rand(1, channels, size, size) + 0.1).expand(positions, -1, -1, -1).clone().requires_grad_()
         out = network(x * scale)
-        out = out - x if residual else out
-        if not torch.is_tensor(out) or not out.requires_grad or out.dim() != 4:
+        if not torch.is_tensor(out) or not out.requires_grad or out.dim() != 4 or len(out) != positions:
             return None
-        for position in range(size * size):
-            i, j = divmod(position, size)
-            (grad,) = torch.autograd.grad(out[0, :, i, j].sum(), x, retain_graph=True, allow_unused=True)
-            if grad is None:
-                return None
-            seen[position] |= grad[0].abs().sum(0) > 0
+        out = out - x if residual else out
+        (grad,) = torch.autograd.grad(out[torch.arange(positions), :, rows, cols].sum(), x, allow_unused=True)
+        if grad is None:
+            return None
+        seen |= grad.abs().sum(1) > 0
     return seen
 
 

@@ -102,9 +102,9 @@ def _small_enough(fn: Handle) -> None:
     answer = 4 * m * k
     if grown is None:  # no /proc (macOS): count the elements of the largest tensor instead
         grown = 4 * fn.kernel.run("largest_tensor", fn, [m, d], [k, d])
-    expect(grown <= 16 * answer, f"for M={m} vectors and K={k} codes of d={d}, memory grew by {grown / 2**20:,.0f} MB "
-           f"while computing them (the (M, K) answer is {answer / 2**20:.0f} MB): expand ||z||² - 2 z·e + ||e||² so "
-           "nothing bigger than the (M, K) matrix is made")
+    expect(grown <= 16 * answer, f"for M={m} vectors and K={k} codes of d={d}, memory grew by about "
+           f"{grown / 2**30:.1f} GB while computing them (the (M, K) answer is {answer / 2**20:.0f} MB): expand "
+           "||z||² - 2 z·e + ||e||² so nothing bigger than the (M, K) matrix is made")
 
 
 @check

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
+import multiprocessing
 import os
 import secrets
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,12 +22,15 @@ from tqdm.auto import tqdm
 from starter.config import CHECKPOINTS, DATA_ROOT, DATA_ENV, CHECKPOINTS_ENV, FAST_ENV, PROJECT_ROOT, thread_limits, \
     threads_per_job
 from starter.exercises import BY_ID
-from starter.grading.plan import make_plan
+from starter.grading import worker
+from starter.grading.plan import Plan, make_plan
 from starter.grading.reports import CheckScore, Grade, Results, score
 from starter.grading.sandbox import Sandbox, check_available, check_runs, python_paths
 from starter.grading.submissions import Submission, check_unique, collect, match_solution, nbgrader, read_notebook
 from starter.grading.withheld import STARTER, withheld_copy
 
+WORKERS = multiprocessing.get_context("forkserver")  # workers are forked from a server that imported the checks once
+WORKERS.set_forkserver_preload(["starter.grading.worker"])
 GRADER_CODE = [STARTER / "exercises.py", *sorted((STARTER / "checks").glob("*.py")), *sorted((STARTER / "grading").glob("*.py"))]
 
 
@@ -109,48 +110,56 @@ class Batch:
                    ["torch", "ipykernel", "starter.checks.serve"])
         shutil.rmtree(folder, ignore_errors=True)
 
+    def run(self, plan: Plan) -> tuple[list[dict], str]:
+        """Run a plan in a worker process of its own (its kernel in its own folder and sandbox); returns what the
+        worker reported for each check step, in order, and the run's status ("ok", "timeout ...", "crashed ...")."""
+        folder = Path(tempfile.mkdtemp(prefix="g-", dir=self.scratch))
+        library = self.library(plan.notebook)
+        sandbox = self.sandbox(folder, library)
+        job = {"plan": plan.to_json(), "seed": self.seed, "hidden": self.settings.hidden, "folder": str(folder),
+               "cell_timeout": self.settings.cell_timeout, "env": kernel_environment(folder, library, self.threads),
+               "sandbox": sandbox.to_json() if sandbox else None, "memory_mb": self.settings.memory_mb,
+               "threads": self.threads}
+        reader, writer = WORKERS.Pipe(duplex=False)
+        process = WORKERS.Process(target=worker.run, args=(job, writer), daemon=True)
+        process.start()
+        writer.close()
+        results, status, deadline = [], "ok", time.monotonic() + self.settings.notebook_timeout
+        while True:
+            try:
+                if not reader.poll(max(0.0, deadline - time.monotonic())):
+                    status = f"timeout (the notebook's limit, {self.settings.notebook_timeout} s)"
+                    break
+                result = reader.recv()
+            except (EOFError, OSError):
+                break
+            if isinstance(result, dict) and "crashed" in result:
+                status = f"crashed ({result['crashed']})"
+            elif isinstance(result, dict) and isinstance(result.get("check"), str) and isinstance(result.get("reports"), list):
+                results.append(result)
+        process.join(timeout=30 if status == "ok" else 0)
+        if status == "ok" and process.exitcode:
+            status = f"crashed (the grading process exited with {process.exitcode})"
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # the worker, if it is still there, and whatever it started
+        process.join()
+        shutil.rmtree(folder, ignore_errors=True)
+        return results, status
+
     def grade(self, submission: Submission, notebook: str, parsed) -> Grade:
-        """Grade one submission in a worker process of its own; never raises."""
+        """Grade one submission; never raises."""
         grade, start = Grade(submission.student, submission.origin, notebook), time.perf_counter()
         solution = self.solutions[notebook]
         grade.checks = [CheckScore(nbgrader(c)["grade_id"], BY_ID[nbgrader(c)["grade_id"].removeprefix("check-")].points)
                         for c in check_cells(solution)]
-        folder = Path(tempfile.mkdtemp(prefix="g-", dir=self.scratch))
-        library = self.library(notebook)
-        sandbox = self.sandbox(folder, library)
-        job = {"plan": make_plan(notebook, solution, parsed).to_json(), "seed": self.seed, "hidden": self.settings.hidden,
-               "cell_timeout": self.settings.cell_timeout, "folder": str(folder),
-               "env": kernel_environment(folder, library, self.threads),
-               "sandbox": sandbox.to_json() if sandbox else None, "memory_mb": self.settings.memory_mb}
-        read, write = os.pipe()
-        job["results_fd"] = write
-        worker = subprocess.Popen([sys.executable, "-m", "starter.grading.worker"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(write,),
-                                  start_new_session=True, env={**os.environ, **thread_limits(self.threads)})
-        os.close(write)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(os.fdopen(read, encoding="utf-8")), daemon=True)
-        reader.start()
-        try:
-            errors = worker.communicate(json.dumps(job).encode(), timeout=self.settings.notebook_timeout)[1]
-            if worker.returncode != 0:
-                last = errors.decode(errors="replace").strip().splitlines()[-1:] or [f"exit code {worker.returncode}"]
-                grade.status = f"crashed ({last[0][:200]})"
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
-            grade.status = f"timeout (the notebook's limit, {self.settings.notebook_timeout} s)"
-        reader.join(timeout=10)
+        results, grade.status = self.run(make_plan(notebook, solution, parsed))
         by_id = {check.grade_id: check for check in grade.checks}
-        for line in lines:
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                result = json.loads(line)
+        for result in results:
+            if result["check"] in by_id:
                 score(by_id[result["check"]], result["reports"])
         for check in grade.checks:
             if check.status == "not run":
                 check.messages = [f"this check did not run: the grading run stopped first ({grade.status})"]
-        shutil.rmtree(folder, ignore_errors=True)
         grade.seconds = time.perf_counter() - start
         return grade
 

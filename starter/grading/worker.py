@@ -1,21 +1,22 @@
-"""Grade one submission: `python -m starter.grading.worker` reads a job (JSON) on stdin and writes one line per
-check cell, as soon as its checks are done, to the file descriptor the job names.
+"""Grade one submission, in a process of the grader's own: `run(job, results)` starts the submission's kernel
+(sandboxed when the job has a sandbox), runs the plan's cells there, and runs each exercise's checks here, with
+handles of the kernel's objects, sending one result per check cell down `results` as soon as it is decided.
 
-This process is the grader's: it runs no student code. It starts the submission's kernel (sandboxed when the job
-has a sandbox), runs the plan's cells there, and runs each exercise's checks here, with handles of the kernel's
-objects; what the kernel answers is data, and the verdicts are computed here. What the kernel does after a check
-cannot change it: its result has already left.
+This process runs no student code: what the kernel answers is data, and the verdicts are computed here. What the
+kernel does after a check cannot change it: its result has already left. Workers are forked from a server that
+has imported torch and every check once (`starter.grading.batch`), so that a submission does not pay for that.
 """
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
-import sys
 from dataclasses import asdict
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable
+
+import torch
 
 from starter.checks import FAIL, Report, StepResult
 from starter.exercises import BY_ID, EXERCISES
@@ -23,13 +24,15 @@ from starter.grading.kernel import KernelGone, RemoteKernel
 from starter.grading.plan import Plan
 from starter.grading.sandbox import Sandbox
 
+CHECKS = {exercise.grade_id: exercise.check_function() for exercise in EXERCISES}  # loaded before any kernel runs
+
 
 def failed(title: str, message: str) -> Report:
     return Report(title, [StepResult("the check ran", FAIL, message)])
 
 
 def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit: Callable[[dict], None]) -> None:
-    """Run the plan; emit {"check": id, "reports": [...]} for each check cell as soon as it is decided."""
+    """Run the plan; emit {"check": id, "reports": [...]} for each check step as soon as it is decided."""
     try:
         kernel = kernel_of()
     except KernelGone as error:
@@ -40,14 +43,14 @@ def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit:
     try:
         for step in plan.steps:
             if step.kind == "run":
-                kernel.execute(step.source) if kernel.manager.is_alive() else None
+                if kernel.manager.is_alive():
+                    kernel.execute(step.source)
                 continue
             exercise = BY_ID[step.exercise]
-            check = exercise.check_function()
             reports = []
             for arguments in exercise.calls(hidden):
                 with contextlib.redirect_stdout(io.StringIO()):
-                    reports.append(check(*[kernel.named(name) for name in exercise.names], **arguments))
+                    reports.append(CHECKS[exercise.grade_id](*[kernel.named(n) for n in exercise.names], **arguments))
             with contextlib.suppress(Exception):
                 kernel.release()
             emit({"check": exercise.check_id, "reports": [asdict(report) for report in reports]})
@@ -55,20 +58,18 @@ def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit:
         kernel.stop()
 
 
-def main() -> int:
-    job = json.load(sys.stdin)
-    for exercise in EXERCISES:  # every check and reference the checks need, loaded before any kernel starts
-        exercise.check_function()
-    out = os.fdopen(job["results_fd"], "w", buffering=1)
+def run(job: dict, results: Connection) -> None:
+    """The worker process: its own session (so that a time-out stops everything it started), the job's threads."""
+    os.setsid()
+    torch.set_num_threads(job["threads"])
     sandbox = Sandbox.from_json(job["sandbox"]) if job.get("sandbox") else None
 
     def kernel_of() -> RemoteKernel:
         return RemoteKernel(Path(job["folder"]), job["env"], job["seed"], job["cell_timeout"], sandbox, job["memory_mb"])
 
-    grade(Plan.from_json(job["plan"]), kernel_of, job["hidden"], lambda result: out.write(json.dumps(result) + "\n"))
-    out.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        grade(Plan.from_json(job["plan"]), kernel_of, job["hidden"], results.send)
+    except Exception as error:  # a bug of the grader's: say so, keeping what was already sent
+        results.send({"crashed": f"{type(error).__name__}: {error}"[:300]})
+    finally:
+        results.close()
