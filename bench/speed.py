@@ -9,7 +9,8 @@ from torch.nn import functional as F
 from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.models.autoencoder import Autoencoder
-from starter.models.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN
+from starter.models.gated_pixelcnn import GatedPixelCNN
+from starter.models.pixelcnn import MaskedConv2d, PixelCNN
 from starter.models.sampling import sample
 from starter.models.vq import VQVAE, vqvae_loss
 

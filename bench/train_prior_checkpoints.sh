@@ -13,12 +13,12 @@ python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --condition
 # The two gated priors (no blind spot) were trained later on the 2 CPU cores, one after the other, 20 epochs each;
 # the unconditional one then 10 epochs more, from its own weights (prior_gated.pt; its log holds all 30 epochs).
 (
-    python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated --blocks 7 --out "$OUT/gated" \
+    python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated_prior --blocks 7 --out "$OUT/gated" \
         --epochs 20 &&
-    python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated --blocks 7 \
+    python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated_prior --blocks 7 \
         --init "$OUT/gated/checkpoint.pt" --lr 3e-4 --lr-decay 0.8 --out "$OUT/gated_longer" --epochs 10
 ) > "$OUT/gated.log" 2>&1 &
-python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated --blocks 7 --conditional \
+python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated_prior --blocks 7 --conditional \
     --out "$OUT/gated_conditional" --epochs 20 > "$OUT/gated_conditional.log" 2>&1 &
 wait
 tail -n 2 "$OUT"/*.log

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from starter.models.registry import KINDS
+from starter.models.registry import kinds
 
 FORMAT = "discrete-latents/1"
 
@@ -57,9 +57,10 @@ def load_model(path: Path | str, kind: str | None = None, device: torch.device |
     for key, value in expected.items():
         if config.get(key) != value:
             raise CheckpointError(f"{path}: expected {key}={value!r}, but the checkpoint has {key}={config.get(key)!r}")
-    if payload["kind"] not in KINDS:
-        raise CheckpointError(f"{path} holds a {payload['kind']!r} model, which is none of {sorted(KINDS)}")
-    model = KINDS[payload["kind"]](**config)
+    known = kinds()
+    if payload["kind"] not in known:
+        raise CheckpointError(f"{path} holds a {payload['kind']!r} model, which is none of {sorted(known)}")
+    model = known[payload["kind"]].model(**config)
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:

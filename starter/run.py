@@ -4,6 +4,7 @@
     python -m starter.run --fast 01 02    # a quick pass over some of them (COURSE_FAST=1)
     python -m starter.run --inplace       # refresh the stored outputs of solutions/ (maintainers)
     python -m starter.run --fast --jobs 2 # two notebooks at a time, the cores shared out between their kernels
+    python -m starter.run --checks 02     # refresh only the stored outputs of the check cells (after a check changed)
 """
 from __future__ import annotations
 
@@ -67,6 +68,31 @@ def execute(source: Path, target: Path, fast: bool, timeout: int | None = None,
     return seconds, results
 
 
+def exercises_and_checks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy with only the set-up cells, then the exercise and check cells (the rest left empty, the Colab cell too)."""
+    notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    seen_exercise = False
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        seen_exercise = seen_exercise or "exercise" in tags
+        if cell.cell_type == "code" and ("google.colab" in cell.source or (seen_exercise and not {"exercise", "check"} & set(tags))):
+            cell.source = ""
+    return notebook
+
+
+def refresh_check_outputs(source: Path) -> None:
+    """Run the set-up, exercise and check cells (fast mode: the checks draw their own inputs, so their output is the
+    same in full mode) and store the check cells' new outputs; every other output is kept."""
+    notebook = nbformat.read(source, as_version=4)
+    ran = exercises_and_checks(notebook)
+    NotebookClient(ran, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}).execute(
+        env={**os.environ, FAST_ENV: "1", STATIC_ENV: "1"})
+    for cell, new in zip(notebook.cells, ran.cells):
+        if "check" in cell.metadata.get("tags", []):
+            cell.outputs = new.outputs
+    nbformat.write(notebook, source)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", help="notebook numbers to run, e.g. 01 03 (default: all)")
@@ -74,9 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inplace", action="store_true", help="write outputs back into solutions/")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs", help="folder for executed copies")
     parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once, sharing the cores out (default 1)")
+    parser.add_argument("--checks", action="store_true", help="refresh only the check cells' outputs in solutions/")
     args = parser.parse_args(argv)
     sources = [p for p in sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
                if not args.only or p.name[:2] in args.only]
+    if args.checks:
+        for source in sources:
+            print(f"refreshing the check outputs of {source.name} ...", flush=True)
+            refresh_check_outputs(source)
+        return 0
     threads = threads_per_job(args.jobs) if args.jobs > 1 else None
     print(f"{len(sources)} notebook(s), {'fast' if args.fast else 'full'} mode, {args.jobs} at a time"
           + (f", {threads} torch thread(s) each" if threads else ", each with every core"), flush=True)

@@ -62,6 +62,24 @@ def evaluate(model: nn.Module, loader: Iterable[Batch], loss_fn: LossFn) -> dict
     return {key: total / max(count, 1) for key, total in totals.items()}
 
 
+class StepSchedule:
+    """An optimizer that clips the gradients' norm before each step and moves its learning rate after each one,
+    from `lr_at(step)` (a factor of the base rate): what transformers are trained with. It has the two methods a
+    training loop calls, zero_grad() and step()."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float], clip: float = 1.0):
+        self.optimizer, self.clip = optimizer, clip
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        nn.utils.clip_grad_norm_([p for group in self.optimizer.param_groups for p in group["params"]], self.clip)
+        self.optimizer.step()
+        self.schedule.step()
+
+
 def fit(
     model: nn.Module,
     train_loader: Iterable[Batch],
@@ -69,7 +87,7 @@ def fit(
     loss_fn: LossFn,
     epochs: int,
     lr: float = 1e-3,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | StepSchedule | None = None,
     epoch_fn: Callable = train_epoch,
     on_epoch_end: Callable[[int, History], None] | None = None,
     progress: bool = True,
@@ -80,18 +98,19 @@ def fit(
     """Train `model` for `epochs` with Adam (or `optimizer`), evaluating on `test_loader` after each epoch.
 
     `epoch_fn(model, loader, optimizer, loss_fn)` does one epoch; it may return a float or a dict of terms.
-    `lr_decay` multiplies the learning rate after every epoch; `time_limit` (seconds) stops after the epoch that
-    passes it.
+    `lr_decay` multiplies the learning rate after every epoch (a StepSchedule moves it itself); `time_limit`
+    (seconds) stops after the epoch that passes it.
     """
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay) if lr_decay != 1.0 else None
     history = History()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress)
     began = time.perf_counter()
     for epoch in bar:
         start = time.perf_counter()
         train_terms = epoch_fn(model, train_loader, optimizer, loss_fn)
-        schedule.step()
+        if schedule is not None:
+            schedule.step()
         if not isinstance(train_terms, Mapping):
             train_terms = {"loss": float(train_terms)}
         for key, value in train_terms.items():

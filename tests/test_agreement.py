@@ -4,6 +4,7 @@ reach the same verdict, step by step, with the same messages; `make check` (the 
 as on a machine without bubblewrap) agrees on a packed notebook per course notebook."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -57,7 +58,8 @@ def test_notebook_and_grader_agree_on_every_answer(notebook, scratch):
     try:
         check_available()
     except SandboxUnavailable as reason:
-        pytest.skip(f"the grader's sandbox is not available here ({reason})")
+        if not os.environ.get("CI"):  # .ci/run installs bubblewrap
+            pytest.skip(f"needs the grader's sandbox: {reason} (`sudo apt install bubblewrap`)")
     solutions = load_solutions(notebook_path(notebook).parent)
     name = notebook_path(notebook).stem
     plan = make_plan(name, solutions[name], solutions[name])

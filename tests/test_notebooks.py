@@ -8,7 +8,7 @@ from nbclient import NotebookClient
 
 from starter.build import CLONE_CELL, KERNELSPEC, MarkerError, build, colab_badge, strip_source, student_version
 from starter.config import FAST_ENV, PROJECT_ROOT
-from starter.run import WIDGET_VIEW
+from starter.run import WIDGET_VIEW, exercises_and_checks
 
 SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
@@ -75,13 +75,7 @@ def test_prose_is_markdown_not_commented_text(path):
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_checks_report_not_implemented_on_untouched_stubs(path, monkeypatch):
     monkeypatch.setenv(FAST_ENV, "1")
-    notebook = student_version(nbformat.read(path, as_version=4), path.name)
-    seen_exercise = False
-    for cell in notebook.cells:  # set-up cells, then only exercises and checks: demos and training are not tested here
-        tags = cell.metadata.get("tags", [])
-        seen_exercise = seen_exercise or "exercise" in tags
-        if cell.cell_type == "code" and ("google.colab" in cell.source or (seen_exercise and not {"exercise", "check"} & set(tags))):
-            cell.source = ""
+    notebook = exercises_and_checks(student_version(nbformat.read(path, as_version=4), path.name))
     NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(PROJECT_ROOT / "notebooks")}}).execute()
     for cell in notebook.cells:

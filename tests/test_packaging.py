@@ -1,10 +1,18 @@
-"""pyproject.toml and environment.yml list the same packages; the package's own requirements stay loose."""
+"""pyproject.toml and environment.yml list the same packages; the package's own requirements stay loose; the wheel
+holds everything a JupyterHub needs."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
-from starter.config import PROJECT_ROOT
+import pytest
+
+from starter.config import FAST_ENV, MNIST_ENV, PROJECT_ROOT, STATIC_ENV
 
 CONDA_TO_PIP = {"pytorch": "torch"}
 
@@ -32,3 +40,46 @@ def test_environment_yml_agrees_with_pyproject():
 def test_package_requirements_leave_colab_alone():
     for dep in pyproject()["project"]["dependencies"]:
         assert not re.search(r"[<>=~]", dep), f"{dep}: no version pins in the package itself (Colab ships its own)"
+
+
+def test_the_wheel_lists_every_subpackage():
+    listed = set(pyproject()["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(PROJECT_ROOT).parts) for p in (PROJECT_ROOT / "starter").rglob("__init__.py")}
+    assert found | {"starter.shipped"} == listed
+
+
+@pytest.mark.skipif(not shutil.which("bwrap") and not os.environ.get("CI"),
+                    reason="needs bubblewrap to make the installed course read-only: `sudo apt install bubblewrap`")
+def test_a_hub_installs_the_wheel_and_runs_notebook_04_from_anywhere(tmp_path):
+    """The wheel, pip-installed (not editable) into a fresh virtual environment whose files are then read-only,
+    runs notebook 04 in fast mode from an unrelated folder: the shipped checkpoints come from the package, MNIST
+    and a student's own files go to the per-user folder."""
+    dist, fresh, home, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "home", tmp_path / "anywhere"
+    for folder in (home, work):
+        folder.mkdir()
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
+                    str(PROJECT_ROOT)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
+    site = next((fresh / "lib").glob("python3*/site-packages"))
+    ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "torch").is_dir())
+    (site / "dependencies.pth").write_text(f"{ours}\n")  # torch, Jupyter...: not the course, which is editable there
+    python = fresh / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", *map(str, dist.glob("*.whl"))],
+                   check=True, capture_output=True)
+    shutil.copy(PROJECT_ROOT / "solutions" / "04_prior.ipynb", work / "04_prior.ipynb")
+    run = (f"import nbformat, nbclient; nb = nbformat.read('04_prior.ipynb', 4); "
+           f"nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute(); "
+           f"import starter.config as c; print('checkpoints', c.CHECKPOINTS); print('data', c.DATA_ROOT)")
+    env = {"PATH": f"{fresh / 'bin'}:/usr/bin:/bin", "HOME": str(home), FAST_ENV: "1", STATIC_ENV: "1",
+           MNIST_ENV: os.environ.get(MNIST_ENV, "")}
+    command = [str(python), "-c", run]
+    if shutil.which("bwrap"):  # everything read-only but the student's home and the notebook's folder
+        command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                   "--ro-bind", str(fresh), str(fresh), "--bind", str(home), str(home), "--bind", str(work), str(work),
+                   "--chdir", str(work), *command]
+    result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"checkpoints {site / 'starter' / 'shipped'}" in result.stdout
+    assert f"data {home / '.local' / 'share' / 'discrete-latents'}" in result.stdout
+    assert (home / ".local" / "share" / "discrete-latents" / "MNIST" / "raw").is_dir()
+    assert not (site / "starter" / "data").exists() and not list(work.glob("data"))

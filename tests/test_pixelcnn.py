@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from starter.models.pixelcnn import GatedPixelCNN, MaskedConv2d, PixelCNN, causal_mask, receptive_field
+from starter.models.gated_pixelcnn import GatedPixelCNN
+from starter.models.pixelcnn import MaskedConv2d, PixelCNN, causal_mask, receptive_field
 from starter.models.sampling import sample
 
 SIZE = 9

@@ -133,7 +133,7 @@ def test_cli_trains_classifier_and_prior(tmp_path, monkeypatch, local_mnist):
 def test_cli_continues_a_gated_prior_from_its_weights(tmp_path, monkeypatch, local_mnist):
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt"), "--model",
-              "gated", "--epochs", "1", "--limit", "128", "--channels", "8", "--embed", "4"]
+              "gated_prior", "--epochs", "1", "--limit", "128", "--channels", "8", "--embed", "4"]
     assert cli([*common, "--blocks", "2", "--dropout", "0.2", "--out", str(tmp_path / "first")]) == 0
     first, metrics = load_model(tmp_path / "first" / "checkpoint.pt", dropout=0.2)
     assert metrics["init"] is None
@@ -145,5 +145,24 @@ def test_cli_continues_a_gated_prior_from_its_weights(tmp_path, monkeypatch, loc
         torch.testing.assert_close(again.state_dict()[key], value, rtol=0, atol=0)
     with pytest.raises(SystemExit, match="does not fit this model .* use the settings it was trained with"):
         cli([*common, "--blocks", "3", "--init", str(tmp_path / "first" / "checkpoint.pt"), "--out", str(tmp_path / "x")])
-    with pytest.raises(SystemExit, match="--dropout goes with --model gated"):
-        cli([*common, "--model", "plain", "--dropout", "0.1", "--out", str(tmp_path / "y")])
+    with pytest.raises(SystemExit, match="--dropout: not an option of prior"):
+        cli([*common, "--model", "prior", "--dropout", "0.1", "--out", str(tmp_path / "y")])
+
+
+def test_cli_trains_a_transformer_prior_and_samples_from_any_prior_or_pixelcnn(tmp_path, monkeypatch, local_mnist):
+    """The registry's kinds are the CLI's choices: a transformer prior trains with its own optimizer; `sample`
+    draws from it, from a conditional prior (one class per row) and from a PixelCNN into PNG grids."""
+    monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
+    data = ["--data", str(tmp_path / "data")]
+    assert cli(["train-prior", *data, "--vqvae", str(CHECKPOINTS / "vqvae.pt"), "--model", "transformer_prior",
+                "--width", "16", "--layers", "1", "--heads", "2", "--epochs", "1", "--limit", "128",
+                "--out", str(tmp_path / "transformer")]) == 0
+    transformer, metrics = load_model(tmp_path / "transformer" / "checkpoint.pt", "transformer_prior", width=16)
+    assert 0 < metrics["test_nats_per_code"] < math.log(128) + 0.5
+    for checkpoint in (tmp_path / "transformer" / "checkpoint.pt", CHECKPOINTS / "prior_conditional.pt",
+                       CHECKPOINTS / "pixelcnn_plain.pt"):
+        out = tmp_path / f"{checkpoint.parent.name}_{checkpoint.stem}.png"
+        assert cli(["sample", *data, "--checkpoint", str(checkpoint), "--n", "10", "--top-k", "8", "--out", str(out)]) == 0
+        assert out.stat().st_size > 0
+    with pytest.raises(SystemExit, match="draws from a PixelCNN or a prior"):
+        cli(["sample", *data, "--checkpoint", str(CHECKPOINTS / "vqvae.pt"), "--out", str(tmp_path / "x.png")])

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from starter.models.pixelcnn import GatedPixelCNN, PixelCNN
+from starter.models.gated_pixelcnn import GatedPixelCNN
+from starter.models.pixelcnn import PixelCNN
 from starter.models.prior import CodePrior, GatedCodePrior
 from starter.models.sampling import NaiveSteps, sample, sampling_steps
 from starter.models.two_level import BottomPrior

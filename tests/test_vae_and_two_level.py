@@ -113,8 +113,8 @@ def test_cli_trains_a_two_level_model_and_both_priors(tmp_path, monkeypatch, loc
     top, metrics = load_model(tmp_path / "top" / "checkpoint.pt", grid=4, num_classes=10)
     bottom, _ = load_model(tmp_path / "bottom" / "checkpoint.pt", top_codes=16)
     assert metrics["level"] == "top" and top.num_codes == 16 and bottom.num_codes == 8
-    with pytest.raises(SystemExit):  # the gated architecture is only offered for one-level codes
-        cli(["train-prior", "--vqvae", str(vqvae), "--level", "top", "--model", "gated", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="--level bottom trains a bottom_prior"):
+        cli(["train-prior", "--vqvae", str(vqvae), "--level", "bottom", "--model", "gated_prior", "--out", str(tmp_path / "x")])
     top_codes, bottom_codes = encode_two_level(load_model(vqvae)[0],
                                                torch.rand(3, 1, 28, 28), batch_size=2)
     assert top_codes.shape == (3, 4, 4) and bottom_codes.shape == (3, 7, 7)

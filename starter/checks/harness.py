@@ -237,9 +237,9 @@ def encode_recorder(vqvae: Any) -> EncodeRecorder:
 @harness
 def course_model(kind: str, config: dict) -> nn.Module:
     """One of the course's models (of an earlier notebook than the one checked), e.g. a small VQ-VAE."""
-    from starter.models.registry import KINDS
+    from starter.models.registry import kinds
 
-    return KINDS[kind](**config)
+    return kinds()[kind].model(**config)
 
 
 @harness

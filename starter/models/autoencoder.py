@@ -5,6 +5,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from starter.models.registry import register
+
 
 def conv_encoder(hidden: int = 32) -> nn.Sequential:
     """Two stride-2 convolutions: (N, 1, 28, 28) -> (N, 2*hidden, 7, 7)."""
@@ -47,6 +49,7 @@ class Decoder(nn.Module):
         return self.upsample(self.from_latent(z).view(-1, 2 * self.hidden, 7, 7))
 
 
+@register("autoencoder", "images")
 class Autoencoder(nn.Module):
     """Encoder followed by decoder; pass your own parts to wrap them, or let it build the reference ones."""
 

@@ -5,7 +5,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from starter.models.registry import register
 
+
+@register("classifier", "labels")
 class Classifier(nn.Module):
     """Two conv blocks and two linear layers; `features` is the 128-d penultimate layer used for FID-MNIST."""
 

@@ -8,6 +8,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from starter.models.caching import ConvCache, conv_inputs, input_patch, patch, pointwise
+from starter.models.registry import register
+
 
 def causal_mask(kernel_size: int, mask_type: str) -> torch.Tensor:
     """(k, k) mask of a raster-order convolution: rows above the centre, and the centre row up to the centre
@@ -87,6 +90,7 @@ class Autoregressive(nn.Module):
         return (n, *image_size) if self.embedding is not None else (n, 1, *image_size)
 
 
+@register("pixelcnn", "pixels", channels=64, blocks=5)
 class PixelCNN(Autoregressive):
     """7x7 mask-A conv, residual blocks of mask-B convs, two 1x1 layers, a `levels`-way softmax per position.
     `num_classes` set: a learned per-class bias is added after every block (class-conditional model)."""
@@ -112,69 +116,31 @@ class PixelCNN(Autoregressive):
             h = block(h) + term
         return self.head(h)
 
-
-def vertical_mask(kernel_size: int, include_centre_row: bool) -> torch.Tensor:
-    """Vertical stack: every column of the rows above (and of the centre row in later layers)."""
-    mask = torch.zeros(kernel_size, kernel_size)
-    mask[: kernel_size // 2 + include_centre_row] = 1
-    return mask
+    def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> "ResidualSteps":
+        return ResidualSteps(self, grid, condition)
 
 
-def horizontal_mask(kernel_size: int, include_centre: bool) -> torch.Tensor:
-    """Horizontal stack: a 1 x k row, the pixels to the left (and the centre in later layers)."""
-    mask = torch.zeros(1, kernel_size)
-    mask[0, : kernel_size // 2 + include_centre] = 1
-    return mask
+class ResidualSteps:
+    """Position-by-position logits of a `PixelCNN` (residual blocks), a `CodePrior` or a `BottomPrior`."""
 
+    def __init__(self, model: PixelCNN, grid: torch.Tensor, condition: torch.Tensor | None):
+        self.model = model
+        caches = conv_inputs(model, grid, condition)
+        self.first = ConvCache(model.first, caches[model.first])
+        self.masked = [ConvCache(block.masked, caches[block.masked]) for block in model.blocks]
+        self.after_first, self.after_blocks = model.condition_terms(condition)
 
-class GatedBlock(nn.Module):
-    """Gated PixelCNN layer (van den Oord et al., 2016): vertical and horizontal stacks, tanh * sigmoid gates,
-    vertical features fed into the horizontal stack, residual connection on the horizontal stack; `dropout` on the
-    horizontal stack's gated features while training."""
+    def logits(self, i: int, j: int) -> torch.Tensor:
+        """(N, levels) logits at (i, j); every position before it must have been recorded."""
+        h = self.first.at(i, j) + patch(self.after_first, i, j)
+        for block, masked, term in zip(self.model.blocks, self.masked, self.after_blocks):
+            masked.write(i, j, pointwise(block.reduce, F.relu(h)).relu())
+            h = h + pointwise(block.expand, F.relu(masked.at(i, j))) + patch(term, i, j)
+        return pointwise(self.model.head, h)[:, :, 0, 0]
 
-    def __init__(self, channels: int, dilation: int = 1, extra: int = 0, dropout: float = 0.0):
-        super().__init__()
-        self.vertical = MaskedConv2d(channels, 2 * channels, 3, mask=vertical_mask(3, True), dilation=dilation)
-        self.horizontal = MaskedConv2d(channels, 2 * channels, 3, mask=horizontal_mask(3, True), dilation=dilation)
-        self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
-        self.out = nn.Conv2d(channels, channels, 1)
-        self.condition = nn.Embedding(extra, 4 * channels) if extra else None
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, v: torch.Tensor, h: torch.Tensor, condition: torch.Tensor | None = None):
-        v_features = self.vertical(v)
-        h_features = self.horizontal(h) + self.vertical_to_horizontal(v_features)
-        if self.condition is not None and condition is not None:
-            bias_v, bias_h = self.condition(condition)[:, :, None, None].chunk(2, dim=1)
-            v_features, h_features = v_features + bias_v, h_features + bias_h
-        v_value, v_gate = v_features.chunk(2, dim=1)
-        h_value, h_gate = h_features.chunk(2, dim=1)
-        v_out = torch.tanh(v_value) * torch.sigmoid(v_gate)
-        h_out = h + self.out(self.dropout(torch.tanh(h_value) * torch.sigmoid(h_gate)))
-        return v_out, h_out
-
-
-class GatedPixelCNN(Autoregressive):
-    """Gated PixelCNN without the blind spot; same inputs and outputs as `PixelCNN`."""
-
-    def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 7, embed: int = 0, num_classes: int = 0,
-                 dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1), image_size: tuple[int, int] = (28, 28),
-                 dropout: float = 0.0):
-        super().__init__(levels, embed, num_classes > 0, image_size)
-        width = embed or 1
-        self.first_vertical = MaskedConv2d(width, channels, 3, mask=vertical_mask(3, False))
-        self.first_horizontal = MaskedConv2d(width, channels, 3, mask=horizontal_mask(3, False))
-        self.blocks = nn.ModuleList(GatedBlock(channels, dilations[i % len(dilations)], num_classes, dropout)
-                                    for i in range(blocks))
-        self.head = nn.Sequential(nn.ELU(), nn.Conv2d(channels, levels, 1))
-
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        """Integer grid -> (N, levels, H, W) logits; position (i, j) sees only positions before it."""
-        inputs = self.inputs(x)
-        v, h = self.first_vertical(inputs), self.first_horizontal(inputs)
-        for block in self.blocks:
-            v, h = block(v, h, condition)
-        return self.head(h)
+    def record(self, i: int, j: int, values: torch.Tensor) -> None:
+        """The values drawn at (i, j), (N,) integers, become inputs of the first layer."""
+        self.first.write(i, j, input_patch(self.model, values))
 
 
 def nll_loss(model: Autoregressive, batch: tuple) -> torch.Tensor:

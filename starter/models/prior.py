@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
-from starter.models.pixelcnn import GatedPixelCNN, PixelCNN
+from starter.models.gated_pixelcnn import GatedPixelCNN
+from starter.models.pixelcnn import PixelCNN
+from starter.models.registry import register
 
 
 class PriorMismatch(ValueError):
@@ -29,10 +31,12 @@ class CodeGrids:
                                 f"VQ-VAE produces {grid}x{grid} grids of {k} codes: retrain the prior on its codes")
 
 
+@register("prior", "codes", channels=64, blocks=5, embed=32)
 class CodePrior(CodeGrids, PixelCNN):
     """PixelCNN (residual blocks) over (N, grid, grid) code indices."""
 
 
+@register("gated_prior", "codes", channels=64, blocks=7, embed=32, dropout=0.0)
 class GatedCodePrior(CodeGrids, GatedPixelCNN):
     """Gated PixelCNN (no blind spot) over (N, grid, grid) code indices; 7 gated blocks unless told otherwise."""
 

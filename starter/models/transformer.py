@@ -8,11 +8,15 @@ position through the network, attending to the cached ones.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from starter.models.pixelcnn import Autoregressive
+from starter.models.registry import register
+from starter.train import StepSchedule
 
 
 class KVCache:
@@ -72,6 +76,7 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+@register("transformer_prior", "codes", width=128, layers=4, heads=4, dropout=0.1)
 class TransformerPrior(Autoregressive):
     """Decoder-only transformer over (N, grid, grid) code indices -> (N, num_codes, grid, grid) logits.
     `num_classes` set: the class's embedding replaces the start vector (class-conditional prior)."""
@@ -128,6 +133,17 @@ class TransformerPrior(Autoregressive):
 
     def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> "TransformerSteps":
         return TransformerSteps(self, grid, condition)
+
+    def make_optimizer(self, lr: float, steps: int, weight_decay: float = 0.01) -> StepSchedule:
+        """How the course trains it (as GPT-2 and nanoGPT do): AdamW with weight decay on the weight matrices only,
+        the learning rate warmed up over the first steps (up to 500) and then decayed to 0 along a cosine."""
+        matrices = [p for name, p in self.named_parameters() if p.dim() >= 2 and name != "position"]
+        others = [p for name, p in self.named_parameters() if not (p.dim() >= 2 and name != "position")]
+        optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": weight_decay},
+                                       {"params": others, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
+        warmup = max(1, min(500, steps // 10))
+        return StepSchedule(optimizer, lambda step: min(1.0, (step + 1) / warmup)
+                            * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from starter.models.autoencoder import conv_decoder, conv_encoder
 from starter.models.prior import CodePrior, PriorMismatch
+from starter.models.registry import register
 from starter.models.vq import Quantized, VectorQuantizer
 
 
@@ -16,6 +17,7 @@ def upsample_4_to_7(in_channels: int, out_channels: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1)
 
 
+@register("two_level_vqvae", "images")
 class TwoLevelVQVAE(nn.Module):
     """Encoder features (7x7) -> top codes (4x4); bottom codes (7x7) from the features *and* the decoded top codes;
     the decoder reads both. The default sizes spend 16 x 7 + 49 x 5 = 357 bits per image (one level: 49 x 7 = 343)."""
@@ -77,6 +79,7 @@ def two_level_loss(model: TwoLevelVQVAE, batch: tuple, beta: float = 0.25) -> di
     return {"loss": recon + codebook + beta * commitment, "recon": recon, "commitment": commitment}
 
 
+@register("bottom_prior", "bottom codes", channels=64, blocks=5, embed=32)
 class BottomPrior(CodePrior):
     """PixelCNN over the 7x7 bottom codes that also sees every top code. The top codes are all known before the
     bottom is drawn, so they need no mask: a 7x7 convolution on the embedded 4x4 top grid lets every position see

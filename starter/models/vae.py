@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from starter.models.autoencoder import Decoder, conv_encoder
+from starter.models.registry import register
 
 
 class GaussianEncoder(nn.Module):
@@ -39,6 +40,7 @@ class VAEOutput(NamedTuple):
     log_var: torch.Tensor   # (N, latent_dim)
 
 
+@register("vae", "images")
 class VAE(nn.Module):
     """Gaussian encoder, reparameterised sample, the notebook-01 decoder; `encoder(x)[0]` is the latent to use."""
 

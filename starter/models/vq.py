@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from starter.models.autoencoder import Decoder, Encoder, conv_decoder, conv_encoder
+from starter.models.registry import register
 
 
 def make_codebook(num_codes: int, code_dim: int) -> nn.Parameter:
@@ -135,6 +136,7 @@ class VectorQuantizer(nn.Module):
         return F.embedding(indices, self.codebook).permute(0, 3, 1, 2)
 
 
+@register("vqvae", "images")
 class VQVAE(nn.Module):
     """Conv encoder -> d-dimensional vectors on a 7x7 grid -> nearest of K codes -> conv decoder."""
 
