@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab run run-fast test check notebooks clean
+.PHONY: setup lab run run-fast test check release notebooks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: setup                       ## unit tests + nbval re-execution of the solu
 
 check: setup                      ## your score and feedback before you submit: make check NB=02 (no hidden tests)
 	$(PY) -m starter.grade --self $(wildcard notebooks/$(NB)_*.ipynb)
+
+release: setup                    ## a notebook for graded use, its answers withheld: make release NB=03 OUT=dist
+	$(PY) -m starter.release $(NB) --out $(or $(OUT),dist)
 
 notebooks: setup                  ## regenerate notebooks/ from solutions/
 	$(PY) -m starter.build

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -59,8 +60,8 @@ class Exercise:
 
 
 E = Exercise
-AE, VQ, PIXELCNN, PRIOR, VAE = ("starter.models.autoencoder", "starter.models.vq", "starter.models.pixelcnn",
-                                "starter.models.prior", "starter.models.vae")
+AE, VQ, PIXELCNN, PRIOR, VAE, TRANSFORMER = ("starter.models.autoencoder", "starter.models.vq", "starter.models.pixelcnn",
+                                             "starter.models.prior", "starter.models.vae", "starter.models.transformer")
 EXERCISES: tuple[Exercise, ...] = (
     E("encoder", "01", "autoencoder:check_encoder", ("Encoder",), 2,
       hidden=({"latent_dim": 5, "width": 8, "batch": 3},), twins=(f"{AE}:Encoder", f"{AE}:conv_encoder")),
@@ -100,6 +101,14 @@ EXERCISES: tuple[Exercise, ...] = (
       hidden=({"n": 9, "d": 3},), twins=(f"{VAE}:kl_to_standard_normal",)),
     E("vae-loss", "05", "vae:check_vae_loss", ("vae_loss",), 2,
       hidden=({"n": 7, "latent_dim": 3},), twins=(f"{VAE}:vae_loss",)),
+    E("causal-mask", "06", "transformer:check_causal_mask", ("causal_mask",), 1,
+      hidden=({},), twins=(f"{TRANSFORMER}:causal_mask",)),
+    E("attention", "06", "transformer:check_attention", ("attention",), 2,
+      hidden=({},), twins=(f"{TRANSFORMER}:attention",)),
+    E("self-attention", "06", "transformer:check_self_attention", ("CausalSelfAttention",), 3,
+      hidden=({"width": 12, "heads": 3},), twins=(f"{TRANSFORMER}:SelfAttention",)),
+    E("attention-step", "06", "transformer:check_attention_step", ("attention_step",), 2,
+      hidden=({"width": 12, "heads": 2},), twins=(f"{TRANSFORMER}:attention_step",)),
 )
 BY_ID: dict[str, Exercise] = {exercise.grade_id: exercise for exercise in EXERCISES}
 
@@ -139,3 +148,13 @@ def defined_names(source: str) -> dict[str, bool]:
     """The top-level functions and classes of a module's source: {name: is a class}."""
     return {node.name: isinstance(node, ast.ClassDef) for node in ast.parse(source).body
             if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+
+
+def checked_elsewhere(name: str) -> None:
+    """What a check cell does where the checks are withheld (a release for graded use): say so, and under nbgrader
+    fail, so that nothing is awarded without the checks."""
+    message = (f"{name}: the checks of this notebook are not in this release (they hold the answers); they run when "
+               "your notebook is graded")
+    if os.environ.get("NBGRADER_EXECUTION"):
+        raise AssertionError(message)
+    print(message)

@@ -34,3 +34,8 @@ def print_table(rows: Mapping[str, Mapping[str, Number]], first: str = "") -> No
     widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
     for line in cells:
         print("  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])]))
+
+
+def claim(text: str, holds: bool) -> None:
+    """Print a claim of the prose with ✓ when this run's numbers support it, ✗ when they do not."""
+    print(f"{'✓' if holds else '✗'} {text}")

@@ -65,10 +65,10 @@ class Session:
         return save_checkpoint(self.args.out / "checkpoint.pt", model, kind_of(model), config, {**metrics, **settings})
 
 
-def kind_options(parser: argparse.ArgumentParser, family: str, default: str) -> None:
-    """--model among the registry's kinds of `family`, and every size option of those kinds (each kind has its own
-    defaults; an option that the chosen kind does not have is an error)."""
-    found = of_family(family)
+def kind_options(parser: argparse.ArgumentParser, families: tuple[str, ...], default: str) -> None:
+    """--model among the registry's kinds of `families`, and every size option of those kinds (each kind has its
+    own defaults; an option that the chosen kind does not have is an error)."""
+    found = {name: kind for family in families for name, kind in of_family(family).items()}
     parser.add_argument("--model", choices=sorted(found), default=default, help="default: %(default)s")
     defaults: dict[str, list[str]] = {}
     for name, kind in found.items():
@@ -155,12 +155,13 @@ def fit_autoregressive(args: argparse.Namespace, session: Session, model: nn.Mod
     train_loader, test_loader = session.loaders(train, test, test_batch=500)
     steps = args.epochs * len(train_loader)
     optimizer = model.make_optimizer(args.lr, steps) if hasattr(model, "make_optimizer") else None
-    return fit(model, train_loader, test_loader, nll_loss, epochs=args.epochs, lr=args.lr, optimizer=optimizer,
+    loss = (lambda model, batch: model.loss(batch)) if hasattr(model, "loss") else nll_loss  # a masked model's own
+    return fit(model, train_loader, test_loader, loss, epochs=args.epochs, lr=args.lr, optimizer=optimizer,
                lr_decay=1.0 if optimizer else args.lr_decay, time_limit=args.time_limit, on_epoch_end=log, progress=False)
 
 
 def pixelcnn_options(parser: argparse.ArgumentParser) -> None:
-    kind_options(parser, "pixels", "gated_pixelcnn")
+    kind_options(parser, ("pixels",), "gated_pixelcnn")
     autoregressive_options(parser, lr_decay=0.99)
 
 
@@ -194,7 +195,7 @@ def prior_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--level", choices=["one", "top", "bottom"], default="one",
                         help="one: a VQ-VAE's 7x7 codes; top/bottom: a two-level VQ-VAE's 4x4 or 7x7 codes")
     parser.add_argument("--conditional", action="store_true", help="condition on the label (one and top levels)")
-    kind_options(parser, "codes", "prior")
+    kind_options(parser, ("codes", "masked codes"), "prior")
     autoregressive_options(parser, lr_decay=0.95)
 
 
@@ -233,6 +234,9 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
     train, test, model, config = code_datasets(args, session)
     history = fit_autoregressive(args, session, model, train, test, session.log)
     nats = history.last("test_loss")
+    if hasattr(model, "loss"):  # a masked model: the loss of hidden codes given the visible ones, not a likelihood
+        return session.save(model, config, history, test_hidden_code_nats=nats, vqvae=str(args.vqvae),
+                            level=args.level)
     return session.save(model, config, history, test_nats_per_code=nats, test_bits_per_code=bits_per_dim(nats),
                         marginal_entropy_nats=entropy_nats(code_counts(test.tensors[0], model.num_codes)),
                         vqvae=str(args.vqvae), level=args.level, lr_decay=args.lr_decay,

@@ -2596,3 +2596,567 @@ def sample_codes(prior: nn.Module, n: int, temperature: float = 1.0) -> torch.Te
 '''), "negates the KL term (a sign error from the ELBO), so the loss rewards a large KL"),
     ],
 }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# notebook 06: transformer prior
+# ---------------------------------------------------------------------------------------------------------------
+# The `self-attention` answers call the student's `attention` and `causal_mask` (exercises `attention`,
+# `causal-mask`), as the prose asks ("with your two functions"), unless they use F.scaled_dot_product_attention;
+# the `attention-step` answers likewise use them where they call them ("as in Exercise 3").
+
+CORRECT_ANSWERS["causal-mask"] = [
+    Answer("torch.tril of a bool ones matrix with the offset keys - queries", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    return torch.tril(torch.ones(queries, keys, dtype=torch.bool), diagonal=keys - queries)
+'''),
+    Answer("comparison of arange indices (positions of the queries against keys)", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    positions = torch.arange(queries) + (keys - queries)  # the position each query stands for
+    j = torch.arange(keys)
+    return j[None, :] <= positions[:, None]
+'''),
+    Answer("complement of the strict upper triangle (triu with offset + 1)", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    future = torch.triu(torch.ones(queries, keys, dtype=torch.bool), diagonal=keys - queries + 1)
+    return ~future
+'''),
+    Answer("double loop filling a zeros matrix, local named mask", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    mask = torch.zeros(queries, keys, dtype=torch.bool)
+    offset = keys - queries
+    for i in range(queries):
+        for j in range(keys):
+            if j <= offset + i:
+                mask[i, j] = True
+    return mask
+'''),
+    Answer("last rows of the full (keys, keys) lower triangle, float tril then .bool()", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    full = torch.ones(keys, keys).tril().bool()  # a whole sequence of `keys` positions
+    return full[keys - queries:]  # the queries are the last positions
+'''),
+    Answer("row slices in a loop, tril method on a float matrix compared with 1", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    m = torch.ones(queries, keys).tril(keys - queries)
+    return m == 1
+'''),
+    Answer("torch.ge on broadcast index grids from torch.meshgrid", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    i, j = torch.meshgrid(torch.arange(queries), torch.arange(keys), indexing="ij")
+    return torch.ge(i + keys - queries, j)
+'''),
+]
+
+UNSEEN_WRONG_ANSWERS["causal-mask"] = [
+    (Answer("tril without the offset", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    return torch.tril(torch.ones(queries, keys, dtype=torch.bool))
+'''), "no offset: query i is treated as position i, not keys - queries + i (wrong when queries < keys)"),
+    (Answer("strict lower triangle", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    return torch.tril(torch.ones(queries, keys, dtype=torch.bool), diagonal=keys - queries - 1)
+'''), "leaves out the diagonal: a position may not attend to itself"),
+    (Answer("upper triangle", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    return torch.triu(torch.ones(queries, keys, dtype=torch.bool), diagonal=keys - queries)
+'''), "uses triu: True for the later keys (the future) instead of the earlier ones"),
+    (Answer("first rows of the full triangle", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    return torch.ones(keys, keys, dtype=torch.bool).tril()[:queries]
+'''), "takes the first `queries` rows of the full mask instead of the last ones"),
+    (Answer("float mask", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    return torch.tril(torch.ones(queries, keys), diagonal=keys - queries)
+'''), "returns a float tensor of ones and zeros instead of a bool one"),
+    (Answer("offset with the wrong sign", '''def causal_mask(queries: int, keys: int) -> torch.Tensor:
+    """(queries, keys) bool: True where query i, the position keys - queries + i, may attend to key j."""
+    return torch.tril(torch.ones(queries, keys, dtype=torch.bool), diagonal=queries - keys)
+'''), "offset queries - keys instead of keys - queries"),
+]
+
+CORRECT_ANSWERS["attention"] = [
+    Answer("as the prose: @, masked_fill with float('-inf'), F.softmax", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    d = q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)
+    scores = scores.masked_fill(~mask, float("-inf"))
+    weights = F.softmax(scores, dim=-1)
+    return weights @ v
+'''),
+    Answer("torch.einsum, -torch.inf, .softmax method, d ** -0.5", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scores = torch.einsum("nhtd,nhsd->nhts", q, k) * q.size(-1) ** -0.5
+    scores = scores.masked_fill(mask.logical_not(), -torch.inf)
+    attention = scores.softmax(dim=-1)
+    return torch.einsum("nhts,nhsd->nhtd", attention, v)
+'''),
+    Answer("torch.matmul, torch.where with a -inf tensor, queries scaled first", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    q = q / q.shape[-1] ** 0.5
+    scores = torch.matmul(q, k.transpose(-1, -2))
+    scores = torch.where(mask, scores, torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device))
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
+'''),
+    Answer("computed in float64, converted back to the input dtype", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    q64, k64, v64 = q.double(), k.double(), v.double()
+    scores = q64 @ k64.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~mask, float("-inf"))
+    out = scores.softmax(-1) @ v64
+    return out.to(q.dtype)
+'''),
+    Answer("PyTorch's F.scaled_dot_product_attention with the bool mask", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+'''),
+    Answer("a very negative finite number (-1e9) instead of -inf, mask moved to the scores' device", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    d_k = k.size(-1)
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(d_k)
+    scores = scores.masked_fill(mask.to(scores.device) == 0, -1e9)  # exp(-1e9) is exactly 0 in float32
+    p = F.softmax(scores, dim=-1)
+    return p @ v
+'''),
+    Answer("torch.finfo(dtype).min instead of -inf, weights named attn", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scale = 1 / math.sqrt(q.size(-1))
+    scores = torch.matmul(q, k.mT) * scale
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    attn = F.softmax(scores, dim=-1)
+    return torch.matmul(attn, v)
+'''),
+    Answer("softmax written out: subtract the row max, exp, divide by the sum", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~mask, float("-inf"))
+    scores = scores - scores.amax(dim=-1, keepdim=True)
+    e = scores.exp()
+    weights = e / e.sum(dim=-1, keepdim=True)
+    return weights @ v
+'''),
+]
+
+UNSEEN_WRONG_ANSWERS["attention"] = [
+    (Answer("divides by d", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    d = q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / d
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return F.softmax(scores, dim=-1) @ v
+'''), "scales the scores by 1/d instead of 1/sqrt(d)"),
+    (Answer("no scaling", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scores = q @ k.transpose(-2, -1)
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return F.softmax(scores, dim=-1) @ v
+'''), "forgets to divide the scores by sqrt(d)"),
+    (Answer("softmax over the queries", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return F.softmax(scores, dim=-2) @ v
+'''), "takes the softmax over dim -2 (the queries) instead of the keys"),
+    (Answer("masked scores set to zero", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = scores * mask
+    return F.softmax(scores, dim=-1) @ v
+'''), "multiplies the scores by the mask: masked keys get score 0, i.e. weight e^0, not 0"),
+    (Answer("mask not inverted", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(mask, float("-inf"))
+    return F.softmax(scores, dim=-1) @ v
+'''), "masked_fill(mask, ...) instead of masked_fill(~mask, ...): hides the keys the query may see"),
+    (Answer("mask applied after the softmax", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    weights = F.softmax(scores, dim=-1) * mask
+    return weights @ v
+'''), "zeroes the masked weights after the softmax without renormalising: the rows no longer sum to 1"),
+    (Answer("sqrt of the number of keys", '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(k.shape[-2])
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return F.softmax(scores, dim=-1) @ v
+'''), "divides by the square root of the number of keys S instead of the width d"),
+]
+
+CORRECT_ANSWERS["self-attention"] = [
+    Answer("the four steps of the prose, width from x.shape", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, T, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=2)
+        q = q.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        k = k.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        v = v.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        y = attention(q, k, v, causal_mask(T, T))
+        y = y.transpose(1, 2).reshape(N, T, width)
+        return self.out(y)
+'''),
+    Answer("chunk, a helper for the heads, .contiguous().view to merge, local named mask", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def split_heads(self, t):
+        B, T, C = t.shape
+        return t.reshape(B, T, self.heads, C // self.heads).permute(0, 2, 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.size()
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+        mask = causal_mask(T, T).to(x.device)
+        y = attention(q, k, v, mask)
+        y = y.permute(0, 2, 1, 3).contiguous().view(B, T, C)
+        return self.out(y)
+'''),
+    Answer("one reshape to (N, T, 3, heads, d), permute and unbind", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, c = x.shape
+        h = self.heads
+        qkv = self.qkv(x).reshape(n, t, 3, h, c // h).permute(2, 0, 3, 1, 4)  # (3, n, h, t, d)
+        q, k, v = qkv.unbind(0)
+        out = attention(q, k, v, causal_mask(t, t))
+        out = out.transpose(1, 2).flatten(2)
+        return self.out(out)
+'''),
+    Answer("F.scaled_dot_product_attention with is_causal=True, width from self.out.in_features", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        width = self.out.in_features
+        N, T, _ = x.shape
+        d = width // self.heads
+        q, k, v = self.qkv(x).split(width, dim=2)
+        q, k, v = (t.view(N, T, self.heads, d).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out(y.transpose(1, 2).reshape(N, T, width))
+'''),
+    Answer("a loop over the heads with slices, torch.cat of the heads", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, width = x.shape[1], x.shape[2]
+        d = width // self.heads
+        qkv = self.qkv(x)
+        q_all, k_all, v_all = qkv[..., :width], qkv[..., width:2 * width], qkv[..., 2 * width:]
+        mask = causal_mask(T, T)
+        outputs = []
+        for h in range(self.heads):
+            q = q_all[..., h * d:(h + 1) * d].unsqueeze(1)  # (N, 1, T, d)
+            k = k_all[..., h * d:(h + 1) * d].unsqueeze(1)
+            v = v_all[..., h * d:(h + 1) * d].unsqueeze(1)
+            outputs.append(attention(q, k, v, mask).squeeze(1))
+        return self.out(torch.cat(outputs, dim=-1))
+'''),
+    Answer("torch.stack of the three parts, unflatten and movedim to rearrange", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x):
+        N, T, W = x.shape
+        parts = torch.stack(self.qkv(x).split(W, dim=-1))  # (3, N, T, W)
+        parts = parts.unflatten(-1, (self.heads, -1)).movedim(-2, -3)  # (3, N, heads, T, d)
+        q, k, v = parts[0], parts[1], parts[2]
+        attended = attention(q, k, v, causal_mask(T, T))
+        merged = attended.movedim(1, 2).reshape(N, T, W)
+        return self.out(merged)
+'''),
+]
+
+UNSEEN_WRONG_ANSWERS["self-attention"] = [
+    (Answer("heads not transposed back before merging", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, T, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=2)
+        q = q.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        k = k.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        v = v.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        y = attention(q, k, v, causal_mask(T, T))
+        y = y.reshape(N, T, width)
+        return self.out(y)
+'''), "merges the heads with a plain reshape of (N, heads, T, d): positions and heads get mixed up"),
+    (Answer("view straight to (N, heads, T, d)", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, T, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=2)
+        q = q.reshape(N, self.heads, T, width // self.heads)
+        k = k.reshape(N, self.heads, T, width // self.heads)
+        v = v.reshape(N, self.heads, T, width // self.heads)
+        y = attention(q, k, v, causal_mask(T, T))
+        y = y.transpose(1, 2).reshape(N, T, width)
+        return self.out(y)
+'''), "reshapes (N, T, width) directly to (N, heads, T, d): each 'position' mixes several positions (not causal)"),
+    (Answer("no mask", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, T, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=2)
+        q, k, v = (t.view(N, T, self.heads, -1).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.out(y.transpose(1, 2).reshape(N, T, width))
+'''), "calls scaled_dot_product_attention without a mask or is_causal: every position sees the future"),
+    (Answer("output layer forgotten", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, T, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=2)
+        q = q.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        k = k.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        v = v.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        y = attention(q, k, v, causal_mask(T, T))
+        return y.transpose(1, 2).reshape(N, T, width)
+'''), "returns the merged heads without applying self.out"),
+    (Answer("keys and queries swapped", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, T, width = x.shape
+        k, q, v = self.qkv(x).split(width, dim=2)
+        q = q.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        k = k.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        v = v.view(N, T, self.heads, width // self.heads).transpose(1, 2)
+        y = attention(q, k, v, causal_mask(T, T))
+        return self.out(y.transpose(1, 2).reshape(N, T, width))
+'''), "unpacks the qkv outputs as keys, queries, values: the first width outputs are the queries"),
+    (Answer("head width as the split", '''class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)  # queries, keys and values, each the heads side by side
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, T, width = x.shape
+        d = width // self.heads
+        q, k, v = self.qkv(x).split(width, dim=2)
+        q = q.view(N, T, d, self.heads).permute(0, 3, 1, 2)
+        k = k.view(N, T, d, self.heads).permute(0, 3, 1, 2)
+        v = v.view(N, T, d, self.heads).permute(0, 3, 1, 2)
+        y = attention(q, k, v, causal_mask(T, T))
+        return self.out(y.permute(0, 2, 3, 1).reshape(N, T, width))
+'''), "splits each vector as (d, heads) instead of (heads, d): a head takes every heads-th feature, not its own block"),
+]
+
+CORRECT_ANSWERS["attention-step"] = [
+    Answer("as the prose, with the student's attention and causal_mask", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    d = width // layer.heads
+    q, k, v = layer.qkv(x).split(width, dim=2)
+    q = q.view(N, T, layer.heads, d).transpose(1, 2)
+    k = k.view(N, T, layer.heads, d).transpose(1, 2)
+    v = v.view(N, T, layer.heads, d).transpose(1, 2)
+    keys, values = cache.extend(k, v)
+    y = attention(q, keys, values, causal_mask(T, keys.shape[2]))
+    y = y.transpose(1, 2).reshape(N, T, width)
+    return layer.out(y)
+'''),
+    Answer("F.scaled_dot_product_attention with attn_mask=causal_mask(T, S)", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    B, T, C = x.shape
+    q, k, v = layer.qkv(x).chunk(3, dim=-1)
+    q, k, v = [t.reshape(B, T, layer.heads, -1).transpose(1, 2) for t in (q, k, v)]
+    k, v = cache.extend(k, v)
+    S = k.size(-2)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(T, S).to(x.device))
+    return layer.out(y.transpose(1, 2).contiguous().view(B, T, C))
+'''),
+    Answer("everything inline: einsum, tril with offset, -inf, softmax", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    n, t, w = x.shape
+    h = layer.heads
+    qkv = layer.qkv(x).reshape(n, t, 3, h, w // h).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    keys, values = cache.extend(k, v)
+    s = keys.shape[-2]
+    scores = torch.einsum("nhtd,nhsd->nhts", q, keys) / math.sqrt(w // h)
+    allowed = torch.ones(t, s, dtype=torch.bool, device=x.device).tril(s - t)
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    y = torch.einsum("nhts,nhsd->nhtd", scores.softmax(-1), values)
+    return layer.out(y.permute(0, 2, 1, 3).reshape(n, t, w))
+'''),
+    Answer("width from layer.out.in_features, slices, local named mask", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    width = layer.out.in_features
+    heads = layer.heads
+    N, T = x.shape[0], x.shape[1]
+    qkv = layer.qkv(x)
+    q = qkv[:, :, :width]
+    k = qkv[:, :, width:2 * width]
+    v = qkv[:, :, 2 * width:]
+
+    def heads_first(t):
+        return t.reshape(N, T, heads, width // heads).transpose(1, 2)
+
+    all_k, all_v = cache.extend(heads_first(k), heads_first(v))
+    mask = causal_mask(T, all_k.shape[2])
+    out = attention(heads_first(q), all_k, all_v, mask)
+    out = out.transpose(1, 2).reshape(N, T, width)
+    return layer.out(out)
+'''),
+    Answer("a loop over the heads, torch.cat of their outputs", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    heads = layer.heads
+    d = width // heads
+    q, k, v = layer.qkv(x).split(width, dim=-1)
+    q = q.view(N, T, heads, d).transpose(1, 2)
+    k = k.view(N, T, heads, d).transpose(1, 2)
+    v = v.view(N, T, heads, d).transpose(1, 2)
+    keys, values = cache.extend(k, v)
+    mask = causal_mask(T, keys.size(2))
+    per_head = []
+    for i in range(heads):
+        per_head.append(attention(q[:, i:i + 1], keys[:, i:i + 1], values[:, i:i + 1], mask)[:, 0])  # (N, T, d)
+    return layer.out(torch.cat(per_head, dim=-1))
+'''),
+    Answer("scores in float64 with torch.matmul, converted back", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    q, k, v = layer.qkv(x).split(width, dim=2)
+    q, k, v = (z.view(N, T, layer.heads, -1).transpose(1, 2) for z in (q, k, v))
+    keys, values = cache.extend(k, v)
+    total = keys.shape[2]
+    scores = torch.matmul(q.double(), keys.double().transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~causal_mask(T, total), -torch.inf)
+    y = torch.matmul(torch.softmax(scores, dim=-1), values.double()).to(x.dtype)
+    return layer.out(y.transpose(1, 2).reshape(N, T, width))
+'''),
+]
+
+UNSEEN_WRONG_ANSWERS["attention-step"] = [
+    (Answer("no mask (only right for one new position)", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    q, k, v = layer.qkv(x).split(width, dim=2)
+    q, k, v = (t.view(N, T, layer.heads, -1).transpose(1, 2) for t in (q, k, v))
+    keys, values = cache.extend(k, v)
+    y = F.scaled_dot_product_attention(q, keys, values)
+    return layer.out(y.transpose(1, 2).reshape(N, T, width))
+'''), "no mask at all: fine for T = 1, but with several new positions the earlier ones see the later ones"),
+    (Answer("is_causal=True with fewer queries than keys", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    q, k, v = layer.qkv(x).split(width, dim=2)
+    q, k, v = (t.view(N, T, layer.heads, -1).transpose(1, 2) for t in (q, k, v))
+    keys, values = cache.extend(k, v)
+    y = F.scaled_dot_product_attention(q, keys, values, is_causal=True)
+    return layer.out(y.transpose(1, 2).reshape(N, T, width))
+'''), "is_causal=True aligns the mask to the top left: with a non-empty cache the new query sees only the first keys"),
+    (Answer("attends to the new keys only", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    q, k, v = layer.qkv(x).split(width, dim=2)
+    q, k, v = (t.view(N, T, layer.heads, -1).transpose(1, 2) for t in (q, k, v))
+    cache.extend(k, v)
+    y = attention(q, k, v, causal_mask(T, T))
+    return layer.out(y.transpose(1, 2).reshape(N, T, width))
+'''), "adds k, v to the cache but ignores what extend returns: attends only to the new positions"),
+    (Answer("first rows of the mask", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    q, k, v = layer.qkv(x).split(width, dim=2)
+    q, k, v = (t.view(N, T, layer.heads, -1).transpose(1, 2) for t in (q, k, v))
+    keys, values = cache.extend(k, v)
+    S = keys.shape[2]
+    y = attention(q, keys, values, causal_mask(S, S)[:T])
+    return layer.out(y.transpose(1, 2).reshape(N, T, width))
+'''), "takes the first T rows of the full mask: the new positions are treated as the first ones"),
+    (Answer("output layer forgotten", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    q, k, v = layer.qkv(x).split(width, dim=2)
+    q, k, v = (t.view(N, T, layer.heads, -1).transpose(1, 2) for t in (q, k, v))
+    keys, values = cache.extend(k, v)
+    y = attention(q, keys, values, causal_mask(T, keys.shape[2]))
+    return y.transpose(1, 2).reshape(N, T, width)
+'''), "returns the merged heads without applying layer.out"),
+    (Answer("caches the queries instead of the keys", '''def attention_step(layer: nn.Module, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions x (N, T, width) over the cached positions and themselves."""
+    N, T, width = x.shape
+    q, k, v = layer.qkv(x).split(width, dim=2)
+    q, k, v = (t.view(N, T, layer.heads, -1).transpose(1, 2) for t in (q, k, v))
+    keys, values = cache.extend(q, v)
+    y = attention(k, keys, values, causal_mask(T, keys.shape[2]))
+    return layer.out(y.transpose(1, 2).reshape(N, T, width))
+'''), "mixes up queries and keys: caches q and attends with the new k as the query"),
+]

@@ -49,6 +49,13 @@ REPARAMETERIZE = "return mean + torch.exp(0.5 * log_var) * torch.randn_like(mean
 KL = "return 0.5 * (mean.pow(2) + log_var.exp() - log_var - 1).sum(1)"
 RECONSTRUCTION = 'reconstruction = F.binary_cross_entropy(x_hat, x, reduction="sum") / len(x)'
 KL_MEAN = "kl = kl_to_standard_normal(mean, log_var).mean()"
+MASK = "return torch.ones(queries, keys, dtype=torch.bool).tril(keys - queries)"
+SCORES = "scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])"
+WEIGHTS = 'return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v'
+HEADS = "q, k, v = (part.view(n, t, self.heads, width // self.heads).transpose(1, 2)"
+MERGE = "return self.out(y.transpose(1, 2).reshape(n, t, width))"
+STEP_CACHE = "keys, values = cache.extend(k, v)"
+STEP_MASK = "y = attention(q, keys, values, causal_mask(t, keys.shape[2]))"
 
 WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
     "encoder": [
@@ -283,6 +290,44 @@ WRONG_ANSWERS: dict[str, list[WrongAnswer]] = {
         W("KL summed over the batch", KL_MEAN, "kl = kl_to_standard_normal(mean, log_var).sum()", "average it"),
         W("no KL", KL_MEAN, "kl = torch.zeros(())", "add the KL term"),
     ],
+    "causal-mask": [
+        W("no offset", MASK, "return torch.ones(queries, keys, dtype=torch.bool).tril()", "the queries are the last"),
+        W("strict triangle", MASK, "return torch.ones(queries, keys, dtype=torch.bool).tril(keys - queries - 1)",
+          "see itself"),
+        W("upper triangle", MASK, "return torch.ones(queries, keys, dtype=torch.bool).triu(keys - queries)",
+          "later ones and not earlier"),
+        W("float mask", MASK, "return torch.ones(queries, keys).tril(keys - queries)", "bool tensor"),
+        W("keys by queries", MASK, "return torch.ones(keys, queries, dtype=torch.bool).tril(keys - queries)",
+          "one row per query"),
+        W("nothing hidden", MASK, "return torch.ones(queries, keys, dtype=torch.bool)", "nothing is hidden"),
+    ],
+    "attention": [
+        W("no scaling", SCORES, "scores = q @ k.transpose(-2, -1)", "not scaled"),
+        W("divided by d", SCORES, "scores = q @ k.transpose(-2, -1) / q.shape[-1]", "divided by d"),
+        W("mask inverted", WEIGHTS, 'return scores.masked_fill(mask, float("-inf")).softmax(dim=-1) @ v', "inverted"),
+        W("0 instead of -inf", WEIGHTS, "return scores.masked_fill(~mask, 0.0).softmax(dim=-1) @ v", "instead of -inf"),
+        W("softmax over the queries", WEIGHTS, 'return scores.masked_fill(~mask, float("-inf")).softmax(dim=-2) @ v',
+          "over the queries"),
+        W("mask ignored", WEIGHTS, "return scores.softmax(dim=-1) @ v", "ignored"),
+    ],
+    "self-attention": [
+        W("no causal mask", "y = attention(q, k, v, causal_mask(t, t))", "y = attention(q, k, v, torch.ones(t, t, dtype=torch.bool))",
+          "causal mask"),
+        W("one head", HEADS, "q, k, v = (part.view(n, t, 1, width).transpose(1, 2)", "one head of full width"),
+        W("heads merged in place", MERGE, "return self.out(y.reshape(n, t, width))", "without moving them back"),
+        W("no output layer", MERGE, "return y.transpose(1, 2).reshape(n, t, width)", "self.out"),
+        W("heads interleaved", HEADS, "q, k, v = (part.view(n, t, width // self.heads, self.heads).permute(0, 3, 1, 2)",
+          "compare your forward() with the text"),
+    ],
+    "attention-step": [
+        W("no cache", STEP_CACHE, "keys, values = k, v", "cache.extend"),
+        W("only itself", STEP_CACHE, "cache.extend(k, v)\n    keys, values = k, v", "only to themselves"),
+        W("square mask", STEP_MASK, "y = attention(q, keys, values, causal_mask(t, t))", "causal_mask(new positions"),
+        W("no mask", STEP_MASK, "y = attention(q, keys, values, torch.ones(t, keys.shape[2], dtype=torch.bool))",
+          "values differ"),
+        W("heads merged in place", "return layer.out(y.transpose(1, 2).reshape(n, t, width))",
+          "return layer.out(y.reshape(n, t, width))", "values differ"),
+    ],
 }
 
 # Coded to the visible check only: these pass it and must fail the hidden test of the same cell.
@@ -321,4 +366,9 @@ REFERENCE_ANSWERS: dict[str, str] = {
     "reparameterize": "from starter.models.vae import reparameterize",
     "kl": "from starter.models.vae import kl_to_standard_normal",
     "vae-loss": "from starter.models.vae import vae_loss",
+    "causal-mask": "from starter.models.transformer import causal_mask",
+    "attention": "from starter.models.transformer import attention",
+    "self-attention": "from starter.models.transformer import SelfAttention\n\n\nclass CausalSelfAttention(SelfAttention):\n"
+                      "    pass",
+    "attention-step": "from starter.models.transformer import attention_step",
 }

@@ -199,8 +199,8 @@ def expect_close(found: Any, expected: torch.Tensor, what: str, atol: float = 1e
     found, expected = found.detach().double(), expected.detach().double()
     if not torch.allclose(found, expected, atol=atol, rtol=rtol):
         gap = (found - expected).abs().max().item()
-        cause = next((text for text, value in (causes or {}).items()
-                      if value.shape == found.shape and torch.allclose(found, value.detach().double(), atol=atol, rtol=rtol)), "")
+        cause = next((text for text, value in (causes or {}).items() if value.shape == found.shape
+                      and torch.allclose(found, value.detach().double(), atol=atol, rtol=rtol, equal_nan=True)), "")
         raise CheckFailed(f"{what}: values differ from the reference (largest difference {gap:.3g})"
                           + (f": {cause}" if cause else ""))
 

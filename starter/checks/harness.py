@@ -310,3 +310,32 @@ def set_gradients(module: Any, values: list[torch.Tensor]) -> None:
     """Give the module's parameters these .grad values (gradients left over from earlier work)."""
     for parameter, value in zip(_module(module).parameters(), values):
         parameter.grad = value.clone()
+
+
+class AttentionLayer(nn.Module):
+    """What a self-attention layer holds (notebook 06): `heads`, the projection `qkv` to queries, keys and values,
+    and the output projection `out`; its use is the student's to write."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+
+@harness
+def attention_layer(width: int, heads: int) -> AttentionLayer:
+    return AttentionLayer(width, heads)
+
+
+@harness
+def steps(step: Callable, layer: Any, x: torch.Tensor, sizes: list[int]) -> dict:
+    """Feed the positions of x to step(layer, positions, cache) in chunks of `sizes` positions, with one cache; what
+    each call returned and how many positions the cache holds at the end."""
+    from starter.models.transformer import KVCache
+
+    cache, outputs, start = KVCache(x.shape[1]), [], 0
+    for size in sizes:
+        outputs.append(step(layer, x[:, start:start + size], cache))
+        start += size
+    return {"outputs": outputs, "cached": cache.length}

@@ -26,6 +26,7 @@ from starter.grading import worker
 from starter.grading.plan import Plan, make_plan
 from starter.grading.reports import CheckScore, Grade, Results, score
 from starter.grading.sandbox import Sandbox, check_available, check_runs, python_paths
+from starter.grading.similarity import course_fingerprints, notebook_fingerprints, similar_pairs, write_report
 from starter.grading.submissions import Submission, check_unique, collect, match_solution, nbgrader, read_notebook
 from starter.grading.withheld import STARTER, withheld_copy
 
@@ -212,4 +213,14 @@ def grade_all(paths: list[Path], out: Path, settings: Settings | None = None, ro
         bar.close()
     keys = [key for key, *_ in tasks]
     results.finish(keys, time.perf_counter() - began)
+    report_similarity([(s, notebook, parsed) for _, s, notebook, parsed in tasks if notebook], solutions, out)
     return [results.grades[key] for key in keys]
+
+
+def report_similarity(submissions: list[tuple[Submission, str, object]], solutions: dict, out: Path) -> None:
+    """similarity.csv and similarity.md: near-identical exercise code among the submissions and with the course's."""
+    prints = {f"{s.student} ({notebook[:2]})": notebook_fingerprints(parsed, solutions[notebook])
+              for s, notebook, parsed in submissions}
+    references = {name: prints for notebook in sorted({n for _, n, _ in submissions})
+                  for name, prints in course_fingerprints(notebook, solutions[notebook]).items()}
+    write_report(similar_pairs(prints, references), out, len(prints))

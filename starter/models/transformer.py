@@ -20,55 +20,87 @@ from starter.train import StepSchedule
 
 
 class KVCache:
-    """The keys and values one attention layer has computed so far, (N, heads, positions, head width) each."""
+    """The keys and values one attention layer has computed so far, (N, heads, positions, head width) each: kept in
+    buffers for `capacity` positions, written in place as positions are added."""
 
-    def __init__(self):
+    def __init__(self, capacity: int):
+        self.capacity, self.length = capacity, 0
         self.keys: torch.Tensor | None = None
         self.values: torch.Tensor | None = None
 
     def extend(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Append the new positions' keys and values; returns all of them."""
-        if self.keys is not None:
-            keys, values = torch.cat([self.keys, keys], 2), torch.cat([self.values, values], 2)
-        self.keys, self.values = keys, values
-        return keys, values
+        """Add the new positions' keys and values; returns those of every position so far."""
+        if self.keys is None:
+            n, heads, _, width = keys.shape
+            self.keys, self.values = (keys.new_empty(n, heads, self.capacity, width) for _ in range(2))
+        end = self.length + keys.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"the cache holds {self.capacity} positions, not {end}")
+        self.keys[:, :, self.length:end], self.values[:, :, self.length:end] = keys, values
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
 
 
 def causal_mask(queries: int, keys: int) -> torch.Tensor:
-    """(queries, keys) bool: True where the query may attend; the queries are the last `queries` of `keys` positions."""
+    """(queries, keys) bool: True where a query may attend to a key. The queries are the last `queries` of the
+    `keys` positions (all of them without a cache), and each sees itself and the positions before it."""
     return torch.ones(queries, keys, dtype=torch.bool).tril(keys - queries)
 
 
-class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention in which each position attends to itself and the positions before it."""
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+              dropout: float = 0.0) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) where `mask` allows, -inf elsewhere) v, for (N, heads, T, d) queries and (N, heads,
+    S, d) keys and values; `mask` is (T, S) bool. (PyTorch's fused kernel computes exactly this.)"""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
 
-    def __init__(self, width: int, heads: int, dropout: float = 0.0):
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: each position attends to itself and the positions before it (`causal`), or to
+    every position."""
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0, causal: bool = True):
         super().__init__()
         if width % heads:
             raise ValueError(f"width {width} is not a multiple of heads {heads}")
-        self.heads, self.dropout = heads, dropout
+        self.heads, self.dropout, self.causal = heads, dropout, causal
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
 
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, T, width) -> queries, keys and values, each (N, heads, T, width / heads)."""
+        n, t, width = x.shape
+        return tuple(part.view(n, t, self.heads, width // self.heads).transpose(1, 2)
+                     for part in self.qkv(x).split(width, dim=2))
+
+    def merge(self, y: torch.Tensor) -> torch.Tensor:
+        """(N, heads, T, width / heads) -> the output projection of the heads side by side, (N, T, width)."""
+        n, _, t, _ = y.shape
+        return self.out(y.transpose(1, 2).reshape(n, t, -1))
+
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """(N, T, width) -> (N, T, width); with `cache`, x holds the positions after the cached ones."""
-        n, t, width = x.shape
-        q, k, v = (part.view(n, t, self.heads, width // self.heads).transpose(1, 2)
-                   for part in self.qkv(x).split(width, dim=2))
         if cache is not None:
-            k, v = cache.extend(k, v)
-        mask = causal_mask(t, k.shape[2]).to(x.device)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(n, t, width))
+            return attention_step(self, x, cache)
+        q, k, v = self.split(x)
+        mask = causal_mask(q.shape[2], k.shape[2]).to(x.device) if self.causal else None
+        return self.merge(attention(q, k, v, mask, self.dropout if self.training else 0.0))
+
+
+def attention_step(layer: SelfAttention, x: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Causal self-attention of the new positions `x` (N, T, width), given the keys and values of the positions
+    before them in `cache`: their own keys and values join the cache, and they attend to all of it."""
+    q, k, v = layer.split(x)
+    k, v = cache.extend(k, v)
+    return layer.merge(attention(q, k, v, causal_mask(q.shape[2], k.shape[2]).to(x.device)))
 
 
 class TransformerBlock(nn.Module):
     """Pre-norm transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
 
-    def __init__(self, width: int, heads: int, dropout: float = 0.0):
+    def __init__(self, width: int, heads: int, dropout: float = 0.0, causal: bool = True):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.attention = CausalSelfAttention(width, heads, dropout)
+        self.attention = SelfAttention(width, heads, dropout, causal)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
@@ -92,7 +124,7 @@ class TransformerPrior(Autoregressive):
         self.blocks = nn.ModuleList(TransformerBlock(width, heads, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_codes)
-        self.apply(_init_weights)
+        self.apply(init_weights)
 
     def first_input(self, n: int, condition: torch.Tensor | None) -> torch.Tensor:
         """(N, 1, width): what position 0 sees, the start vector or the class embedding."""
@@ -134,19 +166,23 @@ class TransformerPrior(Autoregressive):
     def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> "TransformerSteps":
         return TransformerSteps(self, grid, condition)
 
-    def make_optimizer(self, lr: float, steps: int, weight_decay: float = 0.01) -> StepSchedule:
-        """How the course trains it (as GPT-2 and nanoGPT do): AdamW with weight decay on the weight matrices only,
-        the learning rate warmed up over the first steps (up to 500) and then decayed to 0 along a cosine."""
-        matrices = [p for name, p in self.named_parameters() if p.dim() >= 2 and name != "position"]
-        others = [p for name, p in self.named_parameters() if not (p.dim() >= 2 and name != "position")]
-        optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": weight_decay},
-                                       {"params": others, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
-        warmup = max(1, min(500, steps // 10))
-        return StepSchedule(optimizer, lambda step: min(1.0, (step + 1) / warmup)
-                            * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+    def make_optimizer(self, lr: float, steps: int) -> StepSchedule:
+        return transformer_optimizer(self, lr, steps)
 
 
-def _init_weights(module: nn.Module) -> None:
+def transformer_optimizer(model: nn.Module, lr: float, steps: int, weight_decay: float = 0.01) -> StepSchedule:
+    """How the course trains its transformers (as GPT-2 and nanoGPT do): AdamW with weight decay on the weight
+    matrices only, the learning rate warmed up over the first steps (up to 500), then decayed to 0 along a cosine."""
+    matrices = [p for name, p in model.named_parameters() if p.dim() >= 2 and name != "position"]
+    others = [p for name, p in model.named_parameters() if not (p.dim() >= 2 and name != "position")]
+    optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": weight_decay},
+                                   {"params": others, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
+    warmup = max(1, min(500, steps // 10))
+    return StepSchedule(optimizer, lambda step: min(1.0, (step + 1) / warmup)
+                        * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+
+
+def init_weights(module: nn.Module) -> None:
     """GPT-2's initialisation: N(0, 0.02) weights, zero biases."""
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, std=0.02)
@@ -160,7 +196,7 @@ class TransformerSteps:
 
     def __init__(self, model: TransformerPrior, grid: torch.Tensor, condition: torch.Tensor | None):
         self.model, self.grid, self.condition = model, grid, condition
-        self.caches = [KVCache() for _ in model.blocks]
+        self.caches = [KVCache(grid.shape[-2] * grid.shape[-1]) for _ in model.blocks]
         self.cached = 0  # positions whose keys and values are in the caches
 
     def logits(self, i: int, j: int) -> torch.Tensor:

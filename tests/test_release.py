@@ -1,0 +1,67 @@
+"""A release for graded use holds no answer of its notebook or a later one (compared as normalised syntax trees, so
+renaming would not hide one), ships only what its notebook needs, and its notebook imports the release's package."""
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+
+import nbformat
+import pytest
+
+from corpus import SOLUTIONS
+from starter.build import strip_source
+from starter.exercises import EXERCISES
+from starter.grading.similarity import normalised
+from starter.release import release
+
+NOTEBOOKS = [path.name[:2] for path in SOLUTIONS]
+
+
+def definitions(source: str) -> list[str]:
+    """Every function and class of a module or cell, methods too, each normalised."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.append(normalised(ast.unparse(node)))
+    return found
+
+
+def answers_from(notebook: str) -> dict[str, str]:
+    """The course's answers to the exercises of notebook "NN" and later ones, normalised: every definition in their
+    solution cells, and starter's versions of them (twins)."""
+    found = {}
+    for path in SOLUTIONS:
+        if path.name[:2] >= notebook:
+            for cell in nbformat.read(path, as_version=4).cells:
+                if cell.metadata.get("nbgrader", {}).get("solution"):  # what the stub hands out is no answer
+                    for definition in set(definitions(cell.source)) - set(definitions(strip_source(cell.source))):
+                        found[definition] = f"{path.name}: {cell.metadata['nbgrader']['grade_id']}"
+    for exercise in EXERCISES:
+        if exercise.notebook >= notebook:
+            for twin in exercise.twins:
+                module, name = twin.split(":")
+                for definition in definitions(inspect.getsource(getattr(importlib.import_module(module), name))):
+                    found[definition] = twin
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_a_release_holds_no_answer_of_its_notebook_or_a_later_one(notebook, tmp_path):
+    folder = release(notebook, tmp_path)
+    answers = answers_from(notebook)
+    leaks = {answers[d]: path.relative_to(folder) for path in folder.rglob("*.py")
+             for d in definitions(path.read_text(encoding="utf-8")) if d in answers}
+    assert not leaks, leaks
+    assert [p.name for p in folder.glob("*.ipynb")] == [next(p.name for p in SOLUTIONS if p.name[:2] == notebook)]
+    assert not list(folder.rglob("solutions")) and not list(folder.rglob("tests"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_a_release_ships_the_checkpoints_its_notebook_loads_and_no_colab_cell(notebook, tmp_path):
+    folder = release(notebook, tmp_path)
+    student = nbformat.read(next(folder.glob("*.ipynb")), as_version=4)
+    text = "".join(cell.source for cell in student.cells)
+    assert "google.colab" not in text and "colab.research.google.com" not in text
+    for checkpoint in (folder / "starter" / "shipped").glob("*.pt"):
+        assert checkpoint.name in text

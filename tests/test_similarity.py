@@ -1,0 +1,111 @@
+"""The similarity report finds planted copies (renamed, reordered, commented, with another loop), lists no pair of
+independently written correct answers, never counts the code the notebooks hand out, and compares 200 submissions
+quickly; the grader writes it."""
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import random
+import re
+import time
+
+import nbformat
+import pytest
+
+from corpus import notebook_path, solution_sources
+from correct_answers import CORRECT_ANSWERS
+from starter.build import student_version
+from starter.exercises import EXERCISES
+from starter.grading.similarity import (MINIMUM, THRESHOLD, bound_names, compare, course_fingerprints,
+                                        notebook_fingerprints, similar_pairs, write_report)
+
+NOTEBOOKS = sorted({e.notebook for e in EXERCISES})
+LOOP = ("for batch in loader:", "batches = iter(loader)\n    while (batch := next(batches, None)) is not None:")
+
+
+@functools.lru_cache(maxsize=None)
+def solution(notebook: str) -> nbformat.NotebookNode:
+    return nbformat.read(notebook_path(notebook), as_version=4)
+
+
+def submission(notebook: str, sources: dict[str, str]) -> nbformat.NotebookNode:
+    """The notebook with these exercise cells."""
+    filled = copy.deepcopy(solution(notebook))
+    for cell in filled.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in sources:
+            cell.source = sources[grade_id]
+    return filled
+
+
+def renamed(source: str) -> str:
+    names = bound_names(ast.parse(source))
+    return re.sub(r"\b(\w+)\b", lambda m: f"my_{m[1]}" if m[1] in names else m[1], source)
+
+
+def commented(source: str) -> str:
+    return "\n".join(f"{line}  # {i}" if line.strip() and not line.strip().startswith(("#", '"""')) and "\"\"\"" not in line
+                     else line for i, line in enumerate(source.splitlines()))
+
+
+def reordered(source: str) -> str:
+    tree = ast.parse(source)
+    tree.body = tree.body[::-1]
+    return ast.unparse(tree)
+
+
+def looped(source: str) -> str:
+    return source.replace(*LOOP)
+
+
+PLANTS = {"renamed": renamed, "commented": commented, "reordered": reordered, "looped": looped,
+          "all at once": lambda source: looped(reordered(commented(renamed(source))))}
+
+
+def prints_of(notebook: str, sources: dict[str, str]) -> dict[str, set[int]]:
+    return notebook_fingerprints(submission(notebook, sources), solution(notebook))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+@pytest.mark.parametrize("plant", sorted(PLANTS))
+def test_planted_copies_are_found(notebook, plant):
+    original = {g: answers[0].source for g, answers in CORRECT_ANSWERS.items() if g in solution_sources(notebook)}
+    copy = {g: PLANTS[plant](source) for g, source in original.items()}
+    matches = similar_pairs({"original": prints_of(notebook, original), "copy": prints_of(notebook, copy)}, {})
+    assert [(m.first, m.second) for m in matches] == [("original", "copy")], compare(
+        prints_of(notebook, original), prints_of(notebook, copy))[:2]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_independent_correct_answers_are_not_reported(notebook):
+    ids = [g for g in solution_sources(notebook)]
+    count = min(len(CORRECT_ANSWERS[g]) for g in ids)
+    prints = {f"answers {k}": prints_of(notebook, {g: CORRECT_ANSWERS[g][k].source for g in ids}) for k in range(count)}
+    assert similar_pairs(prints, {}) == []
+
+
+def test_the_code_the_notebooks_hand_out_never_counts():
+    """Two untouched notebooks have nothing in common: their stubs are subtracted."""
+    prints = notebook_fingerprints(student_version(solution("06")), solution("06"))
+    assert prints and all(not windows for windows in prints.values())
+
+
+def test_the_course_s_own_answer_is_reported():
+    copied = {g: renamed(s) for g, s in solution_sources("01").items()}
+    matches = similar_pairs({"student": prints_of("01", copied)}, course_fingerprints("01_autoencoder", solution("01")))
+    assert "course solution (01)" in {m.second for m in matches}
+
+
+def test_200_submissions_are_compared_in_well_under_a_minute(tmp_path):
+    random.seed(0)
+    ids = [g for g in solution_sources("01")]
+    prints = {f"student {i}": prints_of("01", {g: renamed(random.choice(CORRECT_ANSWERS[g]).source) for g in ids})
+              for i in range(200)}
+    start = time.perf_counter()
+    matches = similar_pairs(prints, {})
+    seconds = time.perf_counter() - start
+    write_report(matches, tmp_path, len(prints))
+    assert seconds < 20, seconds
+    assert (tmp_path / "similarity.csv").exists() and "proves nothing" in (tmp_path / "similarity.md").read_text()
+    assert THRESHOLD > 0.5 and MINIMUM > 0
