@@ -1,10 +1,12 @@
 """How far code priors' samples are from real digits, and what sampling levers do to that:
-`python bench/prior_quality.py [--n 1000] [--seeds 3] [--priors prior.pt prior_gated.pt path/to/checkpoint.pt]`.
+`python bench/prior_quality.py [--n 1000] [--seeds 3] [--priors prior.pt prior_gated.pt path/to/checkpoint.pt]
+[--plain]`.
 
 Every row decodes n code grids with vqvae.pt and scores them with the project's classifier, as notebook 04 does
 (IS; FID-MNIST against the classifier features of the test digits after the first n), averaged over --seeds seeds.
 The levers need no retraining: a lower temperature, top-k sampling, and top-k only from a row on (the first rows,
-which settle which digit it is, drawn from the whole distribution).
+which settle which digit it is, drawn from the whole distribution). `--plain`: T = 1 only. A MaskGIT model is
+decoded in 1, 2, 4, 8 and 16 parallel steps instead.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist
 from starter.metrics import classifier_outputs, prior_sample_quality, sample_quality
+from starter.models.maskgit import MaskGITPrior, decode_in_parallel
 
 LEVERS = [("T = 1.0", {}), ("T = 0.9", {"temperature": 0.9}), ("T = 0.8", {"temperature": 0.8}),
           ("top-k 32", {"top_k": 32}), ("top-k 16", {"top_k": 16}), ("top-k 8", {"top_k": 8}),
@@ -32,8 +35,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="images per sample")
     parser.add_argument("--seeds", type=int, default=3, help="samples per row, each of n images, averaged")
-    parser.add_argument("--priors", nargs="+", default=["prior.pt", "prior_gated.pt"],
+    parser.add_argument("--priors", nargs="+", default=["prior.pt", "prior_gated.pt", "prior_transformer.pt", "maskgit.pt"],
                         help="shipped checkpoint names or paths of code priors over vqvae.pt's codes")
+    parser.add_argument("--plain", action="store_true", help="sample at T = 1 only, no levers")
     args = parser.parse_args()
     vqvae, _ = load_model(CHECKPOINTS / "vqvae.pt")
     classifier, _ = load_model(CHECKPOINTS / "classifier.pt")
@@ -45,8 +49,12 @@ def main() -> None:
     for name in args.priors:
         path = Path(name) if Path(name).exists() else CHECKPOINTS / name
         prior, metrics = load_model(path, num_codes=vqvae.quantizer.num_codes)
-        print(f"{name}: {metrics['test_nats_per_code']:.4f} test nats/code", flush=True)
-        for lever, options in LEVERS:
+        masked = isinstance(prior, MaskGITPrior)
+        nats = metrics.get("test_nats_per_code", metrics.get("test_hidden_code_nats"))
+        print(f"{name}: {nats:.4f} test nats per {'hidden ' if masked else ''}code", flush=True)
+        levers = [(f"{steps} steps", {"sampler": decode_in_parallel, "steps": steps}) for steps in (1, 2, 4, 8, 16)] \
+            if masked else LEVERS[:1] if args.plain else LEVERS
+        for lever, options in levers:
             start = time.perf_counter()
             quality = prior_sample_quality(prior, vqvae, classifier, reference, args.n, range(args.seeds), **options)
             rows[f"{name}, {lever}"] = (quality, time.perf_counter() - start)

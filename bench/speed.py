@@ -10,6 +10,7 @@ from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.models.autoencoder import Autoencoder
 from starter.models.gated_pixelcnn import GatedPixelCNN
+from starter.models.maskgit import decode_in_parallel
 from starter.models.pixelcnn import MaskedConv2d, PixelCNN
 from starter.models.sampling import sample
 from starter.models.vq import VQVAE, vqvae_loss
@@ -55,8 +56,14 @@ def sampling_rows() -> list[tuple[str, float, str]]:
              ("prior: 100 code grids", load("prior.pt"), 100, None),
              ("gated prior: 100 code grids", load("prior_gated.pt"), 100, None),
              ("conditional gated prior: 100 code grids", load("prior_gated_conditional.pt"), 100, digits),
+             ("transformer prior: 100 code grids", load("prior_transformer.pt"), 100, None),
+             ("conditional transformer prior: 100 code grids", load("prior_transformer_conditional.pt"), 100, digits),
              ("bottom prior: 100 grids given top codes", load("bottom_prior.pt"), 100, top_codes)]
     rows = []
+    maskgit = load("maskgit.pt")
+    for steps in (8, 16):
+        rows.append((f"MaskGIT: 100 code grids in {steps} parallel steps", seconds(lambda: decode_in_parallel(
+            maskgit, 100, steps), repeat=3), "s"))
     for name, model, n, condition in kinds:
         naive = seconds(lambda: sample(model, n, condition=condition, cached=False), repeat=1)
         cached = seconds(lambda: sample(model, n, condition=condition), repeat=3)

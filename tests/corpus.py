@@ -46,9 +46,10 @@ def namespace(notebook: str) -> dict:
     return names
 
 
+@functools.lru_cache(maxsize=None)
 def local_reports(grade_id: str, source: str, hidden: bool = True) -> list[Report]:
     """The reports of the exercise's check cell after the answer `source` is run in a copy of the notebook's
-    namespace (visible check first, then the hidden tests unless `hidden` is False)."""
+    namespace (visible check first, then the hidden tests unless `hidden` is False); computed once per answer."""
     exercise = BY_ID[grade_id]
     names = dict(namespace(exercise.notebook))
     exec(source, names)

@@ -3160,3 +3160,17 @@ UNSEEN_WRONG_ANSWERS["attention-step"] = [
     return layer.out(y.transpose(1, 2).reshape(N, T, width))
 '''), "mixes up queries and keys: caches q and attends with the new k as the query"),
 ]
+
+# Reported after the corpus was written: the loader fit passes has a .dataset, and dividing by its length is right.
+CORRECT_ANSWERS["train-epoch"].append(Answer("the total divided by len(loader.dataset)", '''def train_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, loss_fn) -> float:
+    """One epoch of gradient steps; returns the mean training loss."""
+    model.train()
+    total = 0.0
+    for batch in loader:
+        loss = loss_fn(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(batch[0])
+    return total / len(loader.dataset)
+'''))

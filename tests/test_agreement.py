@@ -1,9 +1,12 @@
-"""The same verdict everywhere: for every answer of every corpus (wrong, unseen wrong, correct, the course's own),
-the check cell run in the notebook's process and the grader (its worker and sandboxed kernel, no hidden tests)
-reach the same verdict, step by step, with the same messages; `make check` (the grader's --self, here unconfined,
-as on a machine without bubblewrap) agrees on a packed notebook per course notebook."""
+"""The same verdict everywhere: for every answer of every corpus (wrong, unseen wrong, correct, the course's own,
+and the untouched stub), the check cell run in the notebook's process and the grader (its worker and sandboxed
+kernel, no hidden tests) reach the same verdict, step by step, with the same messages; `make check` (the grader's
+--self, here unconfined, as on a machine without bubblewrap) agrees on a notebook per course notebook that holds
+wrong and correct answers."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -13,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from corpus import local_reports, notebook_path, solution_sources
+from corpus import local_reports, namespace, notebook_path, solution_sources
 from correct_answers import CORRECT_ANSWERS, UNSEEN_WRONG_ANSWERS
-from starter.build import student_version
+from starter.build import strip_source, student_version
 from starter.exercises import BY_ID, EXERCISES
 from starter.grading import cli
 from starter.grading.batch import Batch, Settings, load_solutions
@@ -35,6 +38,7 @@ def answers(notebook: str) -> list[tuple[str, str, str]]:
         found += [(exercise.grade_id, f"unseen wrong: {a.name}", a.source) for a, _ in UNSEEN_WRONG_ANSWERS[exercise.grade_id]]
         found += [(exercise.grade_id, f"correct: {a.name}", a.source) for a in CORRECT_ANSWERS[exercise.grade_id]]
         found.append((exercise.grade_id, "the course's own", REFERENCE_ANSWERS[exercise.grade_id]))
+        found.append((exercise.grade_id, "untouched", strip_source(solution)))
     return found
 
 
@@ -80,39 +84,31 @@ def test_notebook_and_grader_agree_on_every_answer(notebook, scratch):
     assert not disagreements, disagreements[:3]
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_make_check_agrees_with_the_notebook(notebook, tmp_path, capsys):
-    """A notebook holding the first wrong answer of every exercise (and one holding the first correct answer):
-    `python -m starter.grade --self --unconfined` gives each check the notebook's verdict."""
-    student = student_version(nbformat.read(notebook_path(notebook), as_version=4))
+def test_make_check_agrees_with_the_notebook(tmp_path, capsys):
+    """One notebook per course notebook, its exercises answered wrong and right in turn: `python -m starter.grade
+    --self --unconfined` gives each check the notebook's verdict."""
     expected = {}
-    for kind, pick in (("wrong", lambda g: WRONG_ANSWERS[g][0].apply(solution_sources(notebook)[g])),
-                       ("correct", lambda g: CORRECT_ANSWERS[g][0].source)):
-        submission = nbformat.from_dict(student)
+    for notebook in NOTEBOOKS:
+        sources = {g: (WRONG_ANSWERS[g][0].apply(s) if i % 2 else CORRECT_ANSWERS[g][0].source)
+                   for i, (g, s) in enumerate(solution_sources(notebook).items())}
+        submission = student_version(nbformat.read(notebook_path(notebook), as_version=4))
         for cell in submission.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if cell.metadata.get("nbgrader", {}).get("solution"):
-                cell.source = pick(grade_id)
-        nbformat.write(submission, tmp_path / f"{kind}_{notebook}.ipynb")
-        names = dict(solution_sources(notebook))
-        for grade_id in names:
-            names[grade_id] = pick(grade_id)
-        expected[kind] = {BY_ID[g].check_id: _local_with(notebook, names, g) for g in names}
-    assert cli.main(["--self", "--unconfined", "--seed", "0", "--cell-timeout", "120", str(tmp_path)]) == 0
+                cell.source = sources[cell.metadata["nbgrader"]["grade_id"]]
+        nbformat.write(submission, tmp_path / f"mixed_{notebook}.ipynb")
+        expected[notebook] = {BY_ID[g].check_id: _local_with(notebook, sources, g) for g in sources}
+    assert cli.main(["--self", "--unconfined", "--seed", "0", "--jobs", "2", "--cell-timeout", "120", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for kind, verdicts in expected.items():
-        section = out.split(f"# {kind}_{notebook}: ")[1].split("\n# ")[0]
+    for notebook, verdicts in expected.items():
+        section = out.split(f"# mixed_{notebook}: ")[1].split("\n# ")[0]
         for check_id, passed in verdicts.items():
             line = next(l for l in section.splitlines() if l.startswith(f"## {check_id}:"))
-            assert ("(pass)" in line) == passed, (kind, check_id, line)
+            assert ("(pass)" in line) == passed, (notebook, check_id, line)
+        assert {True, False} <= set(verdicts.values()) or len(verdicts) == 1
 
 
 def _local_with(notebook: str, sources: dict[str, str], grade_id: str) -> bool:
     """The notebook's verdict for `grade_id` when every exercise cell holds `sources`' answer."""
-    from corpus import namespace
-    import contextlib
-    import io
-
     names = dict(namespace(notebook))
     for source in sources.values():
         exec(source, names)

@@ -57,8 +57,11 @@ def test_a_hub_installs_the_wheel_and_runs_notebook_04_from_anywhere(tmp_path):
     dist, fresh, home, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "home", tmp_path / "anywhere"
     for folder in (home, work):
         folder.mkdir()
+    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info next to the sources
+    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "runs", "grades", "*.egg-info",
+                                                                        "__pycache__", "MNIST", "FashionMNIST", "my_checkpoints"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(PROJECT_ROOT)], check=True, capture_output=True)
+                    str(source)], check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
     site = next((fresh / "lib").glob("python3*/site-packages"))
     ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "torch").is_dir())

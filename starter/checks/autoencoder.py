@@ -191,7 +191,9 @@ def _student_epoch(train_epoch: Handle, start: list[torch.Tensor], stale: list[t
     kernel.run("load_parameters", model, start)
     kernel.run("set_gradients", model, stale)
     loss_fn = kernel.run("recording_loss")
-    returned = train_epoch(model, loader, kernel.run("sgd", model, 0.5), loss_fn)
+    data = torch.cat([x for x, _ in loader])
+    batches = kernel.run("batches", data, torch.zeros(len(data)), [len(x) for x, _ in loader])
+    returned = train_epoch(model, batches, kernel.run("sgd", model, 0.5), loss_fn)
     return {"returned": returned, "parameters": [p for _, p in kernel.run("parameters", model)],
             **kernel.run("report", loss_fn)}
 

@@ -135,6 +135,15 @@ def tiny_autoencoder() -> nn.Module:
 
 
 @harness
+def batches(inputs: torch.Tensor, labels: torch.Tensor, sizes: list[int]) -> torch.utils.data.DataLoader:
+    """A DataLoader over (inputs, labels) that yields batches of `sizes` examples, in order (as fit's loaders do,
+    with `.dataset` and `len`)."""
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(inputs, labels),
+                                       batch_sampler=[list(range(s, s + n)) for s, n in zip(starts, sizes)])
+
+
+@harness
 def sgd(module: Any, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(_module(module).parameters(), lr=lr)
 

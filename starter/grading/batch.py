@@ -23,9 +23,10 @@ from starter.config import CHECKPOINTS, DATA_ROOT, DATA_ENV, CHECKPOINTS_ENV, FA
     threads_per_job
 from starter.exercises import BY_ID
 from starter.grading import worker
+from starter.grading.kernel import SOCKET_PATH
 from starter.grading.plan import Plan, make_plan
 from starter.grading.reports import CheckScore, Grade, Results, score
-from starter.grading.sandbox import Sandbox, check_available, check_runs, python_paths
+from starter.grading.sandbox import Sandbox, SandboxUnavailable, check_available, check_runs, python_paths
 from starter.grading.similarity import course_fingerprints, notebook_fingerprints, similar_pairs, write_report
 from starter.grading.submissions import Submission, check_unique, collect, match_solution, nbgrader, read_notebook
 from starter.grading.withheld import STARTER, withheld_copy
@@ -187,6 +188,9 @@ def grade_all(paths: list[Path], out: Path, settings: Settings | None = None, ro
     began = time.perf_counter()
     if settings.confine and any(notebook for _, _, notebook, _ in todo):
         check_available()
+    if len(tempfile.gettempdir()) > SOCKET_PATH - 40:  # room for grading-*/g-*/runtime/k-N
+        raise SandboxUnavailable(f"the temporary folder {tempfile.gettempdir()} has too long a path for the kernels' "
+                                 "sockets: set TMPDIR to a shorter one")
     with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
         Path(scratch).chmod(0o755)
         batch = Batch(solutions, settings, Path(scratch))

@@ -24,6 +24,7 @@ from starter.checks import wire
 from starter.checks.kernel import Kernel, peak_memory, reset_peak_memory
 from starter.grading.sandbox import Sandbox
 
+SOCKET_PATH = 100  # characters of a Unix socket's path (the system's limit is 107)
 BOOT = "import starter.checks.serve as _serve\n__course__ = _serve.Server(get_ipython().user_ns)\ndel _serve"
 
 
@@ -69,6 +70,9 @@ class RemoteKernel(Kernel):
             "argv": sandbox.command(argv, env) if sandbox else argv, "display_name": "grading", "language": "python",
             "interrupt_mode": "message"}))
         (folder / "runtime").mkdir()
+        if len(str(folder / "runtime" / "k-99")) > SOCKET_PATH:
+            raise KernelGone(f"the path of the kernel's folder {folder} is too long for its sockets: set TMPDIR to a "
+                             "shorter folder")
         self.manager = KernelManager(kernel_name="grading", transport="ipc", ip=str(folder / "runtime" / "k"),
                                      kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]),
                                      connection_file=str(folder / "runtime" / "connection.json"))
