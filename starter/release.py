@@ -49,7 +49,7 @@ def release(notebook: str, out: Path, solutions: Path = PROJECT_ROOT / "solution
     student.cells = [cell for cell in student.cells if "google.colab" not in cell.source and cell.id != "colab-badge"]
     package = withheld_copy(notebook, folder)
     (package / "shipped").mkdir()
-    for name in sorted({m for cell in student.cells for m in CHECKPOINT_NAME.findall(cell.source)}):
+    for name in checkpoints_named(student):
         for file in (CHECKPOINTS / name, CHECKPOINTS / name.replace(".pt", "_log.csv")):
             if file.exists():
                 shutil.copy(file, package / "shipped" / file.name)
@@ -57,8 +57,16 @@ def release(notebook: str, out: Path, solutions: Path = PROJECT_ROOT / "solution
         answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(path, as_version=4).cells
                    if c.metadata.get("nbgrader", {}).get("solution")}
         student = left_out(student, errors_with(student, answers, folder))
+        for file in (package / "shipped").iterdir():  # only cells left out loaded it
+            if file.name.replace("_log.csv", ".pt") not in checkpoints_named(student):
+                file.unlink()
     nbformat.write(student, folder / path.name)
     return folder
+
+
+def checkpoints_named(notebook: nbformat.NotebookNode) -> set[str]:
+    """The checkpoint files ("name.pt") that the notebook's cells name."""
+    return {name for cell in notebook.cells for name in CHECKPOINT_NAME.findall(cell.source)}
 
 
 def errors_with(student: nbformat.NotebookNode, answers: dict[str, str], folder: Path) -> dict[int, tuple[str, str]]:
