@@ -1,10 +1,11 @@
 """Time the grader on a class of notebook-01 submissions, at each --jobs: `python bench/grading.py [--count 200]
 [--jobs 1 2]`. A third of the submissions are complete, a third untouched, a third hold a wrong answer; the table
-gives the time, the time per submission, the peak memory of every process of the batch together (the grader, its
+gives the time, the time per submission, the peak memory (PSS) of every process of the batch together (the grader, its
 workers and their kernels), and whether every grade is the one expected."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
@@ -23,11 +24,13 @@ from wrong_answers import WRONG_ANSWERS  # noqa: E402
 
 
 def resident(pid: int) -> int:
-    """Resident memory of a process and everything below it, in bytes."""
+    """Memory of a process and everything below it, in bytes: the sum of their proportional set sizes (a page
+    shared by n of them counts 1/n to each, so the forked workers' shared pages are not counted twice)."""
     total = 0
     for each in descendants(pid):
         try:
-            total += int(next(line.split()[1] for line in open(f"/proc/{each}/status") if line.startswith("VmRSS:"))) * 1024
+            with open(f"/proc/{each}/smaps_rollup") as rollup:
+                total += int(next(line.split()[1] for line in rollup if line.startswith("Pss:"))) * 1024
         except (OSError, StopIteration):
             continue
     return total
@@ -57,7 +60,7 @@ def main() -> None:
 
             def watch() -> None:
                 while not done.wait(0.5):
-                    peak[0] = max(peak[0], resident(__import__("os").getpid()))
+                    peak[0] = max(peak[0], resident(os.getpid()))
 
             watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()

@@ -239,5 +239,6 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
                             level=args.level)
     return session.save(model, config, history, test_nats_per_code=nats, test_bits_per_code=bits_per_dim(nats),
                         marginal_entropy_nats=entropy_nats(code_counts(test.tensors[0], model.num_codes)),
-                        vqvae=str(args.vqvae), level=args.level, lr_decay=args.lr_decay,
+                        vqvae=str(args.vqvae), level=args.level,
+                        lr_decay=None if hasattr(model, "make_optimizer") else args.lr_decay,  # None: its own schedule
                         init=str(args.init) if args.init else None)

@@ -88,7 +88,18 @@ SHIPPED = {  # file: (class, kind, the metric stored with it)
     "bottom_prior.pt": ("starter.models.two_level.BottomPrior", "bottom_prior", "test_nats_per_code"),
     "fashion_vqvae.pt": ("starter.models.vq.VQVAE", "vqvae", "test_mse"),
     "fashion_prior.pt": ("starter.models.prior.CodePrior", "prior", "test_nats_per_code"),
+    "prior_transformer.pt": ("starter.models.transformer.TransformerPrior", "transformer_prior", "test_nats_per_code"),
+    "prior_transformer_conditional.pt": ("starter.models.transformer.TransformerPrior", "transformer_prior",
+                                         "test_nats_per_code"),
+    "maskgit.pt": ("starter.models.maskgit.MaskGITPrior", "maskgit_prior", "test_hidden_code_nats"),
 }
+
+
+def test_every_shipped_checkpoint_is_listed_here_with_its_training_log():
+    assert sorted(path.name for path in CHECKPOINTS.glob("*.pt")) == sorted(SHIPPED)
+    for file in SHIPPED:
+        stem = file.removesuffix(".pt")
+        assert (CHECKPOINTS / f"{stem}_log.csv").exists() or (CHECKPOINTS / f"{stem}_log.txt").exists(), file
 
 
 @pytest.mark.parametrize("file", sorted(SHIPPED))

@@ -43,7 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         except SandboxUnavailable as reason:
             confine = False  # a student's own notebook on their own machine
             print(f"note: {reason}; checking your notebook without the sandbox")
-    out = Path(tempfile.mkdtemp(prefix="self-check-")) if args.self_check else args.out
+    if args.self_check:
+        with tempfile.TemporaryDirectory(prefix="self-check-") as out:
+            return grade_and_print(args, Path(out), confine)
+    return grade_and_print(args, args.out, confine)
+
+
+def grade_and_print(args: argparse.Namespace, out: Path, confine: bool) -> int:
+    """Grade args.submissions into out and print a line per submission (and, for --self, its feedback)."""
     settings = Settings(jobs=args.jobs, cell_timeout=args.cell_timeout, notebook_timeout=args.timeout,
                         memory_mb=args.memory_mb, hidden=not args.self_check, confine=confine, seed=args.seed,
                         progress=not args.self_check)
