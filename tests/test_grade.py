@@ -122,16 +122,15 @@ def test_nothing_outlives_a_submission_or_escapes_it(graded):
         assert not list(folder.glob(f"{MARKER}*")) and not (folder / "escaped_by_student.txt").exists()
 
 
-def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
+def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(tmp_path, capsys):
+    before = set(Path(tempfile.gettempdir()).glob("self-check-*"))
     solution = nbformat.read(SOLUTION, as_version=4)
     for name, notebook, score in [("done_01", solution, "7 / 7"), ("stub_01", student_version(solution), "0 / 7")]:
         nbformat.write(notebook, tmp_path / f"{name}.ipynb")
         assert cli.main(["--self", str(tmp_path / f"{name}.ipynb"), "--cell-timeout", "20"]) == 0
         out = capsys.readouterr().out
         assert score in out and "Encoder" in out and "hidden test" not in out
-    assert not list((tmp_path / "tmp").iterdir())
+    assert set(Path(tempfile.gettempdir()).glob("self-check-*")) == before
 
 
 def test_submissions_as_instructors_receive_them(tmp_path):
