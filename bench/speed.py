@@ -11,7 +11,7 @@ from starter.config import CHECKPOINTS
 from starter.models.autoencoder import Autoencoder
 from starter.models.gated_pixelcnn import GatedPixelCNN
 from starter.models.maskgit import decode_in_parallel
-from starter.models.pixelcnn import MaskedConv2d, PixelCNN
+from starter.models.pixelcnn import MaskedConv2d, PixelCNN, nll_loss
 from starter.models.sampling import sample
 from starter.models.vq import VQVAE, vqvae_loss
 
@@ -92,6 +92,11 @@ def main() -> None:
         MaskedConv2d.forward = cropped
         rows.append((f"{name} training, full masked kernels", before, "images/s"))
         rows.append((f"{name} training, cropped kernels", after, "images/s"))
+    codes = torch.randint(128, (128, 7, 7))
+    for name, file in [("gated prior", "prior_gated.pt"), ("transformer prior", "prior_transformer.pt")]:
+        model = load_model(CHECKPOINTS / file)[0].train()
+        rows.append((f"{name} training (one epoch: 60,000 grids)", train_step_rate(
+            model, lambda m, b: nll_loss(m, (b[0], None)), (codes,)), "grids/s"))
     rows += sampling_rows()
     width = max(len(name) for name, _, _ in rows)
     print(f"{'what':<{width}}  {'value':>9}")

@@ -1,6 +1,7 @@
 """Save and load models with their config and metrics; every way a file can be wrong gets a clear error."""
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,13 @@ def load_model(path: Path | str, kind: str | None = None, device: torch.device |
     except RuntimeError as error:
         raise CheckpointError(f"{path} does not fit {type(model).__name__}({config}): {error}") from None
     return model.to(device).eval(), payload["metrics"]
+
+
+def training_log(path: Path | str) -> dict[str, list[float]]:
+    """The per-epoch log shipped next to a checkpoint (`name_log.csv`: epoch, losses, seconds), column by column."""
+    log = Path(path).with_name(f"{Path(path).stem}_log.csv")
+    if not log.exists():
+        raise CheckpointError(f"no training log at {log}")
+    with open(log, newline="") as file:
+        rows = list(csv.DictReader(file))
+    return {column: [float(row[column]) for row in rows] for column in rows[0]} if rows else {}

@@ -6,7 +6,7 @@ import importlib
 import pytest
 import torch
 
-from starter.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from starter.checkpoints import CheckpointError, load_model, read_checkpoint, save_checkpoint, training_log
 from starter.config import CHECKPOINTS
 from starter.models.autoencoder import Autoencoder
 from starter.models.registry import kind_of, kinds
@@ -110,3 +110,10 @@ def test_every_shipped_checkpoint_loads_with_its_metric(file):
     assert type(model) is getattr(importlib.import_module(module), name)
     assert metric in metrics and sum(p.numel() for p in model.parameters()) > 0
     assert (CHECKPOINTS / file).stat().st_size < 4_000_000, "shipped checkpoints stay small"
+
+
+def test_training_log_reads_the_shipped_log_column_by_column(tmp_path):
+    log = training_log(CHECKPOINTS / "prior_gated.pt")
+    assert log["epoch"] == list(range(1, 31)) and len(log["seconds"]) == 30 and min(log["test_loss"]) > 0
+    with pytest.raises(CheckpointError, match="no training log"):
+        training_log(tmp_path / "model.pt")
