@@ -1,14 +1,12 @@
 """The similarity report finds planted copies (renamed, reordered, commented, with another loop), lists no pair of
-independently written correct answers, never counts the code the notebooks hand out, and compares 200 submissions
-quickly; the grader writes it."""
+independently written correct answers, never counts the code the notebooks hand out, and says how to read it; the
+grader writes it. `bench/similarity.py` measures detection, the closest honest pairs and the time for 200 submissions."""
 from __future__ import annotations
 
 import ast
 import copy
 import functools
-import random
 import re
-import time
 
 import nbformat
 import pytest
@@ -17,8 +15,8 @@ from corpus import notebook_path, solution_sources
 from correct_answers import CORRECT_ANSWERS
 from starter.build import student_version
 from starter.exercises import EXERCISES
-from starter.grading.similarity import (MINIMUM, THRESHOLD, bound_names, compare, course_fingerprints,
-                                        notebook_fingerprints, similar_pairs, write_report)
+from starter.grading.similarity import (bound_names, compare, course_fingerprints, notebook_fingerprints, similar_pairs,
+                                        write_report)
 
 NOTEBOOKS = sorted({e.notebook for e in EXERCISES})
 LOOP = ("for batch in loader:", "batches = iter(loader)\n    while (batch := next(batches, None)) is not None:")
@@ -60,7 +58,7 @@ def looped(source: str) -> str:
 
 
 PLANTS = {"renamed": renamed, "commented": commented, "reordered": reordered, "looped": looped,
-          "all at once": lambda source: looped(reordered(commented(renamed(source))))}
+          "all at once": lambda source: renamed(commented(reordered(looped(source))))}
 
 
 def prints_of(notebook: str, sources: dict[str, str]) -> dict[str, set[int]]:
@@ -97,15 +95,13 @@ def test_the_course_s_own_answer_is_reported():
     assert "course solution (01)" in {m.second for m in matches}
 
 
-def test_200_submissions_are_compared_in_well_under_a_minute(tmp_path):
-    random.seed(0)
-    ids = [g for g in solution_sources("01")]
-    prints = {f"student {i}": prints_of("01", {g: renamed(random.choice(CORRECT_ANSWERS[g]).source) for g in ids})
-              for i in range(200)}
-    start = time.perf_counter()
+def test_the_report_lists_pairs_with_how_to_read_them(tmp_path):
+    ids = list(solution_sources("01"))
+    same = {g: CORRECT_ANSWERS[g][0].source for g in ids}
+    prints = {"a": prints_of("01", same), "b": prints_of("01", {g: renamed(s) for g, s in same.items()}),
+              "c": prints_of("01", {g: CORRECT_ANSWERS[g][1].source for g in ids})}
     matches = similar_pairs(prints, {})
-    seconds = time.perf_counter() - start
     write_report(matches, tmp_path, len(prints))
-    assert seconds < 20, seconds
-    assert (tmp_path / "similarity.csv").exists() and "proves nothing" in (tmp_path / "similarity.md").read_text()
-    assert THRESHOLD > 0.5 and MINIMUM > 0
+    assert [(m.first, m.second) for m in matches] == [("a", "b")]
+    assert (tmp_path / "similarity.csv").read_text().splitlines()[1].startswith("a,b,1.00,")
+    assert "proves nothing" in (tmp_path / "similarity.md").read_text() and "| a | b | 100% |" in (tmp_path / "similarity.md").read_text()
