@@ -61,8 +61,14 @@ def main() -> None:
             f"{args.pixel_images} images; trained {stored['epochs']} epochs on {stored['device_name']}")
 
     codes = encode_dataset(vqvae, test)
-    for file in ("prior.pt", "prior_conditional.pt", "prior_gated.pt", "prior_gated_conditional.pt"):
+    for file in ("prior.pt", "prior_conditional.pt", "prior_gated.pt", "prior_gated_conditional.pt",
+                 "prior_transformer.pt", "prior_transformer_conditional.pt"):
         prior_row(file, codes)
+    start = time.perf_counter()
+    maskgit, stored = load_model(CHECKPOINTS / "maskgit.pt")
+    torch.manual_seed(0)
+    measured = evaluate(maskgit, make_loader(codes, 1000), lambda model, batch: model.loss(batch))["loss"]
+    row("maskgit.pt", "hidden-code nats", measured, stored["test_hidden_code_nats"], start, "a random share hidden (seed 0)")
 
     start = time.perf_counter()
     classifier, stored = load_model(CHECKPOINTS / "classifier.pt")
