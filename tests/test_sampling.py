@@ -8,6 +8,7 @@ from starter.models.gated_pixelcnn import GatedPixelCNN
 from starter.models.pixelcnn import PixelCNN
 from starter.models.prior import CodePrior, GatedCodePrior
 from starter.models.sampling import NaiveSteps, sample, sampling_steps
+from starter.models.transformer import TransformerPrior
 from starter.models.two_level import BottomPrior
 
 
@@ -24,6 +25,9 @@ def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...], torch.Tensor |
                                                         num_classes=4, dropout=0.5), (3, 5, 5), labels),
         "bottom prior": (BottomPrior(num_codes=16, top_codes=8, channels=8, blocks=2, embed=4), (3, 7, 7),
                          torch.randint(8, (3, 4, 4))),
+        "transformer prior": (TransformerPrior(num_codes=16, grid=5, width=16, layers=2, heads=2), (3, 5, 5), None),
+        "transformer prior conditional": (TransformerPrior(num_codes=16, grid=5, width=16, layers=2, heads=4,
+                                                           num_classes=4, dropout=0.5), (3, 5, 5), labels),
     }
 
 
@@ -34,11 +38,13 @@ def test_cached_logits_equal_the_whole_network_at_every_position(kind):
     grid = torch.randint(model.levels, shape)
     with torch.no_grad():
         whole = model(grid) if condition is None else model(grid, condition)
-        steps = sampling_steps(model, torch.zeros_like(grid), condition, cached=True)
+        drawn = torch.zeros_like(grid)  # filled in as `sample` fills it: the value, then `record`
+        steps = sampling_steps(model, drawn, condition, cached=True)
         assert not isinstance(steps, NaiveSteps)
         for i in range(shape[-2]):
             for j in range(shape[-1]):
                 torch.testing.assert_close(steps.logits(i, j), whole[:, :, i, j], atol=1e-5, rtol=1e-5)
+                drawn[..., i, j] = grid[..., i, j]
                 steps.record(i, j, grid[..., i, j].reshape(-1))
 
 

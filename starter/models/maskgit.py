@@ -76,10 +76,13 @@ class MaskGITPrior(nn.Module):
 
 @torch.no_grad()
 def decode_in_parallel(model: MaskGITPrior, n: int, steps: int = 8, temperature: float = 1.0,
-                       condition: torch.Tensor | None = None) -> torch.Tensor:
+                       condition: torch.Tensor | None = None, choice_noise: float = 20.0) -> torch.Tensor:
     """Draw n (n, grid, grid) code grids in `steps` steps: from all [MASK], each step draws every hidden code from
-    softmax(logits / temperature), keeps the likeliest draws and hides the others again, as many as the cosine
-    schedule says (none after the last step). `condition`: the classes (n,) of a class-conditional model."""
+    softmax(logits / temperature), keeps the draws the model is surest of and hides the others again, as many as the
+    cosine schedule says (none after the last step). Sureness is the draw's log-probability plus Gumbel noise scaled
+    by `choice_noise` times the share of steps still to come, as in MaskGIT's code: early steps choose almost at
+    random, late ones by confidence (with no noise, the surest codes win and every grid comes out as the same digit).
+    `condition`: the classes (n,) of a class-conditional model."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     model.eval()
@@ -91,10 +94,12 @@ def decode_in_parallel(model: MaskGITPrior, n: int, steps: int = 8, temperature:
         logits = model(codes.view(n, model.grid, model.grid), condition).flatten(2).transpose(1, 2) / temperature
         probs = F.softmax(logits, dim=-1)
         drawn = torch.multinomial(probs.view(-1, model.num_codes), 1).view(n, positions)
-        confidence = probs.gather(2, drawn[..., None])[..., 0].masked_fill(~hidden, float("inf"))
+        gumbel = -torch.log(-torch.log(torch.rand(n, positions, device=device).clamp(1e-20, 1.0)))
+        sureness = probs.gather(2, drawn[..., None])[..., 0].log() + choice_noise * (1 - (step + 1) / steps) * gumbel
+        sureness = sureness.masked_fill(~hidden, float("inf"))  # codes fixed at earlier steps stay
         still_hidden = int(positions * masked_share(torch.tensor((step + 1) / steps)))
         codes = torch.where(hidden, drawn, codes)
         if still_hidden:
-            least_sure = confidence.topk(still_hidden, dim=1, largest=False).indices
+            least_sure = sureness.topk(still_hidden, dim=1, largest=False).indices
             codes.scatter_(1, least_sure, model.mask_token)
     return codes.view(n, model.grid, model.grid)
