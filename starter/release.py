@@ -94,26 +94,28 @@ def left_out(student: nbformat.NotebookNode, errors: dict[int, tuple[str, str]])
         if index not in errors:
             continue
         kind, message = errors[index]
-        name = re.search(r"name '(\w+)' is not defined", message)
+        needed = sorted(cell_names(cell.source)[1] & missing)  # a cell left out may have bound them halfway
         if kind == "Withheld":
             note = f"*Left out of this release:* {message}."
-        elif kind == "NameError" and name and name[1] in missing:
-            note = f"*Left out of this release:* it needs `{name[1]}`, from a cell left out above."
+        elif needed:
+            note = f"*Left out of this release:* it needs `{needed[0]}`, from a cell left out above."
         else:
             raise ReleaseError(f"cell {index} fails with the course's answers: {kind}: {message[:300]}")
-        missing |= assigned_names(cell.source)
+        missing |= cell_names(cell.source)[0]
         student.cells[index] = nbformat.v4.new_markdown_cell(note)
     return student
 
 
-def assigned_names(source: str) -> set[str]:
-    """The names a cell binds at its top level."""
+def cell_names(source: str) -> tuple[set[str], set[str]]:
+    """The names a cell binds (and its top-level functions and classes), and the names it reads."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)} | \
-           {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        return set(), set()
+    names = [node for node in ast.walk(tree) if isinstance(node, ast.Name)]
+    bound = {node.id for node in names if isinstance(node.ctx, ast.Store)} | \
+            {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    return bound, {node.id for node in names if isinstance(node.ctx, ast.Load)}
 
 
 def main(argv: list[str] | None = None) -> int:
