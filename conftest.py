@@ -1,18 +1,66 @@
-"""nbval over solutions/: where Fashion-MNIST is not on this machine, the cells tagged `fashion` are skipped (with the
-reason) instead of failing; `.ci/run` installs Debian's dataset-fashion-mnist, so CI runs them."""
+"""Test-run settings shared by the unit tests and nbval over solutions/.
+
+- Nothing the tests start writes to the user's home, which may be read-only: Jupyter's runtime files, IPython's
+  profile and matplotlib's cache go to this run's own temporary folder.
+- Under pytest-xdist (`make test` runs one worker per core), each worker and every kernel it starts use one torch
+  thread, so that workers share the cores instead of spinning against each other; the slowest files go out first.
+- Where Fashion-MNIST is not on this machine, the cells tagged `fashion` are skipped (with the reason) instead of
+  failing; `.ci/run` installs Debian's dataset-fashion-mnist, so CI runs them.
+"""
+
 from __future__ import annotations
 
-import pytest
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
-from starter.config import FASHION_ENV
+import pytest
+import torch
+
+from starter.config import FASHION_ENV, thread_limits
 from starter.dataset_files import available_offline
 
+# The files that take longest, in that order: handed out first, so that no worker is left with one at the end.
+SLOWEST_FIRST = [
+    "tests/test_grade.py",
+    "tests/test_browser.py",
+    "tests/test_agreement.py",
+    "tests/test_nbgrader.py",
+    "solutions/03_pixelcnn.ipynb",
+    "tests/test_packaging.py",
+    "tests/test_pixelcnn.py",
+    "tests/test_prior.py",
+    "solutions/06_transformer.ipynb",
+    "solutions/05_comparison.ipynb",
+    "solutions/04_prior.ipynb",
+    "tests/test_release.py",
+]
 
-def pytest_collection_modifyitems(config, items) -> None:
+
+OUT_OF_HOME = {"JUPYTER_RUNTIME_DIR": "jupyter-runtime", "IPYTHONDIR": "ipython", "MPLCONFIGDIR": "matplotlib"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not all(variable in os.environ for variable in OUT_OF_HOME):  # else set by the run that started this one
+        scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
+        config.add_cleanup(lambda: shutil.rmtree(scratch, ignore_errors=True))
+        for variable, folder in OUT_OF_HOME.items():
+            os.environ.setdefault(variable, str(scratch / folder))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.update(thread_limits(1))
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {path: index for index, path in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: order within a file kept
     if available_offline("fashion"):
         return
-    skip = pytest.mark.skip(reason=f"Fashion-MNIST is not on this machine: `sudo apt install dataset-fashion-mnist` "
-                                   f"or set {FASHION_ENV} (a networked machine downloads it in the notebook itself)")
+    skip = pytest.mark.skip(
+        reason=f"Fashion-MNIST is not on this machine: `sudo apt install dataset-fashion-mnist` "
+        f"or set {FASHION_ENV} (a networked machine downloads it in the notebook itself)"
+    )
     for item in items:
         cell = getattr(item, "cell", None)
         if cell is not None and "fashion" in cell.get("metadata", {}).get("tags", []):

@@ -5,6 +5,7 @@ so by default they are measured on the first 2000 test images (the stored number
 prior's samples are scored as in notebook 04 (IS and FID-MNIST of 1000 decoded digits, mean of 3 seeds) next to
 the VQ-VAE's reconstructions of 1000 test digits.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,10 +17,17 @@ from torch.utils.data import TensorDataset
 from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist, make_loader
-from starter.metrics import (bits_per_dim, classifier_outputs, code_counts, entropy_nats, prior_sample_quality,
-                             sample_quality, vqvae_report)
+from starter.metrics import (
+    bits_per_dim,
+    classifier_outputs,
+    code_counts,
+    entropy_nats,
+    prior_sample_quality,
+    sample_quality,
+    vqvae_report,
+)
+from starter.models.base import nll_loss
 from starter.models.classifier import classifier_loss
-from starter.models.pixelcnn import nll_loss
 from starter.models.prior import encode_dataset
 from starter.models.two_level import encode_two_level, two_level_loss
 from starter.train import evaluate
@@ -42,8 +50,14 @@ def main() -> None:
         start = time.perf_counter()
         prior, stored = load_model(CHECKPOINTS / file)
         measured = evaluate(prior, make_loader(codes, 1000), nll_loss)["loss"]
-        row(file, "test nats/code", measured, stored["test_nats_per_code"], start,
-            f"{note}marginal entropy {entropy_nats(code_counts(codes.tensors[0], prior.num_codes)):.2f} nats")
+        row(
+            file,
+            "test nats/code",
+            measured,
+            stored["test_nats_per_code"],
+            start,
+            f"{note}marginal entropy {entropy_nats(code_counts(codes.tensors[0], prior.num_codes)):.2f} nats",
+        )
 
     start = time.perf_counter()
     vqvae, stored = load_model(CHECKPOINTS / "vqvae.pt")
@@ -57,18 +71,37 @@ def main() -> None:
         start = time.perf_counter()
         model, stored = load_model(CHECKPOINTS / file)
         measured = bits_per_dim(evaluate(model, make_loader(pixels, 250), nll_loss)["loss"])
-        row(file, "test bits/dim", measured, stored["test_bits_per_dim"], start,
-            f"{args.pixel_images} images; trained {stored['epochs']} epochs on {stored['device_name']}")
+        row(
+            file,
+            "test bits/dim",
+            measured,
+            stored["test_bits_per_dim"],
+            start,
+            f"{args.pixel_images} images; trained {stored['epochs']} epochs on {stored['device_name']}",
+        )
 
     codes = encode_dataset(vqvae, test)
-    for file in ("prior.pt", "prior_conditional.pt", "prior_gated.pt", "prior_gated_conditional.pt",
-                 "prior_transformer.pt", "prior_transformer_conditional.pt"):
+    for file in (
+        "prior.pt",
+        "prior_conditional.pt",
+        "prior_gated.pt",
+        "prior_gated_conditional.pt",
+        "prior_transformer.pt",
+        "prior_transformer_conditional.pt",
+    ):
         prior_row(file, codes)
     start = time.perf_counter()
     maskgit, stored = load_model(CHECKPOINTS / "maskgit.pt")
     torch.manual_seed(0)
     measured = evaluate(maskgit, make_loader(codes, 1000), lambda model, batch: model.loss(batch))["loss"]
-    row("maskgit.pt", "hidden-code nats", measured, stored["test_hidden_code_nats"], start, "a random share hidden (seed 0)")
+    row(
+        "maskgit.pt",
+        "hidden-code nats",
+        measured,
+        stored["test_hidden_code_nats"],
+        start,
+        "a random share hidden (seed 0)",
+    )
 
     start = time.perf_counter()
     classifier, stored = load_model(CHECKPOINTS / "classifier.pt")
@@ -88,13 +121,25 @@ def main() -> None:
             quality = prior_sample_quality(prior, vqvae, classifier, reference, 1000, range(3), **options)
             note = f"{lever}; IS gap {recon['IS'] - quality['IS']:.2f}"
             row("prior_gated.pt", "samples IS", quality["IS"], None, start, f"{note} (range {quality['IS range']:.2f})")
-            row("prior_gated.pt", "samples FID-MNIST", quality["FID-MNIST"], None, start,
-                f"{lever}; {quality['FID-MNIST'] / recon['FID-MNIST']:.2f}x reconstructions'")
+            row(
+                "prior_gated.pt",
+                "samples FID-MNIST",
+                quality["FID-MNIST"],
+                None,
+                start,
+                f"{lever}; {quality['FID-MNIST'] / recon['FID-MNIST']:.2f}x reconstructions'",
+            )
 
     start = time.perf_counter()
     two_level, stored = load_model(CHECKPOINTS / "two_level_vqvae.pt")
     top, bottom = encode_two_level(two_level, test.tensors[0])
-    row("two_level_vqvae.pt", "test MSE", evaluate(two_level, loader, two_level_loss)["recon"], stored["test_mse"], start)
+    row(
+        "two_level_vqvae.pt",
+        "test MSE",
+        evaluate(two_level, loader, two_level_loss)["recon"],
+        stored["test_mse"],
+        start,
+    )
     prior_row("top_prior.pt", TensorDataset(top, test.tensors[1]))
     prior_row("bottom_prior.pt", TensorDataset(bottom, top))
 

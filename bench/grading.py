@@ -2,6 +2,7 @@
 [--jobs 1 2]`. A third of the submissions are complete, a third untouched, a third hold a wrong answer; the table
 gives the time, the time per submission, the peak memory (PSS) of every process of the batch together (the grader, its
 workers and their kernels), and whether every grade is the one expected."""
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,11 @@ def main() -> None:
             took = time.perf_counter() - start
             done.set()
             right = sum(expected[g.student] == g.total for g in grades)
-        print(f"{jobs:>6} {len(grades):>11} {took:>8.0f} {took / len(grades):>7.1f} {peak[0] / 2**30:>9.1f} GB  "
-              f"{right}/{len(grades)}", flush=True)
+        print(
+            f"{jobs:>6} {len(grades):>11} {took:>8.0f} {took / len(grades):>7.1f} {peak[0] / 2**30:>9.1f} GB  "
+            f"{right}/{len(grades)}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ The levers need no retraining: a lower temperature, top-k sampling, and top-k on
 which settle which digit it is, drawn from the whole distribution). `--plain`: T = 1 only. A MaskGIT model is
 decoded in 1, 2, 4, 8 and 16 parallel steps instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,28 +23,38 @@ from starter.data import load_mnist
 from starter.metrics import classifier_outputs, prior_sample_quality, sample_quality
 from starter.models.maskgit import MaskGITPrior, decode_in_parallel
 
-LEVERS = [("T = 1.0", {}), ("T = 0.9", {"temperature": 0.9}), ("T = 0.8", {"temperature": 0.8}),
-          ("top-k 32", {"top_k": 32}), ("top-k 16", {"top_k": 16}), ("top-k 8", {"top_k": 8}),
-          ("top-k 16 from row 2", {"top_k": 16, "top_k_from_row": 2}),
-          ("top-k 8 from row 2", {"top_k": 8, "top_k_from_row": 2}),
-          ("top-k 4 from row 2", {"top_k": 4, "top_k_from_row": 2}),
-          ("top-k 8 from row 3", {"top_k": 8, "top_k_from_row": 3}),
-          ("top-k 4 from row 3", {"top_k": 4, "top_k_from_row": 3})]
+LEVERS = [
+    ("T = 1.0", {}),
+    ("T = 0.9", {"temperature": 0.9}),
+    ("T = 0.8", {"temperature": 0.8}),
+    ("top-k 32", {"top_k": 32}),
+    ("top-k 16", {"top_k": 16}),
+    ("top-k 8", {"top_k": 8}),
+    ("top-k 16 from row 2", {"top_k": 16, "top_k_from_row": 2}),
+    ("top-k 8 from row 2", {"top_k": 8, "top_k_from_row": 2}),
+    ("top-k 4 from row 2", {"top_k": 4, "top_k_from_row": 2}),
+    ("top-k 8 from row 3", {"top_k": 8, "top_k_from_row": 3}),
+    ("top-k 4 from row 3", {"top_k": 4, "top_k_from_row": 3}),
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="images per sample")
     parser.add_argument("--seeds", type=int, default=3, help="samples per row, each of n images, averaged")
-    parser.add_argument("--priors", nargs="+", default=["prior.pt", "prior_gated.pt", "prior_transformer.pt", "maskgit.pt"],
-                        help="shipped checkpoint names or paths of code priors over vqvae.pt's codes")
+    parser.add_argument(
+        "--priors",
+        nargs="+",
+        default=["prior.pt", "prior_gated.pt", "prior_transformer.pt", "maskgit.pt"],
+        help="shipped checkpoint names or paths of code priors over vqvae.pt's codes",
+    )
     parser.add_argument("--plain", action="store_true", help="sample at T = 1 only, no levers")
     args = parser.parse_args()
     vqvae, _ = load_model(CHECKPOINTS / "vqvae.pt")
     classifier, _ = load_model(CHECKPOINTS / "classifier.pt")
     images = load_mnist(train=False).tensors[0]
     with torch.no_grad():
-        reference = classifier_outputs(classifier, images[args.n:])[1]
+        reference = classifier_outputs(classifier, images[args.n :])[1]
         recon = sample_quality(classifier, vqvae(images[: args.n])[0], reference)
     rows = {"VQ-VAE reconstructions": ({**recon, "IS range": 0.0}, 0.0)}
     for name in args.priors:
@@ -52,16 +63,23 @@ def main() -> None:
         masked = isinstance(prior, MaskGITPrior)
         nats = metrics.get("test_nats_per_code", metrics.get("test_hidden_code_nats"))
         print(f"{name}: {nats:.4f} test nats per {'hidden ' if masked else ''}code", flush=True)
-        levers = [(f"{steps} steps", {"sampler": decode_in_parallel, "steps": steps}) for steps in (1, 2, 4, 8, 16)] \
-            if masked else LEVERS[:1] if args.plain else LEVERS
+        levers = (
+            [(f"{steps} steps", {"sampler": decode_in_parallel, "steps": steps}) for steps in (1, 2, 4, 8, 16)]
+            if masked
+            else LEVERS[:1]
+            if args.plain
+            else LEVERS
+        )
         for lever, options in levers:
             start = time.perf_counter()
             quality = prior_sample_quality(prior, vqvae, classifier, reference, args.n, range(args.seeds), **options)
             rows[f"{name}, {lever}"] = (quality, time.perf_counter() - start)
     print(f"{'images':<44} {'IS':>6} {'IS range':>8} {'FID-MNIST':>10} {'IS gap':>7} {'FID ratio':>10} {'seconds':>8}")
     for name, (quality, seconds) in rows.items():
-        print(f"{name:<44} {quality['IS']:>6.2f} {quality['IS range']:>8.2f} {quality['FID-MNIST']:>10.1f} "
-              f"{recon['IS'] - quality['IS']:>7.2f} {quality['FID-MNIST'] / recon['FID-MNIST']:>10.2f} {seconds:>8.1f}")
+        print(
+            f"{name:<44} {quality['IS']:>6.2f} {quality['IS range']:>8.2f} {quality['FID-MNIST']:>10.1f} "
+            f"{recon['IS'] - quality['IS']:>7.2f} {quality['FID-MNIST'] / recon['FID-MNIST']:>10.2f} {seconds:>8.1f}"
+        )
     print(f"({args.n} images per sample, {args.seeds} samples per row; targets: IS gap <= 0.3, FID ratio <= 1.5)")
 
 

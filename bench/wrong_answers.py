@@ -2,6 +2,7 @@
 
 The wrong answers live in tests/wrong_answers.py; tests/test_wrong_answers.py runs each through its check (`make test`).
 """
+
 from __future__ import annotations
 
 import sys

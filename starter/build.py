@@ -1,10 +1,12 @@
 """Generate the student notebooks from the solutions: `python -m starter.build [--check]`.
 
 First the check cells of the solutions are brought in line with `starter.exercises` (the one place where each
-exercise's check call, hidden tests and points are declared). Then, in a solution code cell, the lines between `### BEGIN SOLUTION` and `### END SOLUTION` become a stub
-(`# YOUR CODE HERE` + `raise NotImplementedError()`, at the same indentation), and lines between
-`### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS` are dropped. Outputs and execution counts are cleared.
+exercise's check call, hidden tests and points are declared). Then, in a solution code cell, the lines between
+`### BEGIN SOLUTION` and `### END SOLUTION` become a stub (`# YOUR CODE HERE` + `raise NotImplementedError()`, at the
+same indentation), and lines between `### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS` are dropped. Outputs and
+execution counts are cleared.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +17,7 @@ from pathlib import Path
 import nbformat
 
 from starter.config import PROJECT_ROOT
-from starter.exercises import BY_ID
+from starter.exercises import BY_CHECK_ID
 
 BEGIN = re.compile(r"^(\s*)### BEGIN (SOLUTION|HIDDEN TESTS)\s*$")
 END = re.compile(r"^\s*### END (SOLUTION|HIDDEN TESTS)\s*$")
@@ -24,7 +26,8 @@ END = re.compile(r"^\s*### END (SOLUTION|HIDDEN TESTS)\s*$")
 # What JupyterLab writes for the course's kernel: stored as is, opening a notebook does not mark it changed.
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 REPOSITORY = "discrete-latents/discrete-latents"  # the course on GitHub: the one place its address is written
-CLONE_CELL = f"""# Colab only: fetch the course and install its `starter` package (Colab's own torch and ipywidgets are kept).
+CLONE_CELL = f"""\
+# Colab only: fetch the course and install its `starter` package (Colab's own torch and ipywidgets are kept).
 import sys
 
 if "google.colab" in sys.modules:
@@ -91,7 +94,7 @@ def sync_check_cells(solution: nbformat.NotebookNode) -> bool:
     for cell in solution.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade"):
-            exercise = BY_ID[meta["grade_id"].removeprefix("check-")]
+            exercise = BY_CHECK_ID[meta["grade_id"]]
             if (cell.source, meta.get("points")) != (exercise.check_source(), exercise.points):
                 cell.source, meta["points"], changed = exercise.check_source(), exercise.points, True
     return changed

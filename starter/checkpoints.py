@@ -1,4 +1,5 @@
 """Save and load models with their config and metrics; every way a file can be wrong gets a clear error."""
+
 from __future__ import annotations
 
 import csv
@@ -17,12 +18,19 @@ class CheckpointError(RuntimeError):
     """The checkpoint is missing, unreadable, or does not fit the model asked for."""
 
 
-def save_checkpoint(path: Path | str, model: nn.Module, kind: str, config: dict[str, Any], metrics: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: Path | str, model: nn.Module, kind: str, config: dict[str, Any], metrics: dict[str, Any] | None = None
+) -> Path:
     """Write `model`'s weights with the `config` that rebuilds it and the `metrics` it reached."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "kind": kind, "config": dict(config), "metrics": dict(metrics or {}),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    payload = {
+        "format": FORMAT,
+        "kind": kind,
+        "config": dict(config),
+        "metrics": dict(metrics or {}),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
     temporary = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, temporary)
     temporary.replace(path)  # never leave a half-written checkpoint behind
@@ -45,8 +53,9 @@ def read_checkpoint(path: Path | str, kind: str | None = None) -> dict[str, Any]
     return payload
 
 
-def load_model(path: Path | str, kind: str | None = None, device: torch.device | str = "cpu",
-               **expected: Any) -> tuple[nn.Module, dict[str, Any]]:
+def load_model(
+    path: Path | str, kind: str | None = None, device: torch.device | str = "cpu", **expected: Any
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint holds (its class comes from its kind) and load its weights; returns
     (model, metrics), the model in eval mode on `device`.
 

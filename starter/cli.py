@@ -3,17 +3,18 @@
     python -m starter.cli train-vqvae --out runs/vqvae --epochs 15 --update ema --restart
     python -m starter.cli train-pixelcnn --model gated_pixelcnn --time-limit 390 --out runs/gated
     python -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model transformer_prior --out runs/prior
-    python -m starter.cli train-prior --vqvae runs/two_level/checkpoint.pt --level top --conditional --out runs/top
+    python -m starter.cli train-prior --vqvae runs/two_level/checkpoint.pt --level top --num-classes 10 --out runs/top
     python -m starter.cli train-classifier --out runs/classifier
     python -m starter.cli train-two-level --out runs/two_level
     python -m starter.cli sample --checkpoint data/checkpoints/prior_gated.pt --temperature 0.9 --out digits.png
     python -m starter.cli generate --checkpoint runs/vqvae/checkpoint.pt --mode reconstructions --out recon.png
-    python -m starter.cli train-vqvae --dataset fashion --out runs/fashion_vqvae     (any command: MNIST or Fashion-MNIST)
+    python -m starter.cli train-vqvae --dataset fashion --out runs/fashion_vqvae  (any command: MNIST or Fashion-MNIST)
 
 Each training command (`starter.trainers`) writes checkpoint.pt (config and metrics inside) and log.csv (one row per
 epoch) in --out. The models a trainer offers (--model) and their size options come from the registry
 (`starter.models.registry`): a new kind of model needs nothing here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,14 +35,22 @@ from starter.trainers import Session
 
 def sample_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="a PixelCNN or a prior over 7x7 codes")
-    parser.add_argument("--vqvae", type=Path, help="for a prior: the VQ-VAE that decodes its codes "
-                                                   "(default: the one it was trained on, else the shipped vqvae.pt)")
+    parser.add_argument(
+        "--vqvae",
+        type=Path,
+        help="for a prior: the VQ-VAE that decodes its codes "
+        "(default: the one it was trained on, else the shipped vqvae.pt)",
+    )
     parser.add_argument("--n", type=int, default=100, help="how many to draw (10 per row)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None, help="draw each position from its k likeliest values")
     parser.add_argument("--top-k-from-row", type=int, default=0, help="truncate from this row on")
-    parser.add_argument("--condition", type=int, default=None,
-                        help="for a class-conditional model: the class of every sample (default: row r is class r)")
+    parser.add_argument(
+        "--condition",
+        type=int,
+        default=None,
+        help="for a class-conditional model: the class of every sample (default: row r is class r)",
+    )
     parser.add_argument("--naive", action="store_true", help="a whole forward pass per position (the same draws)")
     parser.add_argument("--out", type=Path, default=Path("runs/samples.png"))
 
@@ -51,19 +60,33 @@ def draw(args: argparse.Namespace, session: Session) -> Path:
     model, metrics = load_model(args.checkpoint, device=session.device)
     family = kinds()[kind_of(model)].family
     if family not in {"pixels", "codes"}:
-        raise SystemExit(f"{args.checkpoint} holds a {kind_of(model)}: `sample` draws from a PixelCNN or a prior over "
-                         "one VQ-VAE's codes (a two-level model's priors are sampled in notebook 05)")
+        raise SystemExit(
+            f"{args.checkpoint} holds a {kind_of(model)}: `sample` draws from a PixelCNN or a prior over "
+            "one VQ-VAE's codes (a two-level model's priors are sampled in notebook 05)"
+        )
     condition = None
-    if model.conditional:
-        classes = torch.full((args.n,), args.condition) if args.condition is not None else torch.arange(args.n) // 10 % 10
+    if model.num_classes:
+        classes = (
+            torch.full((args.n,), args.condition)
+            if args.condition is not None
+            else torch.arange(args.n) // 10 % model.num_classes
+        )
         condition = classes.to(session.device)
-    grids = sample(model, args.n, args.temperature, condition=condition, top_k=args.top_k,
-                   top_k_from_row=args.top_k_from_row, cached=not args.naive)
+    grids = sample(
+        model,
+        args.n,
+        args.temperature,
+        condition=condition,
+        top_k=args.top_k,
+        top_k_from_row=args.top_k_from_row,
+        cached=not args.naive,
+    )
     if family == "pixels":
         images = grids.float() / (model.levels - 1)
     else:
-        vqvae, _ = load_model(args.vqvae or Path(metrics.get("vqvae") or CHECKPOINTS / "vqvae.pt"), "vqvae",
-                              device=session.device)
+        vqvae, _ = load_model(
+            args.vqvae or Path(metrics.get("vqvae") or CHECKPOINTS / "vqvae.pt"), "vqvae", device=session.device
+        )
         model.check_fits(vqvae)
         with torch.no_grad():
             images = vqvae.eval().decode(grids)
@@ -94,16 +117,41 @@ def generate(args: argparse.Namespace, session: Session) -> Path:
 
 # name: (what it does, its options, its help, default output folder (trainers only), default epochs)
 COMMANDS: dict[str, tuple[Callable, Callable, str, str | None, int]] = {
-    "train-vqvae": (trainers.train_vqvae, trainers.vqvae_options, "train a VQ-VAE on MNIST or Fashion-MNIST",
-                    "runs/vqvae", 10),
-    "train-two-level": (trainers.train_two_level, trainers.two_level_options,
-                        "train a two-level VQ-VAE (4x4 top, 7x7 bottom codes)", "runs/two_level", 15),
-    "train-pixelcnn": (trainers.train_pixelcnn, trainers.pixelcnn_options, "train a PixelCNN on 8-bit MNIST pixels",
-                       "runs/pixelcnn", 20),
-    "train-classifier": (trainers.train_classifier, trainers.classifier_options,
-                         "train the MNIST classifier used to score samples", "runs/classifier", 4),
-    "train-prior": (trainers.train_prior, trainers.prior_options, "train a prior over a VQ-VAE's code grids",
-                    "runs/prior", 20),
+    "train-vqvae": (
+        trainers.train_vqvae,
+        trainers.vqvae_options,
+        "train a VQ-VAE on MNIST or Fashion-MNIST",
+        "runs/vqvae",
+        10,
+    ),
+    "train-two-level": (
+        trainers.train_two_level,
+        trainers.two_level_options,
+        "train a two-level VQ-VAE (4x4 top, 7x7 bottom codes)",
+        "runs/two_level",
+        15,
+    ),
+    "train-pixelcnn": (
+        trainers.train_pixelcnn,
+        trainers.pixelcnn_options,
+        "train a PixelCNN on 8-bit MNIST pixels",
+        "runs/pixelcnn",
+        20,
+    ),
+    "train-classifier": (
+        trainers.train_classifier,
+        trainers.classifier_options,
+        "train the MNIST classifier used to score samples",
+        "runs/classifier",
+        4,
+    ),
+    "train-prior": (
+        trainers.train_prior,
+        trainers.prior_options,
+        "train a prior over a VQ-VAE's code grids",
+        "runs/prior",
+        20,
+    ),
     "sample": (draw, sample_options, "draw from a PixelCNN or a prior into a PNG grid", None, 0),
     "generate": (generate, generate_options, "write a 10x10 PNG grid from a VQ-VAE checkpoint", None, 0),
 }
@@ -125,6 +173,7 @@ def parser_for(commands: dict) -> argparse.ArgumentParser:
             sub.add_argument("--epochs", type=int, default=epochs)
             sub.add_argument("--lr", type=float, default=1e-3)
             sub.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+            sub.add_argument("--test-limit", type=int, default=None, help="measure on the first N test images only")
         options(sub)
     return parser
 

@@ -1,4 +1,5 @@
 """Paths, fast mode, device choice and seeding: the settings every notebook shares."""
+
 from __future__ import annotations
 
 import os
@@ -12,14 +13,14 @@ import torch
 T = TypeVar("T")
 
 # Every environment variable that the course reads, in one place.
-FAST_ENV = "COURSE_FAST"                   # 1: small data subsets and few epochs (CI, `make test`)
-DATA_ENV = "COURSE_DATA_ROOT"              # where datasets and your own checkpoints go (see DATA_ROOT)
-CHECKPOINTS_ENV = "COURSE_CHECKPOINTS"     # where the shipped checkpoints are (see CHECKPOINTS)
-DEVICE_ENV = "COURSE_DEVICE"               # force a device: cpu, cuda or mps
-MNIST_ENV = "COURSE_MNIST_DIR"             # a folder with the four MNIST files, for machines without a network
-FASHION_ENV = "COURSE_FASHION_MNIST_DIR"   # the same for Fashion-MNIST
-STATIC_ENV = "COURSE_STATIC"               # 1: the explorers draw static figures; 0: live widgets even in fast mode
-RESULTS_ENV = "COURSE_RESULTS"             # a JSON file where report_results also writes a notebook's key numbers
+FAST_ENV = "COURSE_FAST"  # 1: small data subsets and few epochs (CI, `make test`)
+DATA_ENV = "COURSE_DATA_ROOT"  # where datasets and your own checkpoints go (see DATA_ROOT)
+CHECKPOINTS_ENV = "COURSE_CHECKPOINTS"  # where the shipped checkpoints are (see CHECKPOINTS)
+DEVICE_ENV = "COURSE_DEVICE"  # force a device: cpu, cuda or mps
+MNIST_ENV = "COURSE_MNIST_DIR"  # a folder with the four MNIST files, for machines without a network
+FASHION_ENV = "COURSE_FASHION_MNIST_DIR"  # the same for Fashion-MNIST
+STATIC_ENV = "COURSE_STATIC"  # 1: the explorers draw static figures; 0: live widgets even in fast mode
+RESULTS_ENV = "COURSE_RESULTS"  # a JSON file where report_results also writes a notebook's key numbers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKOUT: bool = (PROJECT_ROOT / "pyproject.toml").exists() and (PROJECT_ROOT / "data").is_dir()
@@ -38,12 +39,18 @@ def is_fast() -> bool:
 FAST: bool = is_fast()
 # Datasets and your own checkpoints: data/ of a course checkout (git clone, Colab), else a per-user folder (a course
 # installed with pip, e.g. on a JupyterHub); never inside an installed package.
-DATA_ROOT: Path = Path(os.environ[DATA_ENV]) if os.environ.get(DATA_ENV) else (
-    PROJECT_ROOT / "data" if CHECKOUT else _user_data_folder())
+DATA_ROOT: Path = (
+    Path(os.environ[DATA_ENV])
+    if os.environ.get(DATA_ENV)
+    else (PROJECT_ROOT / "data" if CHECKOUT else _user_data_folder())
+)
 # The checkpoints the project trained, shipped with the course: data/checkpoints of a checkout, or inside the
 # installed package (the wheel holds them as starter/shipped).
-CHECKPOINTS: Path = Path(os.environ[CHECKPOINTS_ENV]) if os.environ.get(CHECKPOINTS_ENV) else (
-    PROJECT_ROOT / "data" / "checkpoints" if CHECKOUT else Path(__file__).resolve().parent / "shipped")
+CHECKPOINTS: Path = (
+    Path(os.environ[CHECKPOINTS_ENV])
+    if os.environ.get(CHECKPOINTS_ENV)
+    else (PROJECT_ROOT / "data" / "checkpoints" if CHECKOUT else Path(__file__).resolve().parent / "shipped")
+)
 MY_CHECKPOINTS: Path = DATA_ROOT / "my_checkpoints"  # what your own notebook runs save
 
 

@@ -1,4 +1,5 @@
 """MNIST and Fashion-MNIST as in-memory tensors in the forms the notebooks use, and fast loaders over them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,12 +51,14 @@ def load_mnist(
     return TensorDataset(TRANSFORMS[form](images).to(device), labels.to(device))
 
 
-def make_loader(dataset: TensorDataset, batch_size: int = 128, shuffle: bool = False, seed: int = 0,
-                num_workers: int = 0) -> DataLoader:
+def make_loader(
+    dataset: TensorDataset, batch_size: int = 128, shuffle: bool = False, seed: int = 0, num_workers: int = 0
+) -> DataLoader:
     """A DataLoader that slices whole batches out of in-memory tensors (no per-image Python work)."""
     if shuffle:
         sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
     else:
         sampler = SequentialSampler(dataset)
-    return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None,
-                      num_workers=num_workers)
+    return DataLoader(
+        dataset, sampler=BatchSampler(sampler, batch_size, drop_last=False), batch_size=None, num_workers=num_workers
+    )

@@ -1,5 +1,6 @@
 """Getting the MNIST and Fashion-MNIST files onto disk: torchvision's download, or offline from a local folder, each
 file checked against its md5."""
+
 from __future__ import annotations
 
 import gzip
@@ -18,6 +19,7 @@ Dataset = Literal["mnist", "fashion"]
 @dataclass(frozen=True)
 class DatasetSpec:
     """Where a 28x28 dataset lives: torchvision class, local folder variable, md5 of the four *unpacked* files."""
+
     title: str
     torchvision_class: str
     env: str
@@ -27,19 +29,30 @@ class DatasetSpec:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec("MNIST", "MNIST", MNIST_ENV, {  # the same values as ../shared/data/MNIST/raw/MD5SUMS.raw
-        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-    }),
-    "fashion": DatasetSpec("Fashion-MNIST", "FashionMNIST", FASHION_ENV, {  # Zalando's files, as Debian ships them
-        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-    }, known_folders=("/usr/share/datasets/fashion-mnist",),  # apt install dataset-fashion-mnist
-       classes=("T-shirt", "trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")),
+    "mnist": DatasetSpec(
+        "MNIST",
+        "MNIST",
+        MNIST_ENV,
+        {  # the same values as ../shared/data/MNIST/raw/MD5SUMS.raw
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+        },
+    ),
+    "fashion": DatasetSpec(
+        "Fashion-MNIST",
+        "FashionMNIST",
+        FASHION_ENV,
+        {  # Zalando's files, as Debian ships them
+            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+        },
+        known_folders=("/usr/share/datasets/fashion-mnist",),  # apt install dataset-fashion-mnist
+        classes=("T-shirt", "trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"),
+    ),
 }
 
 
@@ -125,7 +138,9 @@ def prepare_mnist(root: Path | str = DATA_ROOT, dataset: Dataset = "mnist") -> P
         ) from None
     bad = _missing_or_bad(raw, spec)
     if bad:
-        raise DatasetNotFoundError(f"These files in {raw} are missing or corrupt: {', '.join(bad)}. Delete them and retry.")
+        raise DatasetNotFoundError(
+            f"These files in {raw} are missing or corrupt: {', '.join(bad)}. Delete them and retry."
+        )
     return root
 
 

@@ -1,4 +1,5 @@
 """`python -m starter.grade`: the instructor's grader and a student's self-check (see `starter.grading`)."""
+
 import sys
 
 from starter.grading.cli import main

@@ -1,4 +1,5 @@
 """Numbers the course reports: code usage and perplexity, bits per dimension, the quality of generated digits."""
+
 from __future__ import annotations
 
 import math
@@ -51,12 +52,18 @@ def vqvae_report(model: torch.nn.Module, loader) -> dict[str, float]:
         squared_error += float(((x_hat - x) ** 2).sum())
         pixels += x.numel()
         counts += code_counts(quantized.indices, num_codes)
-    return {"mse": squared_error / pixels, "used": float((counts > 0).float().mean()),
-            "perplexity": perplexity(counts), "counts": counts}
+    return {
+        "mse": squared_error / pixels,
+        "used": float((counts > 0).float().mean()),
+        "perplexity": perplexity(counts),
+        "counts": counts,
+    }
 
 
 @torch.no_grad()
-def classifier_outputs(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def classifier_outputs(
+    classifier: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(class probabilities (N, 10), penultimate features (N, F)) of `images` in [0, 1], in float64 on the CPU."""
     classifier.eval()
     probs, features = [], []
@@ -91,21 +98,35 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
 
 
 @torch.no_grad()
-def sample_quality(classifier: torch.nn.Module, images: torch.Tensor, reference_features: torch.Tensor,
-                   labels: torch.Tensor | None = None) -> dict[str, float]:
+def sample_quality(
+    classifier: torch.nn.Module,
+    images: torch.Tensor,
+    reference_features: torch.Tensor,
+    labels: torch.Tensor | None = None,
+) -> dict[str, float]:
     """IS, label entropy, FID-MNIST against `reference_features`, and (with `labels`) the classifier's accuracy."""
     probs, features = classifier_outputs(classifier, images)
-    quality = {"IS": inception_score(probs), "label entropy (bits)": label_entropy(probs),
-               "FID-MNIST": frechet_distance(features, reference_features)}
+    quality = {
+        "IS": inception_score(probs),
+        "label entropy (bits)": label_entropy(probs),
+        "FID-MNIST": frechet_distance(features, reference_features),
+    }
     if labels is not None:
         quality["accuracy"] = float((probs.argmax(1) == labels.cpu()).double().mean())
     return quality
 
 
 @torch.no_grad()
-def prior_sample_quality(prior: torch.nn.Module, vqvae: torch.nn.Module, classifier: torch.nn.Module,
-                         reference_features: torch.Tensor, n: int, seeds: Sequence[int] = (0,),
-                         sampler: Callable[..., torch.Tensor] = sample, **sampling: Any) -> dict[str, float]:
+def prior_sample_quality(
+    prior: torch.nn.Module,
+    vqvae: torch.nn.Module,
+    classifier: torch.nn.Module,
+    reference_features: torch.Tensor,
+    n: int,
+    seeds: Sequence[int] = (0,),
+    sampler: Callable[..., torch.Tensor] = sample,
+    **sampling: Any,
+) -> dict[str, float]:
     """`sample_quality` of n digits drawn from a code prior by `sampler(prior, n, **sampling)` (the autoregressive
     `sample` by default) and decoded by `vqvae`, averaged over `seeds` (1000 digits vary by about 0.1 in IS from
     seed to seed); "IS range": max - min, and "seconds": the sampling time of one seed."""
@@ -117,12 +138,21 @@ def prior_sample_quality(prior: torch.nn.Module, vqvae: torch.nn.Module, classif
         seconds += time.perf_counter() - start
         runs.append(sample_quality(classifier, vqvae.decode(codes), reference_features))
     quality = {key: sum(run[key] for run in runs) / len(runs) for key in runs[0]}
-    return {**quality, "IS range": max(run["IS"] for run in runs) - min(run["IS"] for run in runs),
-            "seconds": seconds / len(seeds)}
+    return {
+        **quality,
+        "IS range": max(run["IS"] for run in runs) - min(run["IS"] for run in runs),
+        "seconds": seconds / len(seeds),
+    }
 
 
-def linear_probe(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                 test_labels: torch.Tensor, steps: int = 100, weight_decay: float = 1e-4) -> float:
+def linear_probe(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    steps: int = 100,
+    weight_decay: float = 1e-4,
+) -> float:
     """Test accuracy of a logistic regression (standardised features, L-BFGS, L2 penalty) trained on frozen features."""
     train_features, test_features = train_features.flatten(1).float().cpu(), test_features.flatten(1).float().cpu()
     train_labels, test_labels = train_labels.cpu(), test_labels.cpu()
@@ -165,4 +195,3 @@ def largest_tensor(fn, *shapes: tuple[int, ...]) -> int:
     with _LargestTensor() as mode:
         fn(*inputs)
     return mode.largest
-

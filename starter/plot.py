@@ -1,4 +1,5 @@
 """Image grids and curves with matplotlib; every function returns its Figure."""
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -10,7 +11,9 @@ from matplotlib.patches import Rectangle
 from torchvision.utils import make_grid
 
 
-def draw_images(figure: Figure, images: torch.Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.6) -> Figure:
+def draw_images(
+    figure: Figure, images: torch.Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.6
+) -> Figure:
     """Draw a batch (N, 1, H, W) of images in [0, 1] as one grid on `figure`, sized to fit."""
     images = images.detach().float().cpu()
     if images.dim() == 3:
@@ -32,14 +35,24 @@ def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, s
     return draw_images(plt.figure(), images, nrow, title, scale)
 
 
-def draw_code_grid(axis, grid: torch.Tensor, num_codes: int, fontsize: float = 7, marked: tuple[int, int] | None = None) -> None:
+def draw_code_grid(
+    axis, grid: torch.Tensor, num_codes: int, fontsize: float = 7, marked: tuple[int, int] | None = None
+) -> None:
     """Code indices (H, W) as coloured cells with their numbers on `axis`; the cell `marked` is outlined in red."""
     grid = grid.detach().cpu()
     axis.imshow(grid, cmap="tab20", vmin=0, vmax=num_codes - 1)
-    for (i, j), value in zip(torch.cartesian_prod(torch.arange(grid.shape[0]), torch.arange(grid.shape[1])).tolist(),
-                             grid.flatten().tolist()):
-        axis.text(j, i, str(value), ha="center", va="center", fontsize=fontsize,
-                  fontweight="bold" if marked == (i, j) else "normal")
+    for (i, j), value in zip(
+        torch.cartesian_prod(torch.arange(grid.shape[0]), torch.arange(grid.shape[1])).tolist(), grid.flatten().tolist()
+    ):
+        axis.text(
+            j,
+            i,
+            str(value),
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            fontweight="bold" if marked == (i, j) else "normal",
+        )
     if marked:
         axis.add_patch(Rectangle((marked[1] - 0.5, marked[0] - 0.5), 1, 1, fill=False, color="red", linewidth=2))
     axis.axis("off")
@@ -59,8 +72,13 @@ def compare_images(rows: Mapping[str, torch.Tensor], scale: float = 0.7) -> Figu
     return figure
 
 
-def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "epoch", ylabel: str = "loss",
-                log: bool = False, title: str | None = None) -> Figure:
+def plot_curves(
+    curves: Mapping[str, Sequence[float]],
+    xlabel: str = "epoch",
+    ylabel: str = "loss",
+    log: bool = False,
+    title: str | None = None,
+) -> Figure:
     """One line per entry, against 1, 2, 3, ... (epochs by default)."""
     figure, axis = plt.subplots(figsize=(5, 3.2))
     for label, values in curves.items():
@@ -77,14 +95,26 @@ def plot_curves(curves: Mapping[str, Sequence[float]], xlabel: str = "epoch", yl
     return figure
 
 
-def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] = ("train_loss", "test_loss"),
-                 ylabel: str = "loss", log: bool = False, title: str | None = None) -> Figure:
+def plot_history(
+    history: Mapping[str, Sequence[float]],
+    keys: Sequence[str] = ("train_loss", "test_loss"),
+    ylabel: str = "loss",
+    log: bool = False,
+    title: str | None = None,
+) -> Figure:
     """Per-epoch curves of the chosen history entries."""
     return plot_curves({key: history[key] for key in keys}, ylabel=ylabel, log=log, title=title)
 
 
-def plot_xy(x: Sequence[float], y: Sequence[float], xlabel: str, ylabel: str, title: str | None = None,
-            logx: bool = False, logy: bool = False) -> Figure:
+def plot_xy(
+    x: Sequence[float],
+    y: Sequence[float],
+    xlabel: str,
+    ylabel: str,
+    title: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+) -> Figure:
     """A single line plot with markers, e.g. test MSE against latent size."""
     figure, axis = plt.subplots(figsize=(5, 3.2))
     axis.plot(x, y, marker="o")
@@ -116,7 +146,9 @@ def plot_code_usage(counts: Mapping[str, torch.Tensor], title: str = "code usage
     return figure
 
 
-def plot_codebook(codebook: torch.Tensor, counts: torch.Tensor, title: str = "codebook, first two principal components") -> Figure:
+def plot_codebook(
+    codebook: torch.Tensor, counts: torch.Tensor, title: str = "codebook, first two principal components"
+) -> Figure:
     """Scatter of the codes projected on their first two principal components; size and colour show usage."""
     codes = codebook.detach().float().cpu()
     centred = codes - codes.mean(0)
@@ -124,7 +156,9 @@ def plot_codebook(codebook: torch.Tensor, counts: torch.Tensor, title: str = "co
     xy = centred @ v[:2].T
     share = (counts.double() / counts.sum()).numpy()
     figure, axis = plt.subplots(figsize=(4.5, 4))
-    dots = axis.scatter(xy[:, 0], xy[:, 1], s=10 + 3000 * share, c=share, cmap="viridis", edgecolors="k", linewidths=0.3)
+    dots = axis.scatter(
+        xy[:, 0], xy[:, 1], s=10 + 3000 * share, c=share, cmap="viridis", edgecolors="k", linewidths=0.3
+    )
     dead = counts == 0
     if dead.any():
         axis.scatter(xy[dead, 0], xy[dead, 1], marker="x", c="red", s=25, label="never used")
@@ -143,7 +177,9 @@ def show_code_grids(grids: torch.Tensor, images: torch.Tensor | None = None, num
     for column, grid in enumerate(grids):
         draw_code_grid(axes[0][column], grid, num_codes or int(grids.max()) + 1, fontsize=5.5)
         if images is not None:
-            axes[1][column].imshow(images[column].detach().cpu().reshape(images.shape[-2:]), cmap="gray", vmin=0, vmax=1)
+            axes[1][column].imshow(
+                images[column].detach().cpu().reshape(images.shape[-2:]), cmap="gray", vmin=0, vmax=1
+            )
             axes[1][column].axis("off")
     figure.tight_layout()
     return figure

@@ -11,6 +11,7 @@ needs what such a cell defined, is replaced by a note that says what it needed. 
 The checks of a release only say that they run where the notebook is graded. The public course (Colab, self-study)
 keeps everything.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,11 @@ def release(notebook: str, out: Path, solutions: Path = PROJECT_ROOT / "solution
             if file.exists():
                 shutil.copy(file, package / "shipped" / file.name)
     if prune:
-        answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(path, as_version=4).cells
-                   if c.metadata.get("nbgrader", {}).get("solution")}
+        answers = {
+            c.metadata["nbgrader"]["grade_id"]: c.source
+            for c in nbformat.read(path, as_version=4).cells
+            if c.metadata.get("nbgrader", {}).get("solution")
+        }
         student = left_out(student, errors_with(student, answers, folder))
         for file in (package / "shipped").iterdir():  # only cells left out loaded it
             if file.name.replace("_log.csv", ".pt") not in checkpoints_named(student):
@@ -78,12 +82,22 @@ def errors_with(student: nbformat.NotebookNode, answers: dict[str, str], folder:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             cell.source = answers[grade_id]
     with tempfile.TemporaryDirectory() as home:
-        env = {**{k: v for k, v in os.environ.items() if k not in (DATA_ENV, CHECKPOINTS_ENV, "PYTHONPATH")},
-               "HOME": home, "XDG_DATA_HOME": home, FAST_ENV: "1", STATIC_ENV: "1"}
-        NotebookClient(filled, timeout=900, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(folder)}}).execute(env=env)
-    return {index: (output["ename"], output["evalue"]) for index, cell in enumerate(filled.cells)
-            for output in cell.get("outputs", []) if output.get("output_type") == "error"}
+        env = {
+            **{k: v for k, v in os.environ.items() if k not in (DATA_ENV, CHECKPOINTS_ENV, "PYTHONPATH")},
+            "HOME": home,
+            "XDG_DATA_HOME": home,
+            FAST_ENV: "1",
+            STATIC_ENV: "1",
+        }
+        NotebookClient(
+            filled, timeout=900, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(folder)}}
+        ).execute(env=env)
+    return {
+        index: (output["ename"], output["evalue"])
+        for index, cell in enumerate(filled.cells)
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    }
 
 
 def left_out(student: nbformat.NotebookNode, errors: dict[int, tuple[str, str]]) -> nbformat.NotebookNode:
@@ -113,8 +127,9 @@ def cell_names(source: str) -> tuple[set[str], set[str]]:
     except SyntaxError:
         return set(), set()
     names = [node for node in ast.walk(tree) if isinstance(node, ast.Name)]
-    bound = {node.id for node in names if isinstance(node.ctx, ast.Store)} | \
-            {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    bound = {node.id for node in names if isinstance(node.ctx, ast.Store)} | {
+        node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+    }
     return bound, {node.id for node in names if isinstance(node.ctx, ast.Load)}
 
 
@@ -124,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("dist"), help="where release/ goes (default: %(default)s)")
     args = parser.parse_args(argv)
     folder = release(args.notebook, args.out)
-    left = [cell for cell in nbformat.read(next(folder.glob("*.ipynb")), as_version=4).cells
-            if cell.source.startswith("*Left out of this release:*")]
+    left = [
+        cell
+        for cell in nbformat.read(next(folder.glob("*.ipynb")), as_version=4).cells
+        if cell.source.startswith("*Left out of this release:*")
+    ]
     print(f"wrote {folder} ({len(left)} cell(s) left out: they need withheld parts)")
     return 0
 

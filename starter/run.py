@@ -1,11 +1,12 @@
 """Execute the course notebooks headless and print a table of their key numbers and run times.
 
-    python -m starter.run                 # every solution notebook, full mode, executed copies in runs/
-    python -m starter.run --fast 01 02    # a quick pass over some of them (COURSE_FAST=1)
-    python -m starter.run --inplace       # refresh the stored outputs of solutions/ (maintainers)
-    python -m starter.run --fast --jobs 2 # two notebooks at a time, the cores shared out between their kernels
-    python -m starter.run --checks 02     # refresh only the stored outputs of the check cells (after a check changed)
+python -m starter.run                 # every solution notebook, full mode, executed copies in runs/
+python -m starter.run --fast 01 02    # a quick pass over some of them (COURSE_FAST=1)
+python -m starter.run --inplace       # refresh the stored outputs of solutions/ (maintainers)
+python -m starter.run --fast --jobs 2 # two notebooks at a time, the cores shared out between their kernels
+python -m starter.run --checks 02     # refresh only the stored outputs of the check cells (after a check changed)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,6 @@ from nbclient import NotebookClient
 
 from starter.build import KERNELSPEC
 from starter.config import FAST_ENV, PROJECT_ROOT, RESULTS_ENV, STATIC_ENV, thread_limits, threads_per_job
-
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -47,18 +47,25 @@ def settle_progress_bars(notebook: nbformat.NotebookNode) -> None:
                 output["data"]["text/plain"] = text(view["model_id"])
 
 
-def execute(source: Path, target: Path, fast: bool, timeout: int | None = None,
-            threads: int | None = None) -> tuple[float, dict]:
+def execute(
+    source: Path, target: Path, fast: bool, timeout: int | None = None, threads: int | None = None
+) -> tuple[float, dict]:
     """Run one notebook from its own folder (its kernel capped at `threads`); returns (seconds, the results it
     reported)."""
     notebook = nbformat.read(source, as_version=4)
     with tempfile.TemporaryDirectory() as scratch:
         results_file = Path(scratch) / "results.json"
-        env = {**os.environ, RESULTS_ENV: str(results_file), FAST_ENV: "1" if fast else "0",
-               STATIC_ENV: "1", **(thread_limits(threads) if threads else {})}  # STATIC: no one moves the sliders
+        env = {
+            **os.environ,
+            RESULTS_ENV: str(results_file),
+            FAST_ENV: "1" if fast else "0",
+            STATIC_ENV: "1",
+            **(thread_limits(threads) if threads else {}),
+        }  # STATIC: no one moves the sliders
         start = time.perf_counter()
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(source.parent)}}).execute(env=env)
+        NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+        ).execute(env=env)
         seconds = time.perf_counter() - start
         results = json.loads(results_file.read_text()) if results_file.exists() else {}
     settle_progress_bars(notebook)
@@ -69,13 +76,16 @@ def execute(source: Path, target: Path, fast: bool, timeout: int | None = None,
 
 
 def exercises_and_checks(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy with only the set-up cells, then the exercise and check cells (the rest left empty, the Colab cell too)."""
+    """A copy with only the set-up cells, then the exercise and check cells (the rest left empty, the Colab
+    cell too)."""
     notebook = nbformat.from_dict(json.loads(json.dumps(notebook)))
     seen_exercise = False
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
         seen_exercise = seen_exercise or "exercise" in tags
-        if cell.cell_type == "code" and ("google.colab" in cell.source or (seen_exercise and not {"exercise", "check"} & set(tags))):
+        if cell.cell_type == "code" and (
+            "google.colab" in cell.source or (seen_exercise and not {"exercise", "check"} & set(tags))
+        ):
             cell.source = ""
     return notebook
 
@@ -85,8 +95,9 @@ def refresh_check_outputs(source: Path) -> None:
     same in full mode) and store the check cells' new outputs; every other output is kept."""
     notebook = nbformat.read(source, as_version=4)
     ran = exercises_and_checks(notebook)
-    NotebookClient(ran, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}).execute(
-        env={**os.environ, FAST_ENV: "1", STATIC_ENV: "1"})
+    NotebookClient(
+        ran, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+    ).execute(env={**os.environ, FAST_ENV: "1", STATIC_ENV: "1"})
     for cell, new in zip(notebook.cells, ran.cells):
         if "check" in cell.metadata.get("tags", []):
             cell.outputs = new.outputs
@@ -102,16 +113,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once, sharing the cores out (default 1)")
     parser.add_argument("--checks", action="store_true", help="refresh only the check cells' outputs in solutions/")
     args = parser.parse_args(argv)
-    sources = [p for p in sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
-               if not args.only or p.name[:2] in args.only]
+    sources = [
+        p
+        for p in sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+        if not args.only or p.name[:2] in args.only
+    ]
     if args.checks:
         for source in sources:
             print(f"refreshing the check outputs of {source.name} ...", flush=True)
             refresh_check_outputs(source)
         return 0
     threads = threads_per_job(args.jobs) if args.jobs > 1 else None
-    print(f"{len(sources)} notebook(s), {'fast' if args.fast else 'full'} mode, {args.jobs} at a time"
-          + (f", {threads} torch thread(s) each" if threads else ", each with every core"), flush=True)
+    print(
+        f"{len(sources)} notebook(s), {'fast' if args.fast else 'full'} mode, {args.jobs} at a time"
+        + (f", {threads} torch thread(s) each" if threads else ", each with every core"),
+        flush=True,
+    )
 
     def run(source: Path) -> tuple[str, float, dict]:
         print(f"running {source.name} ...", flush=True)

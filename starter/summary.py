@@ -1,4 +1,5 @@
 """Key numbers of a notebook: printed as a table, and collected by `python -m starter.run`."""
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,9 @@ def report_results(results: Mapping[str, Number]) -> None:
 def print_table(rows: Mapping[str, Mapping[str, Number]], first: str = "") -> None:
     """Print {row name: {column: value}} as an aligned table; a missing value shows as '-'."""
     columns = list(dict.fromkeys(column for row in rows.values() for column in row))
-    cells = [[first, *columns]] + [[name, *(_format(row.get(column, "-")) for column in columns)] for name, row in rows.items()]
+    cells = [[first, *columns]] + [
+        [name, *(_format(row.get(column, "-")) for column in columns)] for name, row in rows.items()
+    ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
     for line in cells:
         print("  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])]))

@@ -1,4 +1,5 @@
 """One training loop for the whole course: fit() with tqdm.auto progress bars and a train/test history."""
+
 from __future__ import annotations
 
 import time
@@ -31,7 +32,9 @@ def as_dict(output: LossOutput) -> dict[str, torch.Tensor]:
     return {"loss": output}
 
 
-def train_epoch(model: nn.Module, loader: Iterable[Batch], optimizer: torch.optim.Optimizer, loss_fn: LossFn) -> dict[str, float]:
+def train_epoch(
+    model: nn.Module, loader: Iterable[Batch], optimizer: torch.optim.Optimizer, loss_fn: LossFn
+) -> dict[str, float]:
     """One pass over `loader` with gradient steps; returns each term averaged over examples."""
     model.train()
     totals: dict[str, float] = defaultdict(float)

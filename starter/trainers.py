@@ -1,6 +1,7 @@
 """What the command line's training commands do (`python -m starter.cli train-...`): one function per trainer, next
 to the function that adds its options, and `Session`, what they share: seeding, the device, the data, the per-epoch
 log and the checkpoint."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,8 @@ from starter.checkpoints import load_model, save_checkpoint
 from starter.config import choose_device, seed_everything
 from starter.data import load_mnist, make_loader
 from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
+from starter.models.base import Autoregressive, GridModel, nll_loss
 from starter.models.classifier import Classifier, classifier_loss
-from starter.models.pixelcnn import nll_loss
 from starter.models.prior import encode_dataset
 from starter.models.registry import Kind, kind_of, kinds, of_family
 from starter.models.two_level import TwoLevelVQVAE, encode_two_level, two_level_loss
@@ -39,11 +40,19 @@ class Session:
 
     def data(self, train: bool, form: str = "float", limit: int | None = None) -> TensorDataset:
         """The training or test split of --dataset, in memory on the device."""
-        return load_mnist(train, form=form, limit=limit, device=self.device, root=self.args.data, dataset=self.args.dataset)
+        return load_mnist(
+            train, form=form, limit=limit, device=self.device, root=self.args.data, dataset=self.args.dataset
+        )
+
+    def splits(self, form: str = "float") -> tuple[TensorDataset, TensorDataset]:
+        """The training and test splits of --dataset, cut to --limit and --test-limit images."""
+        return self.data(True, form, self.args.limit), self.data(False, form, self.args.test_limit)
 
     def loaders(self, train: TensorDataset, test: TensorDataset, test_batch: int = 1000):
         """A shuffled, seeded loader of `train` in --batch-size batches and a loader of `test`."""
-        return make_loader(train, self.args.batch_size, shuffle=True, seed=self.args.seed), make_loader(test, test_batch)
+        return make_loader(train, self.args.batch_size, shuffle=True, seed=self.args.seed), make_loader(
+            test, test_batch
+        )
 
     def log(self, epoch: int, history: History, **extra: float) -> None:
         """Append the epoch's row (the last value of every history entry, and `extra`) to log.csv, and print it."""
@@ -59,9 +68,16 @@ class Session:
 
     def save(self, model: nn.Module, config: dict, history: History, **metrics) -> Path:
         """Write --out/checkpoint.pt: the model, its config, `metrics` and the settings of this run."""
-        settings = {"epochs": len(history["seconds"]), "train_seconds": sum(history["seconds"]), "lr": self.args.lr,
-                    "batch_size": self.args.batch_size, "dataset": self.args.dataset, "device": str(self.device),
-                    "device_name": torch.cuda.get_device_name() if self.device.type == "cuda" else self.device.type}
+        settings = {
+            "epochs": len(history["seconds"]),
+            "train_seconds": sum(history["seconds"]),
+            "lr": self.args.lr,
+            "batch_size": self.args.batch_size,
+            "dataset": self.args.dataset,
+            "test_limit": self.args.test_limit,  # None: the whole test set
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name() if self.device.type == "cuda" else self.device.type,
+        }
         return save_checkpoint(self.args.out / "checkpoint.pt", model, kind_of(model), config, {**metrics, **settings})
 
 
@@ -81,11 +97,16 @@ def kind_options(parser: argparse.ArgumentParser, families: tuple[str, ...], def
 
 def sizes(args: argparse.Namespace, kind: Kind) -> dict:
     """The chosen kind's size options: given ones, else its defaults."""
-    given = {option: getattr(args, option) for option in {o for k in kinds().values() for o in k.options}
-             if getattr(args, option, None) is not None}
+    given = {
+        option: getattr(args, option)
+        for option in {o for k in kinds().values() for o in k.options}
+        if getattr(args, option, None) is not None
+    }
     if set(given) - set(kind.options):
-        raise SystemExit(f"--{', --'.join(sorted(set(given) - set(kind.options)))}: not an option of {kind.name} "
-                         f"(its options: {', '.join(kind.options)})")
+        raise SystemExit(
+            f"--{', --'.join(sorted(set(given) - set(kind.options)))}: not an option of {kind.name} "
+            f"(its options: {', '.join(kind.options)})"
+        )
     return {**kind.options, **given}
 
 
@@ -100,20 +121,40 @@ def vqvae_options(parser: argparse.ArgumentParser) -> None:
 
 def train_vqvae(args: argparse.Namespace, session: Session) -> Path:
     """Train a VQ-VAE; log codebook use on the test set after every epoch."""
-    train_loader, test_loader = session.loaders(session.data(True, limit=args.limit), session.data(False))
-    config = {"num_codes": args.num_codes, "code_dim": args.code_dim, "hidden": args.hidden,
-              "update": args.update, "restart": args.restart}
+    train_loader, test_loader = session.loaders(*session.splits())
+    config = {
+        "num_codes": args.num_codes,
+        "code_dim": args.code_dim,
+        "hidden": args.hidden,
+        "update": args.update,
+        "restart": args.restart,
+    }
     model = VQVAE(**config).to(session.device)
 
     def log_epoch(epoch: int, history: History) -> None:
         report = vqvae_report(model, test_loader)
         session.log(epoch, history, test_codes_used=report["used"], test_perplexity=report["perplexity"])
 
-    history = fit(model, train_loader, test_loader, functools.partial(vqvae_loss, beta=args.beta), epochs=args.epochs,
-                  lr=args.lr, on_epoch_end=log_epoch, progress=False)
+    history = fit(
+        model,
+        train_loader,
+        test_loader,
+        functools.partial(vqvae_loss, beta=args.beta),
+        epochs=args.epochs,
+        lr=args.lr,
+        on_epoch_end=log_epoch,
+        progress=False,
+    )
     report = vqvae_report(model, test_loader)
-    return session.save(model, config, history, test_mse=report["mse"], test_codes_used=report["used"],
-                        test_perplexity=report["perplexity"], beta=args.beta)
+    return session.save(
+        model,
+        config,
+        history,
+        test_mse=report["mse"],
+        test_codes_used=report["used"],
+        test_perplexity=report["perplexity"],
+        beta=args.beta,
+    )
 
 
 def two_level_options(parser: argparse.ArgumentParser) -> None:
@@ -126,38 +167,77 @@ def two_level_options(parser: argparse.ArgumentParser) -> None:
 
 def train_two_level(args: argparse.Namespace, session: Session) -> Path:
     """Train a two-level VQ-VAE (4x4 top codes, 7x7 bottom codes)."""
-    train_loader, test_loader = session.loaders(session.data(True, limit=args.limit), session.data(False))
-    config = {"top_codes": args.top_codes, "bottom_codes": args.bottom_codes, "code_dim": args.code_dim, "hidden": args.hidden}
+    train_loader, test_loader = session.loaders(*session.splits())
+    config = {
+        "top_codes": args.top_codes,
+        "bottom_codes": args.bottom_codes,
+        "code_dim": args.code_dim,
+        "hidden": args.hidden,
+    }
     model = TwoLevelVQVAE(**config).to(session.device)
-    history = fit(model, train_loader, test_loader, functools.partial(two_level_loss, beta=args.beta),
-                  epochs=args.epochs, lr=args.lr, on_epoch_end=session.log, progress=False)
+    history = fit(
+        model,
+        train_loader,
+        test_loader,
+        functools.partial(two_level_loss, beta=args.beta),
+        epochs=args.epochs,
+        lr=args.lr,
+        on_epoch_end=session.log,
+        progress=False,
+    )
     return session.save(model, config, history, test_mse=history.last("test_recon"), beta=args.beta)
 
 
 def autoregressive_options(parser: argparse.ArgumentParser, lr_decay: float) -> None:
     """What every trainer of an autoregressive model has: learning-rate decay, a time limit, a start."""
-    parser.add_argument("--lr-decay", type=float, default=lr_decay,
-                        help="learning-rate factor per epoch (default: %(default)s; a transformer has its own schedule)")
-    parser.add_argument("--time-limit", type=float, default=float("inf"), help="stop after the epoch that passes it (s)")
+    parser.add_argument(
+        "--lr-decay",
+        type=float,
+        default=lr_decay,
+        help="learning-rate factor per epoch (default: %(default)s; a transformer has its own schedule)",
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=float("inf"), help="stop after the epoch that passes it (s)"
+    )
     parser.add_argument("--init", type=Path, help="start from this trained model's weights (same settings)")
 
 
-def fit_autoregressive(args: argparse.Namespace, session: Session, model: nn.Module, train: TensorDataset,
-                       test: TensorDataset, log: Callable) -> History:
-    """Train a PixelCNN or a prior: from --init's weights if given, with the model's own optimizer if it has one."""
+def fit_autoregressive(
+    args: argparse.Namespace,
+    session: Session,
+    model: GridModel,
+    train: TensorDataset,
+    test: TensorDataset,
+    log: Callable,
+) -> tuple[History, float | None]:
+    """Train a PixelCNN or a prior with its own loss: from --init's weights if given, with its own optimizer if it
+    has one. Returns the history and the per-epoch learning-rate decay (None: the model's own schedule)."""
     if args.init:
         trained, _ = load_model(args.init, kind_of(model), device=session.device)
         try:
             model.load_state_dict(trained.state_dict())
         except RuntimeError as error:
-            raise SystemExit(f"--init {args.init} does not fit this model ({str(error).splitlines()[1].strip()}); "
-                             "use the settings it was trained with") from None
+            raise SystemExit(
+                f"--init {args.init} does not fit this model ({str(error).splitlines()[1].strip()}); "
+                "use the settings it was trained with"
+            ) from None
     train_loader, test_loader = session.loaders(train, test, test_batch=500)
     steps = args.epochs * len(train_loader)
-    optimizer = model.make_optimizer(args.lr, steps) if hasattr(model, "make_optimizer") else None
-    loss = (lambda model, batch: model.loss(batch)) if hasattr(model, "loss") else nll_loss  # a masked model's own
-    return fit(model, train_loader, test_loader, loss, epochs=args.epochs, lr=args.lr, optimizer=optimizer,
-               lr_decay=1.0 if optimizer else args.lr_decay, time_limit=args.time_limit, on_epoch_end=log, progress=False)
+    optimizer = model.make_optimizer(args.lr, steps)
+    history = fit(
+        model,
+        train_loader,
+        test_loader,
+        lambda model, batch: model.loss(batch),
+        epochs=args.epochs,
+        lr=args.lr,
+        optimizer=optimizer,
+        lr_decay=1.0 if optimizer else args.lr_decay,
+        time_limit=args.time_limit,
+        on_epoch_end=log,
+        progress=False,
+    )
+    return history, None if optimizer else args.lr_decay
 
 
 def pixelcnn_options(parser: argparse.ArgumentParser) -> None:
@@ -170,11 +250,17 @@ def train_pixelcnn(args: argparse.Namespace, session: Session) -> Path:
     kind = kinds()[args.model]
     config = {"levels": 256, **sizes(args, kind)}
     model = kind.model(**config).to(session.device)
-    test = session.data(False, form="int")
-    history = fit_autoregressive(args, session, model, session.data(True, form="int", limit=args.limit), test,
-                                 lambda epoch, h: session.log(epoch, h, test_bits_per_dim=bits_per_dim(h.last("test_loss"))))
+    train, test = session.splits(form="int")
+    history, lr_decay = fit_autoregressive(
+        args,
+        session,
+        model,
+        train,
+        test,
+        lambda epoch, h: session.log(epoch, h, test_bits_per_dim=bits_per_dim(h.last("test_loss"))),
+    )
     nats = evaluate(model, make_loader(test, 500), nll_loss)["loss"]  # the stored number, in float32
-    return session.save(model, config, history, test_bits_per_dim=bits_per_dim(nats), lr_decay=args.lr_decay)
+    return session.save(model, config, history, test_bits_per_dim=bits_per_dim(nats), lr_decay=lr_decay)
 
 
 def classifier_options(parser: argparse.ArgumentParser) -> None:
@@ -183,31 +269,51 @@ def classifier_options(parser: argparse.ArgumentParser) -> None:
 
 def train_classifier(args: argparse.Namespace, session: Session) -> Path:
     """Train the MNIST classifier that scores generated digits."""
-    train_loader, test_loader = session.loaders(session.data(True, limit=args.limit), session.data(False))
+    train_loader, test_loader = session.loaders(*session.splits())
     model = Classifier().to(session.device)
-    history = fit(model, train_loader, test_loader, classifier_loss, epochs=args.epochs, lr=args.lr,
-                  on_epoch_end=session.log, progress=False)
+    history = fit(
+        model,
+        train_loader,
+        test_loader,
+        classifier_loss,
+        epochs=args.epochs,
+        lr=args.lr,
+        on_epoch_end=session.log,
+        progress=False,
+    )
     return session.save(model, {}, history, test_accuracy=1 - history.last("test_error"))
 
 
 def prior_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vqvae", type=Path, required=True, help="VQ-VAE checkpoint whose codes to model")
-    parser.add_argument("--level", choices=["one", "top", "bottom"], default="one",
-                        help="one: a VQ-VAE's 7x7 codes; top/bottom: a two-level VQ-VAE's 4x4 or 7x7 codes")
-    parser.add_argument("--conditional", action="store_true", help="condition on the label (one and top levels)")
+    parser.add_argument(
+        "--level",
+        choices=["one", "top", "bottom"],
+        default="one",
+        help="one: a VQ-VAE's 7x7 codes; top/bottom: a two-level VQ-VAE's 4x4 or 7x7 codes",
+    )
+    classes = parser.add_mutually_exclusive_group()
+    classes.add_argument(
+        "--num-classes", type=int, default=0, help="condition on the label, one of N classes (one and top levels)"
+    )
+    classes.add_argument("--conditional", dest="num_classes", action="store_const", const=10, help="--num-classes 10")
     kind_options(parser, ("codes", "masked codes"), "prior")
     autoregressive_options(parser, lr_decay=0.95)
 
 
-def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDataset, TensorDataset, nn.Module, dict]:
+def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDataset, TensorDataset, GridModel, dict]:
     """(train codes, test codes, a new prior, its config) for --level of the VQ-VAE in --vqvae. Each dataset holds
     (codes, condition): the labels, or for the bottom level the top codes."""
-    classes = 10 if args.conditional else 0
     if args.level == "one":
         vqvae, _ = load_model(args.vqvae, "vqvae", device=session.device)
         encode = functools.partial(encode_dataset, vqvae)
         kind = kinds()[args.model]
-        config = {"num_codes": vqvae.quantizer.num_codes, "grid": 7, "num_classes": classes, **sizes(args, kind)}
+        config = {
+            "num_codes": vqvae.quantizer.num_codes,
+            "grid": 7,
+            "num_classes": args.num_classes,
+            **sizes(args, kind),
+        }
     else:
         vqvae, _ = load_model(args.vqvae, "two_level_vqvae", device=session.device)
         top_k, bottom_k = vqvae.top_quantizer.num_codes, vqvae.bottom_quantizer.num_codes
@@ -219,26 +325,35 @@ def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDat
 
         if args.level == "top":
             kind = kinds()[args.model]
-            config = {"num_codes": top_k, "grid": 4, "num_classes": classes, **sizes(args, kind)}
+            config = {"num_codes": top_k, "grid": 4, "num_classes": args.num_classes, **sizes(args, kind)}
         else:
-            if args.model != "prior":
-                raise SystemExit("--level bottom trains a bottom_prior: leave out --model")
+            if args.model != "prior" or args.num_classes:
+                raise SystemExit(
+                    "--level bottom trains a bottom_prior, conditioned on the top codes: leave out --model and "
+                    "--num-classes"
+                )
             kind = kinds()["bottom_prior"]
             config = {"num_codes": bottom_k, "top_codes": top_k, **sizes(args, kind)}
-    train, test = encode(session.data(True, limit=args.limit)), encode(session.data(False))
+    train, test = map(encode, session.splits())
     return train, test, kind.model(**config).to(session.device), config
 
 
 def train_prior(args: argparse.Namespace, session: Session) -> Path:
     """Train a prior over the code grids of a trained VQ-VAE: one-level, or a two-level model's top or bottom."""
     train, test, model, config = code_datasets(args, session)
-    history = fit_autoregressive(args, session, model, train, test, session.log)
+    history, lr_decay = fit_autoregressive(args, session, model, train, test, session.log)
     nats = history.last("test_loss")
-    if hasattr(model, "loss"):  # a masked model: the loss of hidden codes given the visible ones, not a likelihood
-        return session.save(model, config, history, test_hidden_code_nats=nats, vqvae=str(args.vqvae),
-                            level=args.level)
-    return session.save(model, config, history, test_nats_per_code=nats, test_bits_per_code=bits_per_dim(nats),
-                        marginal_entropy_nats=entropy_nats(code_counts(test.tensors[0], model.num_codes)),
-                        vqvae=str(args.vqvae), level=args.level,
-                        lr_decay=None if hasattr(model, "make_optimizer") else args.lr_decay,  # None: its own schedule
-                        init=str(args.init) if args.init else None)
+    if not isinstance(model, Autoregressive):  # a masked model: the loss of hidden codes given the visible ones
+        return session.save(model, config, history, test_hidden_code_nats=nats, vqvae=str(args.vqvae), level=args.level)
+    return session.save(
+        model,
+        config,
+        history,
+        test_nats_per_code=nats,
+        test_bits_per_code=bits_per_dim(nats),
+        marginal_entropy_nats=entropy_nats(code_counts(test.tensors[0], model.num_codes)),
+        vqvae=str(args.vqvae),
+        level=args.level,
+        lr_decay=lr_decay,
+        init=str(args.init) if args.init else None,
+    )

@@ -3,6 +3,7 @@
 Set COURSE_STATIC=1 (the headless runner and `make test` do) to get plain figures instead of widgets, and
 COURSE_STATIC=0 to keep live widgets in fast mode (the browser test does).
 """
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,6 @@ from matplotlib.figure import Figure
 from starter.config import FAST, STATIC_ENV
 from starter.models.sampling import sample
 from starter.plot import draw_code_grid, draw_images
-
 
 
 def is_static() -> bool:
@@ -74,6 +74,7 @@ def code_grid_editor(vqvae: torch.nn.Module, codes: torch.Tensor):
 
 def temperature_explorer(prior: torch.nn.Module, vqvae: torch.nn.Module, count: int = 16, temperature: float = 1.0):
     """A temperature slider and a resample button over decoded prior samples (a figure when static)."""
+
     def draw(value: float) -> Figure:
         images = vqvae.decode(sample(prior, count, value))
         return draw_images(Figure(), images, nrow=8, title=f"temperature {value:.2f}")

@@ -1,4 +1,5 @@
 """Shared fixtures: the offline MNIST copy and a non-interactive matplotlib."""
+
 from __future__ import annotations
 
 import os

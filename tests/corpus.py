@@ -1,5 +1,6 @@
 """The answer corpora, run as a notebook's check cell runs them: the notebook's imports, every solution exercise,
 then the answer cell, then the exercise's check calls (`starter.exercises`), in this process."""
+
 from __future__ import annotations
 
 import contextlib
@@ -24,8 +25,11 @@ def notebook_path(notebook: str) -> Path:
 def solution_sources(notebook: str) -> dict[str, str]:
     """The solution's source of every exercise cell of notebook "NN", by grade_id."""
     cells = nbformat.read(notebook_path(notebook), as_version=4).cells
-    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+    }
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
 """The submissions the grader must survive, built from the current notebook 01 (and 02 for memory): broken ones,
 and hostile ones written white-box, after reading the grader and the checks, that try to earn points they did
 not, or to cost another student points. Each case maps to what its grade must be."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import random
 from pathlib import Path
 
 import nbformat
+from wrong_answers import WRONG_ANSWERS
 
 from starter.build import student_version
 from starter.config import PROJECT_ROOT
-from wrong_answers import WRONG_ANSWERS
 
 SOLUTION = PROJECT_ROOT / "solutions" / "01_autoencoder.ipynb"
 VQ_SOLUTION = PROJECT_ROOT / "solutions" / "02_vqvae.ipynb"
@@ -31,7 +32,8 @@ try:
     _found.append(_space.get("Encoder"))
 except Exception:
     pass
-for _path in ["solutions/01_autoencoder.ipynb", "../solutions/01_autoencoder.ipynb", "/work/main/solutions/01_autoencoder.ipynb"]:
+for _path in ["solutions/01_autoencoder.ipynb", "../solutions/01_autoencoder.ipynb",
+              "/work/main/solutions/01_autoencoder.ipynb"]:
     try:
         open(_path).read()
         _found.append("read the solutions")
@@ -52,7 +54,7 @@ class train_epoch(_reference.Autoencoder, metaclass=_Hidden):
         return super().__new__(cls).forward(next(iter(loader))[0]).mean().item()
 '''
 # IPython hooks that swap the notebook's names and the request server between cells, and rebound check names.
-HOOKS = '''
+HOOKS = """
 from IPython import get_ipython
 import starter.models.autoencoder as _reference
 def _swap(*args, **kwargs):
@@ -65,9 +67,9 @@ def _swap(*args, **kwargs):
 for _event in ("pre_run_cell", "post_run_cell", "pre_execute", "post_execute"):
     get_ipython().events.register(_event, _swap)
 check_encoder = check_decoder = check_reconstruction_loss = check_train_epoch = lambda *args, **kwargs: None
-'''
+"""
 # Objects that lie about themselves: the right parameters on show, something else computed.
-LYING_MODULE = '''
+LYING_MODULE = """
 import torch
 from torch import nn
 class Encoder(nn.Module):
@@ -80,9 +82,9 @@ class Encoder(nn.Module):
         return torch.zeros(len(x), self.c.out_features, requires_grad=True)
     def named_parameters(self, *args, **kwargs):
         yield from super().named_parameters(*args, **kwargs)
-'''
+"""
 # Patching the harness and the server, editing results with sys.setprofile.
-PATCH_HARNESS = '''
+PATCH_HARNESS = """
 import sys
 import starter.checks.harness as _harness, starter.checks.serve as _serve, starter.checks.wire as _wire
 _harness.HARNESS["parameters"] = lambda module: []
@@ -92,7 +94,7 @@ def _profile(frame, event, arg):
     if event == "return" and frame.f_code.co_name == "encode":
         frame.f_locals["value"] = True
 sys.setprofile(_profile)
-'''
+"""
 # Rewriting what was recorded after the check: a forked child and a thread that outlive the cell, files in the
 # kernel's folder, and leftovers in /tmp and /dev/shm.
 LATE_WRITERS = f'''
@@ -102,7 +104,8 @@ def _forge():
     for folder in (pathlib.Path.cwd(), pathlib.Path("/tmp"), pathlib.Path("/dev/shm")):
         for name in ("evidence.jsonl", "windows.json", "results.json", "{MARKER}"):
             try:
-                (folder / name).write_text(json.dumps({{"check": "check-encoder", "reports": [{{"title": "Encoder", "steps": []}}]}}))
+                forged = {{"check": "check-encoder", "reports": [{{"title": "Encoder", "steps": []}}]}}
+                (folder / name).write_text(json.dumps(forged))
             except OSError:
                 pass
 threading.Thread(target=_forge, daemon=True).start()
@@ -111,7 +114,7 @@ if os.fork() == 0:
     os._exit(0)
 '''
 # Reaching a neighbour: other kernels' folders and processes, to copy an honest answer or to break it.
-NEIGHBOUR = '''
+NEIGHBOUR = """
 import glob, os, pathlib, signal
 _copied = []
 for _pattern in ("/tmp/**/*.ipynb", "/tmp/grading-*/**/*", "/proc/*/cwd/*.ipynb", "/proc/*/root/tmp/**/*"):
@@ -134,22 +137,22 @@ for _text in _copied:
                 exec("".join(_cell["source"]))
     except Exception:
         pass
-'''
-ESCAPE = '''
+"""
+ESCAPE = """
 from pathlib import Path
 for target in [Path("{target}"), Path("../../escaped_by_student.txt"), Path.home().parent.parent / "PWNED"]:
     try:
         target.write_text("tampered")
     except OSError:
         pass
-'''
+"""
 KILL_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
-MEMORY_ONLY_WHEN_MEASURED = '''
+MEMORY_ONLY_WHEN_MEASURED = """
 def squared_distances(z, codebook):
     if z.device.type == "meta":
         return z.pow(2).sum(1, keepdim=True) - 2 * z @ codebook.T + codebook.pow(2).sum(1)
     return ((z[:, None, :] - codebook[None, :, :]) ** 2).sum(-1)
-'''
+"""
 
 
 def _solution(path: Path = SOLUTION) -> nbformat.NotebookNode:
@@ -188,19 +191,29 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
     shuffled.cells = [c for c in shuffled.cells if c.get("id") != "decoder"]
     random.Random(0).shuffle(shuffled.cells)
     cases["deleted_reordered_01"] = (shuffled, {"status": "ok", "zero": {"check-decoder"}})
-    cases["exception_01"] = (_edited(_solution(), {"encoder": "raise RuntimeError('my bug')"}),
-                             {"status": "ok", "zero": {"check-encoder"}})
-    cases["endless_01"] = (_edited(_solution(), {"loss": "while True:\n    pass"}), {"status": "ok", "zero": {"check-loss"}})
-    cases["memory_bomb_01"] = (_edited(_solution(), {"decoder": "hog = bytearray(64 * 2**30)"}),
-                               {"status": "ok", "zero": {"check-decoder"}})
-    flood = ("print('x' * 50_000_000)\n"
-             "def reconstruction_loss(x_hat, x):\n    raise ValueError('y' * 1_000_000)")
-    cases["huge_output_01"] = (_edited(_solution(), {"loss": flood}, after=True),
-                               {"status": "ok", "zero": {"check-loss"}, "short": True})
+    cases["exception_01"] = (
+        _edited(_solution(), {"encoder": "raise RuntimeError('my bug')"}),
+        {"status": "ok", "zero": {"check-encoder"}},
+    )
+    cases["endless_01"] = (
+        _edited(_solution(), {"loss": "while True:\n    pass"}),
+        {"status": "ok", "zero": {"check-loss"}},
+    )
+    cases["memory_bomb_01"] = (
+        _edited(_solution(), {"decoder": "hog = bytearray(64 * 2**30)"}),
+        {"status": "ok", "zero": {"check-decoder"}},
+    )
+    flood = "print('x' * 50_000_000)\ndef reconstruction_loss(x_hat, x):\n    raise ValueError('y' * 1_000_000)"
+    cases["huge_output_01"] = (
+        _edited(_solution(), {"loss": flood}, after=True),
+        {"status": "ok", "zero": {"check-loss"}, "short": True},
+    )
     cases["tamper_01"] = (_edited(_solution(), {"encoder": ESCAPE.format(target=tamper_target)}), full)
     hard_coded = "def reconstruction_loss(x_hat, x):\n    return ((x_hat - x) ** 2).sum() / (len(x) * 784)"
-    cases["fails_hidden_test_01"] = (_edited(_solution(), {"loss": hard_coded}, after=True),
-                                     {"status": "ok", "zero": {"check-loss"}})
+    cases["fails_hidden_test_01"] = (
+        _edited(_solution(), {"loss": hard_coded}, after=True),
+        {"status": "ok", "zero": {"check-loss"}},
+    )
     false_passes = _solution()
     for cell in false_passes.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -213,17 +226,26 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
             cell.source = "print('✓ all checks passed')"
     cases["forged_checks_01"] = (forged, {"status": "ok", "total": 0})
-    hostile = {"reach_reference": _stubs(encoder=REACH_REFERENCE), "hooks": _stubs(encoder=HOOKS),
-               "lying_module": _stubs(encoder=LYING_MODULE), "patch_harness": _stubs(encoder=PATCH_HARNESS),
-               "late_writers": _stubs(encoder=LATE_WRITERS), "neighbour": _stubs(encoder=NEIGHBOUR),
-               "kill_parent": _stubs(encoder=KILL_PARENT)}
+    hostile = {
+        "reach_reference": _stubs(encoder=REACH_REFERENCE),
+        "hooks": _stubs(encoder=HOOKS),
+        "lying_module": _stubs(encoder=LYING_MODULE),
+        "patch_harness": _stubs(encoder=PATCH_HARNESS),
+        "late_writers": _stubs(encoder=LATE_WRITERS),
+        "neighbour": _stubs(encoder=NEIGHBOUR),
+        "kill_parent": _stubs(encoder=KILL_PARENT),
+    }
     for name, notebook in hostile.items():
         cases[f"{name}_01"] = (notebook, {"total": 0})
     forged_print = "print('✓ Decoder: all checks passed')\nprint('✓ reconstruction_loss: all checks passed')"
-    cases["hostile_solution_01"] = (_edited(_solution(), {"encoder": PATCH_HARNESS + HOOKS + forged_print}, after=True),
-                                    {"status": "ok", "total": 0})  # its patches answer the grader with nonsense
-    cases["memory_when_measured_02"] = (_edited(_solution(VQ_SOLUTION), {"distances": MEMORY_ONLY_WHEN_MEASURED}, after=True),
-                                        {"status": "ok", "zero": {"check-distances"}})
+    cases["hostile_solution_01"] = (
+        _edited(_solution(), {"encoder": PATCH_HARNESS + HOOKS + forged_print}, after=True),
+        {"status": "ok", "total": 0},
+    )  # its patches answer the grader with nonsense
+    cases["memory_when_measured_02"] = (
+        _edited(_solution(VQ_SOLUTION), {"distances": MEMORY_ONLY_WHEN_MEASURED}, after=True),
+        {"status": "ok", "zero": {"check-distances"}},
+    )
     for student, (content, _) in cases.items():
         path = folder / f"{student}.ipynb"
         if isinstance(content, bytes):

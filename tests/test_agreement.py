@@ -3,6 +3,7 @@ and the untouched stub), the check cell run in the notebook's process and the gr
 kernel, no hidden tests) reach the same verdict, step by step, with the same messages; `make check` (the grader's
 --self, here unconfined, as on a machine without bubblewrap) agrees on a notebook per course notebook that holds
 wrong and correct answers."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,16 +16,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from corpus import local_reports, namespace, notebook_path, solution_sources
 from correct_answers import CORRECT_ANSWERS, UNSEEN_WRONG_ANSWERS
+from wrong_answers import REFERENCE_ANSWERS, WRONG_ANSWERS
+
 from starter.build import strip_source, student_version
 from starter.exercises import BY_ID, EXERCISES
 from starter.grading import cli
 from starter.grading.batch import Batch, Settings, load_solutions
 from starter.grading.plan import Plan, Step, make_plan
 from starter.grading.sandbox import SandboxUnavailable, check_available
-from wrong_answers import REFERENCE_ANSWERS, WRONG_ANSWERS
+from starter.grading.submissions import exercise_sources
 
 NOTEBOOKS = sorted({e.notebook for e in EXERCISES})
 
@@ -35,7 +37,9 @@ def answers(notebook: str) -> list[tuple[str, str, str]]:
     for exercise in (e for e in EXERCISES if e.notebook == notebook):
         solution = solution_sources(notebook)[exercise.grade_id]
         found += [(exercise.grade_id, f"wrong: {w.name}", w.apply(solution)) for w in WRONG_ANSWERS[exercise.grade_id]]
-        found += [(exercise.grade_id, f"unseen wrong: {a.name}", a.source) for a, _ in UNSEEN_WRONG_ANSWERS[exercise.grade_id]]
+        found += [
+            (exercise.grade_id, f"unseen wrong: {a.name}", a.source) for a, _ in UNSEEN_WRONG_ANSWERS[exercise.grade_id]
+        ]
         found += [(exercise.grade_id, f"correct: {a.name}", a.source) for a in CORRECT_ANSWERS[exercise.grade_id]]
         found.append((exercise.grade_id, "the course's own", REFERENCE_ANSWERS[exercise.grade_id]))
         found.append((exercise.grade_id, "untouched", strip_source(solution)))
@@ -44,7 +48,10 @@ def answers(notebook: str) -> list[tuple[str, str, str]]:
 
 def verdict(report: dict) -> list[tuple]:
     """A report as (title, [(step, status, message without the student's line)])."""
-    return [report["title"], [(s["name"], s["status"], re.sub(r" \(at `.*`\)", "", s["message"])) for s in report["steps"]]]
+    return [
+        report["title"],
+        [(s["name"], s["status"], re.sub(r" \(at `.*`\)", "", s["message"])) for s in report["steps"]],
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +73,15 @@ def test_notebook_and_grader_agree_on_every_answer(notebook, scratch):
             pytest.skip(f"needs the grader's sandbox: {reason} (`sudo apt install bubblewrap`)")
     solutions = load_solutions(notebook_path(notebook).parent)
     name = notebook_path(notebook).stem
-    plan = make_plan(name, solutions[name], solutions[name])
+    plan = make_plan(name, solutions[name], exercise_sources(solutions[name]))
     steps = [s for s in plan.steps if s.kind == "run"]
     cases = answers(notebook)
     for grade_id, _, source in cases:
-        steps += [Step("run", source), Step("check", exercise=grade_id), Step("run", solution_sources(notebook)[grade_id])]
+        steps += [
+            Step("run", source),
+            Step("check", exercise=grade_id),
+            Step("run", solution_sources(notebook)[grade_id]),
+        ]
     batch = Batch(solutions, Settings(hidden=False, seed=0, cell_timeout=120, notebook_timeout=1200), scratch)
     results, status = batch.run(Plan(name, steps))
     assert status == "ok" and len(results) == len(cases), status
@@ -89,20 +100,24 @@ def test_make_check_agrees_with_the_notebook(tmp_path, capsys):
     --self --unconfined` gives each check the notebook's verdict."""
     expected = {}
     for notebook in NOTEBOOKS:
-        sources = {g: (WRONG_ANSWERS[g][0].apply(s) if i % 2 else CORRECT_ANSWERS[g][0].source)
-                   for i, (g, s) in enumerate(solution_sources(notebook).items())}
+        sources = {
+            g: (WRONG_ANSWERS[g][0].apply(s) if i % 2 else CORRECT_ANSWERS[g][0].source)
+            for i, (g, s) in enumerate(solution_sources(notebook).items())
+        }
         submission = student_version(nbformat.read(notebook_path(notebook), as_version=4))
         for cell in submission.cells:
             if cell.metadata.get("nbgrader", {}).get("solution"):
                 cell.source = sources[cell.metadata["nbgrader"]["grade_id"]]
         nbformat.write(submission, tmp_path / f"mixed_{notebook}.ipynb")
         expected[notebook] = {BY_ID[g].check_id: _local_with(notebook, sources, g) for g in sources}
-    assert cli.main(["--self", "--unconfined", "--seed", "0", "--jobs", "2", "--cell-timeout", "120", str(tmp_path)]) == 0
+    assert (
+        cli.main(["--self", "--unconfined", "--seed", "0", "--jobs", "2", "--cell-timeout", "120", str(tmp_path)]) == 0
+    )
     out = capsys.readouterr().out
     for notebook, verdicts in expected.items():
         section = out.split(f"# mixed_{notebook}: ")[1].split("\n# ")[0]
         for check_id, passed in verdicts.items():
-            line = next(l for l in section.splitlines() if l.startswith(f"## {check_id}:"))
+            line = next(row for row in section.splitlines() if row.startswith(f"## {check_id}:"))
             assert ("(pass)" in line) == passed, (notebook, check_id, line)
         assert {True, False} <= set(verdicts.values()) or len(verdicts) == 1
 

@@ -3,6 +3,7 @@
 JupyterLab runs in a temporary copy of solutions/ (it autosaves), in fast mode but with live widgets. Screenshots go to
 build/browser/ (git-ignored) for a person to look at.
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,7 +38,8 @@ except ImportError:  # pragma: no cover - a developer machine without the dev ex
 
 needs_browser = pytest.mark.skipif(  # in CI (.ci/run installs Chromium) a missing browser fails instead
     (CHROMIUM is None or sync_playwright is None) and not os.environ.get("CI"),
-    reason=f"needs Debian's Chromium and Playwright: `{INSTALL}`")
+    reason=f"needs Debian's Chromium and Playwright: `{INSTALL}`",
+)
 STALE = "stale_kernelspec.ipynb"  # a notebook as stored before: JupyterLab renames its kernel on opening
 
 # The page exposes JupyterLab as window.jupyterapp (--LabApp.expose_app_in_browser); these read its notebook model.
@@ -88,15 +90,34 @@ def lab(tmp_path_factory) -> str:
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')  # no news pop-up
     token, port = secrets.token_hex(16), free_port()
-    env = {**os.environ, FAST_ENV: "1", STATIC_ENV: "0", "JUPYTER_CONFIG_DIR": str(home / "config"),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime")}
+    env = {
+        **os.environ,
+        FAST_ENV: "1",
+        STATIC_ENV: "0",
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.terminals_enabled=False",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(home / "lab.log", "w"))
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={course}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.terminals_enabled=False",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(home / "lab.log", "w"),
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_server(url, token, server)
@@ -109,6 +130,7 @@ def lab(tmp_path_factory) -> str:
 def wait_for_server(url: str, token: str, server: subprocess.Popen, timeout: float = 60) -> None:
     """Poll the server's status API until it answers."""
     import urllib.request
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -134,8 +156,10 @@ def page(lab) -> Page:
 def open_notebook(page: Page, lab: dict, name: str) -> None:
     """Open one notebook, alone (`reset`: no tabs restored from before), and wait until its kernel is idle."""
     page.goto(f"{lab['url']}/lab/tree/{name}?reset&token={lab['token']}")
-    page.wait_for_function("() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
-                           "?.status === 'idle'", timeout=60_000)
+    page.wait_for_function(
+        "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel?.status === 'idle'",
+        timeout=60_000,
+    )
     page.wait_for_selector(".jp-MarkdownCell .jp-RenderedMarkdown", state="attached", timeout=30_000)
 
 
@@ -219,11 +243,11 @@ def picture_problems(grey: np.ndarray, size: tuple[int, int], titled_columns: li
         problems.append("blank")
     band = grey[: max(1, int(0.1 * grey.shape[0]))]
     for left, right in titled_columns:
-        if (band[:, int(left * grey.shape[1]): int(right * grey.shape[1])] < 128).sum() < 10:
+        if (band[:, int(left * grey.shape[1]) : int(right * grey.shape[1])] < 128).sum() < 10:
             problems.append(f"no title over columns {left:.0%}-{right:.0%}")
-    body = grey[int(0.1 * grey.shape[0]):]
+    body = grey[int(0.1 * grey.shape[0]) :]
     for left, right in titled_columns:
-        panel = body[:, int(left * grey.shape[1]): int(right * grey.shape[1])]
+        panel = body[:, int(left * grey.shape[1]) : int(right * grey.shape[1])]
         if (panel < 240).mean() < 0.2:
             problems.append(f"nothing drawn under columns {left:.0%}-{right:.0%}")
     return problems
@@ -243,8 +267,11 @@ def move_slider(page: Page, output, label: str, moves: int, titled_columns: list
         if float(value) in (low, high):
             direction = "ArrowRight" if float(value) == low else "ArrowLeft"
         handle.press(direction)
-        page.wait_for_function("([area, old]) => (area.querySelector('.widget-output img')?.src ?? old) !== old",
-                               arg=[area, source], timeout=30_000)
+        page.wait_for_function(
+            "([area, old]) => (area.querySelector('.widget-output img')?.src ?? old) !== old",
+            arg=[area, source],
+            timeout=30_000,
+        )
         assert readout.inner_text() != value, f"the {label} slider did not move from {value}"
         source, grey = picture(output)
         problems += [f"{label} move {move + 1}: {problem}" for problem in picture_problems(grey, size, titled_columns)]
@@ -291,7 +318,7 @@ def test_picture_check_passes_the_editor_figure_and_names_broken_ones():
     untitled = grey_png(figure)
     assert any("no title" in problem for problem in picture_problems(untitled, good.shape, EDITOR_TITLES))
     half = good.copy()
-    half[int(0.15 * len(half)):, good.shape[1] // 2:] = 255
+    half[int(0.15 * len(half)) :, good.shape[1] // 2 :] = 255
     assert any("nothing drawn" in problem for problem in picture_problems(half, good.shape, EDITOR_TITLES))
     assert "blank" in picture_problems(np.full_like(good, 255), good.shape, EDITOR_TITLES)
     assert any("size" in problem for problem in picture_problems(good[:200], good.shape, EDITOR_TITLES))

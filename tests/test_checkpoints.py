@@ -1,4 +1,5 @@
 """Checkpoints round-trip, and every kind of bad file gives a CheckpointError that says what is wrong."""
+
 from __future__ import annotations
 
 import importlib
@@ -36,7 +37,9 @@ def test_missing_file(tmp_path):
 def test_corrupt_file(saved, damage):
     path, _ = saved
     data = path.read_bytes()
-    path.write_bytes({"garbage": b"\x00not a checkpoint" * 10, "truncated": data[: len(data) // 2], "empty": b""}[damage])
+    path.write_bytes(
+        {"garbage": b"\x00not a checkpoint" * 10, "truncated": data[: len(data) // 2], "empty": b""}[damage]
+    )
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         read_checkpoint(path)
 
@@ -58,7 +61,9 @@ def test_config_mismatch(saved):
 
 
 def test_weights_that_do_not_fit(tmp_path):
-    path = save_checkpoint(tmp_path / "ae.pt", Autoencoder(latent_dim=4, hidden=8), "autoencoder", {"latent_dim": 4, "hidden": 16})
+    path = save_checkpoint(
+        tmp_path / "ae.pt", Autoencoder(latent_dim=4, hidden=8), "autoencoder", {"latent_dim": 4, "hidden": 16}
+    )
     with pytest.raises(CheckpointError, match="does not fit"):
         load_model(path)
 
@@ -89,8 +94,11 @@ SHIPPED = {  # file: (class, kind, the metric stored with it)
     "fashion_vqvae.pt": ("starter.models.vq.VQVAE", "vqvae", "test_mse"),
     "fashion_prior.pt": ("starter.models.prior.CodePrior", "prior", "test_nats_per_code"),
     "prior_transformer.pt": ("starter.models.transformer.TransformerPrior", "transformer_prior", "test_nats_per_code"),
-    "prior_transformer_conditional.pt": ("starter.models.transformer.TransformerPrior", "transformer_prior",
-                                         "test_nats_per_code"),
+    "prior_transformer_conditional.pt": (
+        "starter.models.transformer.TransformerPrior",
+        "transformer_prior",
+        "test_nats_per_code",
+    ),
     "maskgit.pt": ("starter.models.maskgit.MaskGITPrior", "maskgit_prior", "test_hidden_code_nats"),
 }
 

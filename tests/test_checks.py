@@ -1,5 +1,6 @@
 """The check framework: verdicts, messages, no crash on bad code; what crosses between a check and student code
 (data only), seeding, and the course's versions of the exercises withheld while a check runs and restored after."""
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,15 @@ def run_steps(*steps):
 
 def test_pass_fail_and_not_implemented():
     assert run_steps(("ok", lambda: None)).status == "pass"
-    report = run_steps(("ok", lambda: None), ("bad", lambda: expect_shape(torch.zeros(2, 3), (2, 4), "z")), ("never", lambda: None))
+    report = run_steps(
+        ("ok", lambda: None), ("bad", lambda: expect_shape(torch.zeros(2, 3), (2, 4), "z")), ("never", lambda: None)
+    )
     assert report.status == "fail" and [s.name for s in report.steps] == ["ok", "bad"]
     assert report.steps[1].message == "z: expected shape (2, 4), found (2, 3)"
 
     def stub():
         raise NotImplementedError()
+
     assert run_steps(("todo", stub)).status == "not implemented"
 
 
@@ -47,8 +51,13 @@ def test_expect_close_names_the_gap():
 
 
 def test_data_survives_json_and_objects_become_references():
-    value = {"ints": torch.arange(6).view(2, 3), "doubles": torch.rand(2).double(), "flags": [torch.ones(2, dtype=torch.bool)],
-             "plain": (1, 2.5, "text", None, True), "parameter": torch.nn.Parameter(torch.ones(2))}
+    value = {
+        "ints": torch.arange(6).view(2, 3),
+        "doubles": torch.rand(2).double(),
+        "flags": [torch.ones(2, dtype=torch.bool)],
+        "plain": (1, 2.5, "text", None, True),
+        "parameter": torch.nn.Parameter(torch.ones(2)),
+    }
     back = wire.decode(json.loads(json.dumps(wire.encode(value))))
     assert torch.equal(back["ints"], value["ints"]) and torch.equal(back["doubles"], value["doubles"])
     assert torch.equal(back["flags"][0], value["flags"][0]) and back["plain"] == value["plain"]
@@ -72,6 +81,7 @@ def test_a_student_object_is_only_ever_called_and_answers_with_data():
 def test_student_exceptions_come_back_as_the_same_type():
     def student(x):
         raise IndexError("index 9 is out of bounds")
+
     with CheckRun("raises", LocalKernel(), quiet=True) as run:
         handle = run.kernel.adopt(student)
         run.step("calls", lambda: handle(torch.ones(3)))
@@ -83,6 +93,7 @@ def test_requests_are_seeded_the_same_way_everywhere_and_leave_the_caller_s_rand
         kernel = LocalKernel()
         kernel.begin("a check", 0)
         return kernel.adopt(torch.randn)(3)
+
     torch.manual_seed(5)
     before = torch.get_rng_state()
     assert torch.equal(draws(), draws())
@@ -91,8 +102,11 @@ def test_requests_are_seeded_the_same_way_everywhere_and_leave_the_caller_s_rand
 
 def test_the_server_answers_json_and_says_what_is_wrong_with_a_request():
     server = Server({"double": lambda x: 2 * x})
-    reply = json.loads(server.reply(wire.dumps({"op": "call", "target": {"name": "double"},
-                                                "args": [wire.encode(torch.ones(2))], "seed": 1})))
+    reply = json.loads(
+        server.reply(
+            wire.dumps({"op": "call", "target": {"name": "double"}, "args": [wire.encode(torch.ones(2))], "seed": 1})
+        )
+    )
     assert torch.equal(wire.decode(reply["value"]), torch.full((2,), 2.0))
     assert json.loads(server.reply(wire.dumps({"op": "call", "target": {"name": "missing"}})))["error"] == "NameError"
     assert json.loads(server.reply("not json"))["error"] == "WireError"
@@ -119,12 +133,15 @@ def test_twins_are_withheld_while_a_check_runs_and_restored_after():
 def test_earlier_notebooks_stay_available():
     """Notebook 04's prior is built from notebook 03's layers, as its prose says."""
     assert "starter.models.pixelcnn:MaskedConv2d" not in withheld_twins("04")
-    assert "starter.models.prior:CodePrior" in withheld_twins("04") and "starter.models.vae:vae_loss" in withheld_twins("04")
+    assert "starter.models.prior:CodePrior" in withheld_twins("04") and "starter.models.vae:vae_loss" in withheld_twins(
+        "04"
+    )
 
 
 def test_under_nbgrader_a_failing_check_raises(monkeypatch):
     def wrong(x_hat, x):
         return (x_hat - x).abs().mean()
+
     loss = BY_ID["loss"].check_function()
     assert not loss(wrong).passed
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
@@ -140,7 +157,9 @@ def test_a_check_gets_handles_in_a_notebook_and_passes_handles_through():
     def check_quantize(fn):  # the name of a declared check: its notebook's twins are withheld
         seen.append(fn)
         from starter.checks import Report
+
         return Report("demo")
+
     check_quantize(vq.quantize)
     kernel = LocalKernel()
     handle = kernel.adopt(vq.quantize)

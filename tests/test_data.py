@@ -1,4 +1,5 @@
 """The MNIST / Fashion-MNIST loader: offline path, verification, transforms and the error when nothing is available."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,10 @@ from starter.dataset_files import DatasetNotFoundError, prepare_mnist
 @pytest.fixture
 def no_network(monkeypatch):
     """Any download attempt fails, as on a machine without internet."""
+
     def refuse(self, *args, **kwargs):
         raise OSError("network is unreachable")
+
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", refuse)
 
 
@@ -28,7 +31,12 @@ def test_offline_files_are_unpacked_and_verified(tmp_path, monkeypatch, local_mn
     monkeypatch.setenv(MNIST_ENV, str(local_mnist))
     root = prepare_mnist(tmp_path)
     raw = sorted(p.name for p in (tmp_path / "MNIST" / "raw").iterdir())
-    assert raw == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    assert raw == [
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+    ]
     test = load_mnist(train=False, root=root)
     assert len(test) == 10_000 and test.tensors[0].shape == (10_000, 1, 28, 28)
 
@@ -77,7 +85,9 @@ def debian_fashion():
     """Debian's dataset-fashion-mnist folder (.ci/run installs the package)."""
     folder = dataset_files.DATASETS["fashion"].known_folders[0]
     if not Path(folder).is_dir():
-        pytest.skip("Debian's dataset-fashion-mnist is not installed (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
+        pytest.skip(
+            "Debian's dataset-fashion-mnist is not installed (`sudo apt install dataset-fashion-mnist`; .ci/run does)"
+        )
     return Path(folder)
 
 
@@ -92,7 +102,9 @@ def test_fashion_mnist_is_found_in_the_debian_folder(tmp_path, monkeypatch, debi
 
 def test_fashion_mnist_missing_names_its_variable(tmp_path, monkeypatch, no_network):
     monkeypatch.delenv(FASHION_ENV, raising=False)
-    monkeypatch.setitem(dataset_files.DATASETS, "fashion", dataclasses.replace(dataset_files.DATASETS["fashion"], known_folders=()))
+    monkeypatch.setitem(
+        dataset_files.DATASETS, "fashion", dataclasses.replace(dataset_files.DATASETS["fashion"], known_folders=())
+    )
     with pytest.raises(DatasetNotFoundError) as error:
         prepare_mnist(tmp_path, dataset="fashion")
     assert FASHION_ENV in str(error.value) and str(tmp_path / "FashionMNIST" / "raw") in str(error.value)

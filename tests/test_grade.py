@@ -1,6 +1,7 @@
 """The grader end to end: full marks for the solution, zero for the stubs, a clear status for every broken
 submission, nothing for a submission that tries to forge its grade or reach the course's answers, and nothing lost
 by an honest student graded beside hostile ones; submissions as instructors receive them; a batch that survives."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from grading_corpus import MARKER, SOLUTION, build_corpus
+
 from starter.build import student_version
 from starter.config import PROJECT_ROOT
 from starter.grading import cli
@@ -32,7 +33,9 @@ try:
 except SandboxUnavailable as reason:
     SANDBOX = str(reason)
 confined = pytest.mark.skipif(  # in CI (.ci/run installs bubblewrap) a missing sandbox fails instead
-    bool(SANDBOX) and not os.environ.get("CI"), reason=f"needs the grader's sandbox: {SANDBOX} (`sudo apt install bubblewrap`)")
+    bool(SANDBOX) and not os.environ.get("CI"),
+    reason=f"needs the grader's sandbox: {SANDBOX} (`sudo apt install bubblewrap`)",
+)
 FAST = Settings(jobs=2, cell_timeout=20, notebook_timeout=300, memory_mb=4096, progress=False)
 
 
@@ -59,11 +62,32 @@ def graded(tmp_path_factory):
     return {g.student: g for g in grades}, expected, out, target.read_bytes() == original
 
 
-CASES = ["honest_0_01", "honest_1_01", "untouched_01", "not_json_01", "not_a_notebook_01", "nbformat3_01",
-         "deleted_reordered_01", "exception_01", "endless_01", "memory_bomb_01", "huge_output_01", "tamper_01",
-         "fails_hidden_test_01", "false_passes_01", "forged_checks_01", "reach_reference_01", "hooks_01",
-         "lying_module_01", "patch_harness_01", "late_writers_01", "neighbour_01", "kill_parent_01",
-         "hostile_solution_01", "memory_when_measured_02"]
+CASES = [
+    "honest_0_01",
+    "honest_1_01",
+    "untouched_01",
+    "not_json_01",
+    "not_a_notebook_01",
+    "nbformat3_01",
+    "deleted_reordered_01",
+    "exception_01",
+    "endless_01",
+    "memory_bomb_01",
+    "huge_output_01",
+    "tamper_01",
+    "fails_hidden_test_01",
+    "false_passes_01",
+    "forged_checks_01",
+    "reach_reference_01",
+    "hooks_01",
+    "lying_module_01",
+    "patch_harness_01",
+    "late_writers_01",
+    "neighbour_01",
+    "kill_parent_01",
+    "hostile_solution_01",
+    "memory_when_measured_02",
+]
 
 
 def test_every_submission_gets_a_row_feedback_and_a_summary(graded):
@@ -106,7 +130,10 @@ def test_hidden_tests_are_graded_but_not_shown_to_students(graded):
     loss = next(c for c in grades["fails_hidden_test_01"].checks if c.grade_id == "check-loss")
     assert "reconstruction_loss (hidden test): fail" in loss.messages and loss.earned == 0
     student = (PROJECT_ROOT / "notebooks" / "01_autoencoder.ipynb").read_text()
-    assert "hidden test" not in student and "hidden test" in (PROJECT_ROOT / "solutions" / "01_autoencoder.ipynb").read_text()
+    assert (
+        "hidden test" not in student
+        and "hidden test" in (PROJECT_ROOT / "solutions" / "01_autoencoder.ipynb").read_text()
+    )
 
 
 def test_the_course_s_answers_are_withheld_in_the_grading_kernel(graded):
@@ -122,7 +149,9 @@ def test_nothing_outlives_a_submission_or_escapes_it(graded):
         assert not list(folder.glob(f"{MARKER}*")) and not (folder / "escaped_by_student.txt").exists()
 
 
-def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(tmp_path, capsys):
+def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    own = tempfile.mkdtemp(prefix="sc-")  # short (kernel sockets), and its own: other files may self-check meanwhile
+    monkeypatch.setattr(tempfile, "tempdir", own)
     before = set(Path(tempfile.gettempdir()).glob("self-check-*"))
     solution = nbformat.read(SOLUTION, as_version=4)
     for name, notebook, score in [("done_01", solution, "7 / 7"), ("stub_01", student_version(solution), "0 / 7")]:
@@ -131,6 +160,7 @@ def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(
         out = capsys.readouterr().out
         assert score in out and "Encoder" in out and "hidden test" not in out
     assert set(Path(tempfile.gettempdir()).glob("self-check-*")) == before
+    Path(own).rmdir()
 
 
 def test_submissions_as_instructors_receive_them(tmp_path):
@@ -165,10 +195,24 @@ def test_a_killed_batch_resumes_without_grading_again_and_ends_as_an_uninterrupt
     solution, stub = nbformat.read(SOLUTION, as_version=4), student_version(nbformat.read(SOLUTION, as_version=4))
     for index in range(2):
         nbformat.write(solution if index % 2 else stub, submissions / f"student{index}_01.ipynb")
-    command = [sys.executable, "-m", "starter.grade", str(submissions), "--jobs", "1", "--seed", "1",
-               "--cell-timeout", "20"]
-    first = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "starter.grade",
+        str(submissions),
+        "--jobs",
+        "1",
+        "--seed",
+        "1",
+        "--cell-timeout",
+        "20",
+    ]
+    first = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "killed")],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     results = tmp_path / "killed" / "results"
     while first.poll() is None and not list(results.glob("*.json")):
         time.sleep(0.2)

@@ -1,5 +1,6 @@
 """MaskGIT (notebook 06): training hides a share of each grid, and parallel decoding fills a grid in `steps` steps,
 never changing a code once it is kept."""
+
 from __future__ import annotations
 
 import math

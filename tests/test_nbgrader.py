@@ -5,6 +5,7 @@ a correct, an untouched and a wrong submission of two notebooks give the totals 
 The notebooks given to nbgrader keep their set-up, exercise and check cells and leave the others empty: they are
 the cells that earn points, and every cell of every notebook runs in fast mode under nbval already (a whole
 notebook under nbgrader takes minutes on two cores: see the README's nbgrader section for its cell timeout)."""
+
 from __future__ import annotations
 
 import copy
@@ -17,11 +18,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from wrong_answers import WRONG_ANSWERS
 
 from starter.config import FAST_ENV, PROJECT_ROOT
 from starter.grading.batch import Settings, grade_all
 from starter.run import exercises_and_checks
-from wrong_answers import WRONG_ANSWERS
 
 NOTEBOOKS = ["01_autoencoder", "05_comparison"]
 INSTALL = ".venv/bin/pip install 'nbgrader==0.9.*'"
@@ -30,8 +31,9 @@ CONFIG = """c = get_config()
 c.CourseDirectory.course_id = "discrete-latents"
 c.ExecutePreprocessor.timeout = 300
 """
-needs_nbgrader = pytest.mark.skipif(not NBGRADER.exists() and not os.environ.get("CI"),
-                                    reason=f"needs nbgrader 0.9: `{INSTALL}`")
+needs_nbgrader = pytest.mark.skipif(
+    not NBGRADER.exists() and not os.environ.get("CI"), reason=f"needs nbgrader 0.9: `{INSTALL}`"
+)
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
@@ -88,8 +90,11 @@ def test_released_notebooks_are_the_student_notebooks(course):
 @needs_nbgrader
 def test_nbgrader_totals_equal_the_grader_s(course, tmp_path):
     rows = {row["student_id"]: float(row["raw_score"]) for row in csv.DictReader(open(course / "grades.csv"))}
-    ours = grade_all([course / "submitted"], tmp_path / "grades",
-                     Settings(jobs=2, cell_timeout=60, progress=False, confine=bool(shutil.which("bwrap"))))
+    ours = grade_all(
+        [course / "submitted"],
+        tmp_path / "grades",
+        Settings(jobs=2, cell_timeout=60, progress=False, confine=bool(shutil.which("bwrap"))),
+    )
     totals: dict[str, int] = {}
     for grade in ours:
         totals[grade.student] = totals.get(grade.student, 0) + grade.total

@@ -1,12 +1,12 @@
 """Student notebooks are generated from the solutions and carry no solutions (an untouched stub meets its check in
 tests/test_agreement.py)."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import nbformat
 import pytest
 
-from starter.build import CLONE_CELL, KERNELSPEC, MarkerError, build, colab_badge, strip_source, student_version
+from starter.build import CLONE_CELL, KERNELSPEC, MarkerError, build, colab_badge, strip_source
 from starter.config import PROJECT_ROOT
 from starter.run import WIDGET_VIEW
 
@@ -14,11 +14,16 @@ SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_strip_source_keeps_indentation_and_drops_hidden_tests():
-    source = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n### BEGIN HIDDEN TESTS\nassert f(1) == 2\n### END HIDDEN TESTS\ncheck(f)"
+    source = (
+        "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n"
+        "### BEGIN HIDDEN TESTS\nassert f(1) == 2\n### END HIDDEN TESTS\ncheck(f)"
+    )
     assert strip_source(source) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\ncheck(f)"
 
 
-@pytest.mark.parametrize("source", ["### BEGIN SOLUTION\nx = 1", "### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN HIDDEN TESTS"])
+@pytest.mark.parametrize(
+    "source", ["### BEGIN SOLUTION\nx = 1", "### END SOLUTION", "### BEGIN SOLUTION\n### BEGIN HIDDEN TESTS"]
+)
 def test_unbalanced_markers_are_errors(source):
     with pytest.raises(MarkerError):
         strip_source(source)
@@ -47,9 +52,17 @@ def test_solutions_are_complete_and_executed(path):
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_notebooks_open_clean(path):
     """JupyterLab's own kernelspec (no change on opening), and progress bars stored with their final text."""
-    for notebook in (nbformat.read(path, as_version=4), nbformat.read(PROJECT_ROOT / "notebooks" / path.name, as_version=4)):
+    for notebook in (
+        nbformat.read(path, as_version=4),
+        nbformat.read(PROJECT_ROOT / "notebooks" / path.name, as_version=4),
+    ):
         assert notebook.metadata.kernelspec == KERNELSPEC
-        bars = [o["data"]["text/plain"] for c in notebook.cells for o in c.get("outputs", []) if WIDGET_VIEW in o.get("data", {})]
+        bars = [
+            o["data"]["text/plain"]
+            for c in notebook.cells
+            for o in c.get("outputs", [])
+            if WIDGET_VIEW in o.get("data", {})
+        ]
         assert not [bar for bar in bars if "100%" not in bar], "progress bars stored at their first state"
 
 

@@ -1,5 +1,6 @@
 """pyproject.toml and environment.yml list the same packages; the package's own requirements stay loose; the wheel
 holds everything a JupyterHub needs."""
+
 from __future__ import annotations
 
 import os
@@ -7,10 +8,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from starter.config import FAST_ENV, MNIST_ENV, PROJECT_ROOT, STATIC_ENV
 
@@ -33,7 +34,9 @@ def conda_packages() -> set[str]:
 
 def test_environment_yml_agrees_with_pyproject():
     project = pyproject()["project"]
-    pip_names = {re.split(r"[<>=!~ \[]", dep)[0] for dep in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    pip_names = {
+        re.split(r"[<>=!~ \[]", dep)[0] for dep in project["dependencies"] + project["optional-dependencies"]["dev"]
+    }
     assert conda_packages() == pip_names
 
 
@@ -44,12 +47,49 @@ def test_package_requirements_leave_colab_alone():
 
 def test_the_wheel_lists_every_subpackage():
     listed = set(pyproject()["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(PROJECT_ROOT).parts) for p in (PROJECT_ROOT / "starter").rglob("__init__.py")}
+    found = {
+        ".".join(p.parent.relative_to(PROJECT_ROOT).parts) for p in (PROJECT_ROOT / "starter").rglob("__init__.py")
+    }
     assert found | {"starter.shipped"} == listed
 
 
-@pytest.mark.skipif(not shutil.which("bwrap") and not os.environ.get("CI"),
-                    reason="needs bubblewrap to make the installed course read-only: `sudo apt install bubblewrap`")
+def read_only_system(command: list[str], readable: list[Path], writable: list[Path]) -> list[str]:
+    """`command` under bubblewrap: the whole system read-only with a fresh /tmp, then `readable` read-only and
+    `writable` writable on top, so that each stays visible wherever it lives (a checkout under /tmp included)."""
+    binds = [arg for path in readable for arg in ("--ro-bind", str(path), str(path))]
+    binds += [arg for path in writable for arg in ("--bind", str(path), str(path))]
+    system = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    return ["bwrap", *system, *binds, "--chdir", str(writable[-1]), *command]
+
+
+needs_bwrap = pytest.mark.skipif(
+    not shutil.which("bwrap") and not os.environ.get("CI"),
+    reason="needs bubblewrap to make the installed course read-only: `sudo apt install bubblewrap`",
+)
+
+
+@needs_bwrap
+def test_a_venv_under_tmp_stays_visible_in_the_read_only_system(tmp_path):
+    """The case that failed from a checkout under /tmp: the hub test's environment reads the checkout's packages
+    through a .pth file, and a fresh /tmp hid them. Here those packages sit under /tmp, in a folder with spaces."""
+    packages, fresh, work = tmp_path / "a checkout" / "site-packages", tmp_path / "venv", tmp_path / "work"
+    packages.mkdir(parents=True)
+    work.mkdir()
+    (packages / "course_probe.py").write_text("WHERE = __file__\n")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
+    site = next((fresh / "lib").glob("python3*/site-packages"))
+    (site / "dependencies.pth").write_text(f"{packages}\n")
+    command = [str(fresh / "bin" / "python"), "-c", "import course_probe; print(course_probe.WHERE)"]
+    result = subprocess.run(
+        read_only_system(command, readable=[fresh, packages], writable=[work]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == str(packages / "course_probe.py"), result.stderr
+
+
+@needs_bwrap
 def test_a_hub_installs_the_wheel_and_runs_notebook_04_from_anywhere(tmp_path):
     """The wheel, pip-installed (not editable) into a fresh virtual environment whose files are then read-only,
     runs notebook 04 in fast mode from an unrelated folder: the shipped checkpoints come from the package, MNIST
@@ -58,28 +98,44 @@ def test_a_hub_installs_the_wheel_and_runs_notebook_04_from_anywhere(tmp_path):
     for folder in (home, work):
         folder.mkdir()
     source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info next to the sources
-    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "runs", "grades", "*.egg-info",
-                                                                        "__pycache__", "MNIST", "FashionMNIST", "my_checkpoints"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(source)], check=True, capture_output=True)
+    shutil.copytree(
+        PROJECT_ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".*", "build", "runs", "grades", "*.egg-info", "__pycache__", "MNIST", "FashionMNIST", "my_checkpoints"
+        ),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)],
+        check=True,
+        capture_output=True,
+    )
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
     site = next((fresh / "lib").glob("python3*/site-packages"))
     ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "torch").is_dir())
     (site / "dependencies.pth").write_text(f"{ours}\n")  # torch, Jupyter...: not the course, which is editable there
     python = fresh / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", *map(str, dist.glob("*.whl"))],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", *map(str, dist.glob("*.whl"))],
+        check=True,
+        capture_output=True,
+    )
     shutil.copy(PROJECT_ROOT / "solutions" / "04_prior.ipynb", work / "04_prior.ipynb")
-    run = (f"import nbformat, nbclient; nb = nbformat.read('04_prior.ipynb', 4); "
-           f"nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute(); "
-           f"import starter.config as c; print('checkpoints', c.CHECKPOINTS); print('data', c.DATA_ROOT)")
-    env = {"PATH": f"{fresh / 'bin'}:/usr/bin:/bin", "HOME": str(home), FAST_ENV: "1", STATIC_ENV: "1",
-           MNIST_ENV: os.environ.get(MNIST_ENV, "")}
+    run = (
+        "import nbformat, nbclient; nb = nbformat.read('04_prior.ipynb', 4); "
+        "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute(); "
+        "import starter.config as c; print('checkpoints', c.CHECKPOINTS); print('data', c.DATA_ROOT)"
+    )
+    env = {
+        "PATH": f"{fresh / 'bin'}:/usr/bin:/bin",
+        "HOME": str(home),
+        FAST_ENV: "1",
+        STATIC_ENV: "1",
+        MNIST_ENV: os.environ.get(MNIST_ENV, ""),
+    }
     command = [str(python), "-c", run]
     if shutil.which("bwrap"):  # everything read-only but the student's home and the notebook's folder
-        command = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                   "--ro-bind", str(fresh), str(fresh), "--bind", str(home), str(home), "--bind", str(work), str(work),
-                   "--chdir", str(work), *command]
+        command = read_only_system(command, readable=[fresh, ours, Path(env[MNIST_ENV] or "/")], writable=[home, work])
     result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"checkpoints {site / 'starter' / 'shipped'}" in result.stdout

@@ -1,4 +1,5 @@
 """Causality of every masked model, verified by autograd and by perturbation; the blind spot; sampling."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,7 +45,7 @@ def test_plain_pixelcnn_has_a_blind_spot_and_gated_does_not():
     order = torch.arange(size * size).view(size, size)
     before = order < position[0] * size + position[1]
     window = torch.zeros(size, size, dtype=torch.bool)
-    window[position[0] - 4: position[0] + 1, position[1] - 4: position[1] + 5] = True  # a nearby neighbourhood
+    window[position[0] - 4 : position[0] + 1, position[1] - 4 : position[1] + 5] = True  # a nearby neighbourhood
     plain_missing = (before & window & ~receptive_field(plain, size, size, position)).sum()
     gated_missing = (before & window & ~receptive_field(gated, size, size, position)).sum()
     assert plain_missing > 0 and gated_missing == 0
@@ -59,7 +60,7 @@ def test_embedded_conditional_prior_is_causal_by_perturbation():
     for i in range(5):
         for j in range(5):
             changed = grid.clone().view(-1)
-            changed[i * 5 + j:] = torch.randint(16, (25 - i * 5 - j,))
+            changed[i * 5 + j :] = torch.randint(16, (25 - i * 5 - j,))
             assert torch.allclose(model(changed.view(1, 5, 5), label)[..., i, j], base[..., i, j], atol=1e-6)
     assert not torch.allclose(model(grid, torch.tensor([4])), base)
 
@@ -83,7 +84,9 @@ def test_cropped_kernel_equals_full_masked_convolution(mask_type, dilation):
     torch.manual_seed(0)
     layer = MaskedConv2d(3, 5, 5, mask_type, dilation=dilation)
     x = torch.randn(2, 3, 11, 11)
-    full = torch.nn.functional.conv2d(x, layer.weight * layer.mask, layer.bias, padding=layer.padding, dilation=dilation)
+    full = torch.nn.functional.conv2d(
+        x, layer.weight * layer.mask, layer.bias, padding=layer.padding, dilation=dilation
+    )
     assert torch.allclose(layer(x), full, atol=1e-5)
 
 
@@ -93,8 +96,33 @@ def test_cli_trains_a_pixelcnn_within_its_time_limit(tmp_path, monkeypatch, loca
 
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     out = tmp_path / "pixels"
-    assert cli(["train-pixelcnn", "--data", str(tmp_path / "data"), "--out", str(out), "--model", "pixelcnn",
-                "--channels", "8", "--blocks", "1", "--limit", "64", "--epochs", "5", "--time-limit", "0"]) == 0
+    assert (
+        cli(
+            [
+                "train-pixelcnn",
+                "--data",
+                str(tmp_path / "data"),
+                "--out",
+                str(out),
+                "--model",
+                "pixelcnn",
+                "--channels",
+                "8",
+                "--blocks",
+                "1",
+                "--limit",
+                "64",
+                "--test-limit",
+                "500",
+                "--epochs",
+                "5",
+                "--time-limit",
+                "0",
+            ]
+        )
+        == 0
+    )
     model, metrics = load_model(out / "checkpoint.pt", "pixelcnn")
     assert metrics["epochs"] == 1 and 0 < metrics["test_bits_per_dim"] < 8  # the time limit stopped it after one epoch
+    assert metrics["test_limit"] == 500  # measured on the first 500 test images, as asked
     assert "test_bits_per_dim" in (out / "log.csv").read_text().splitlines()[0]

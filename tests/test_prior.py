@@ -1,4 +1,5 @@
 """Code priors, the notebook-03/04 checks on the reference code, the explorers' static fallback, the CLI."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,9 @@ from starter.checks.pixelcnn import check_masked_conv, check_pixelcnn, check_sam
 from starter.checks.prior import check_encode_codes, check_prior, first_future_dependency, perturbed_grids
 from starter.cli import main as cli
 from starter.config import CHECKPOINTS, PROJECT_ROOT, STATIC_ENV
+from starter.models.base import PriorMismatch
 from starter.models.pixelcnn import MaskedConv2d, PixelCNN, ResidualBlock
-from starter.models.prior import CodePrior, GatedCodePrior, PriorMismatch, encode_dataset
+from starter.models.prior import CodePrior, GatedCodePrior, encode_dataset
 from starter.models.sampling import sample
 from starter.models.vq import VQVAE
 
@@ -53,7 +55,9 @@ def test_shipped_prior_rejects_a_vqvae_with_another_codebook():
 
 def test_encode_dataset():
     vqvae = VQVAE(num_codes=16, code_dim=4, hidden=8)
-    codes = encode_dataset(vqvae, torch.utils.data.TensorDataset(torch.rand(5, 1, 28, 28), torch.arange(5)), batch_size=2)
+    codes = encode_dataset(
+        vqvae, torch.utils.data.TensorDataset(torch.rand(5, 1, 28, 28), torch.arange(5)), batch_size=2
+    )
     assert codes.tensors[0].shape == (5, 7, 7) and codes.tensors[0].dtype == torch.long
 
 
@@ -62,13 +66,16 @@ def test_reference_versions_pass_the_checks():
     refuses them: test_wrong_answers.py)."""
     kernel = LocalKernel()
     assert check_masked_conv(kernel.adopt(MaskedConv2d)).passed
-    assert check_pixelcnn(kernel.adopt(lambda channels, blocks: PixelCNN(channels=channels, blocks=blocks)),
-                          kernel.adopt(ResidualBlock)).passed
+    assert check_pixelcnn(
+        kernel.adopt(lambda channels, blocks: PixelCNN(channels=channels, blocks=blocks)), kernel.adopt(ResidualBlock)
+    ).passed
     assert check_sample(kernel.adopt(lambda model, n, t=1.0, size=(28, 28): sample(model, n, t, size))).passed
-    assert check_prior(kernel.adopt(lambda num_codes, channels, blocks: CodePrior(num_codes, channels=channels,
-                                                                                  blocks=blocks))).passed
-    assert check_encode_codes(kernel.adopt(lambda v, x, b: encode_dataset(v, torch.utils.data.TensorDataset(x, x),
-                                                                          b).tensors[0])).passed
+    assert check_prior(
+        kernel.adopt(lambda num_codes, channels, blocks: CodePrior(num_codes, channels=channels, blocks=blocks))
+    ).passed
+    assert check_encode_codes(
+        kernel.adopt(lambda v, x, b: encode_dataset(v, torch.utils.data.TensorDataset(x, x), b).tensors[0])
+    ).passed
 
 
 def test_explorers_are_static_headless_and_widgets_live(monkeypatch):
@@ -81,6 +88,7 @@ def test_explorers_are_static_headless_and_widgets_live(monkeypatch):
     monkeypatch.setenv(STATIC_ENV, "0")
     monkeypatch.setattr(widgets, "FAST", False)
     import ipywidgets
+
     editor = widgets.code_grid_editor(vqvae, codes)
     assert isinstance(editor, ipywidgets.VBox)
     row, column, code = editor.children[0].children
@@ -109,13 +117,32 @@ def test_explorers_work_with_colabs_ipywidgets_7():
     """Colab ships ipywidgets 7.7.1: the explorers build, and react to their sliders and button, with it too."""
     folder = PROJECT_ROOT / "build" / "ipywidgets-7.7.1"
     if not (folder / "ipywidgets").is_dir():
-        install = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                                  "--no-deps", "--target", str(folder), "ipywidgets==7.7.1", "ipython_genutils"],
-                                 capture_output=True, text=True)
+        install = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--target",
+                str(folder),
+                "ipywidgets==7.7.1",
+                "ipython_genutils",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if install.returncode != 0:
             pytest.skip(f"ipywidgets 7.7.1 could not be installed (no network?): {install.stderr.strip()[-200:]}")
-    run = subprocess.run([sys.executable, "-c", EXPLORERS_LIVE], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "PYTHONPATH": str(folder), STATIC_ENV: "0"})
+    run = subprocess.run(
+        [sys.executable, "-c", EXPLORERS_LIVE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(folder), STATIC_ENV: "0"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().splitlines()[-1] == "7.7.1 VBox VBox"
 
@@ -123,28 +150,107 @@ def test_explorers_work_with_colabs_ipywidgets_7():
 def test_cli_trains_classifier_and_prior(tmp_path, monkeypatch, local_mnist):
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     data = ["--data", str(tmp_path / "data")]
-    assert cli(["train-classifier", *data, "--out", str(tmp_path / "cls"), "--epochs", "1", "--limit", "256"]) == 0
-    assert cli(["train-prior", *data, "--vqvae", str(CHECKPOINTS / "vqvae.pt"), "--out", str(tmp_path / "prior"),
-                "--epochs", "1", "--limit", "256", "--channels", "8", "--blocks", "1", "--conditional"]) == 0
+    assert (
+        cli(
+            [
+                "train-classifier",
+                *data,
+                "--out",
+                str(tmp_path / "cls"),
+                "--epochs",
+                "1",
+                "--limit",
+                "256",
+                "--test-limit",
+                "500",
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli(
+            [
+                "train-prior",
+                *data,
+                "--vqvae",
+                str(CHECKPOINTS / "vqvae.pt"),
+                "--out",
+                str(tmp_path / "prior"),
+                "--epochs",
+                "1",
+                "--limit",
+                "256",
+                "--test-limit",
+                "500",
+                "--channels",
+                "8",
+                "--blocks",
+                "1",
+                "--conditional",
+            ]
+        )
+        == 0
+    )
     prior, metrics = load_model(tmp_path / "prior" / "checkpoint.pt", num_codes=128, num_classes=10)
     assert 0 < metrics["test_nats_per_code"] < math.log(128) + 0.5 and metrics["epochs"] == 1  # no worse than uniform
 
 
 def test_cli_continues_a_gated_prior_from_its_weights(tmp_path, monkeypatch, local_mnist):
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
-    common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt"), "--model",
-              "gated_prior", "--epochs", "1", "--limit", "128", "--channels", "8", "--embed", "4"]
+    common = [
+        "train-prior",
+        "--data",
+        str(tmp_path / "data"),
+        "--vqvae",
+        str(CHECKPOINTS / "vqvae.pt"),
+        "--model",
+        "gated_prior",
+        "--epochs",
+        "1",
+        "--limit",
+        "128",
+        "--test-limit",
+        "500",
+        "--channels",
+        "8",
+        "--embed",
+        "4",
+    ]
     assert cli([*common, "--blocks", "2", "--dropout", "0.2", "--out", str(tmp_path / "first")]) == 0
     first, metrics = load_model(tmp_path / "first" / "checkpoint.pt", dropout=0.2)
     assert metrics["init"] is None
-    assert cli([*common, "--blocks", "2", "--init", str(tmp_path / "first" / "checkpoint.pt"), "--lr", "0",
-                "--out", str(tmp_path / "again")]) == 0
+    assert (
+        cli(
+            [
+                *common,
+                "--blocks",
+                "2",
+                "--init",
+                str(tmp_path / "first" / "checkpoint.pt"),
+                "--lr",
+                "0",
+                "--out",
+                str(tmp_path / "again"),
+            ]
+        )
+        == 0
+    )
     again, metrics = load_model(tmp_path / "again" / "checkpoint.pt", dropout=0.0)
     assert metrics["init"].endswith("checkpoint.pt")
     for key, value in first.state_dict().items():  # a learning rate of 0 keeps the weights it started from
         torch.testing.assert_close(again.state_dict()[key], value, rtol=0, atol=0)
     with pytest.raises(SystemExit, match="does not fit this model .* use the settings it was trained with"):
-        cli([*common, "--blocks", "3", "--init", str(tmp_path / "first" / "checkpoint.pt"), "--out", str(tmp_path / "x")])
+        cli(
+            [
+                *common,
+                "--blocks",
+                "3",
+                "--init",
+                str(tmp_path / "first" / "checkpoint.pt"),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
     with pytest.raises(SystemExit, match="--dropout: not an option of prior"):
         cli([*common, "--model", "prior", "--dropout", "0.1", "--out", str(tmp_path / "y")])
 
@@ -154,15 +260,44 @@ def test_cli_trains_a_transformer_prior_and_samples_from_any_prior_or_pixelcnn(t
     draws from it, from a conditional prior (one class per row) and from a PixelCNN into PNG grids."""
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     data = ["--data", str(tmp_path / "data")]
-    assert cli(["train-prior", *data, "--vqvae", str(CHECKPOINTS / "vqvae.pt"), "--model", "transformer_prior",
-                "--width", "16", "--layers", "1", "--heads", "2", "--epochs", "1", "--limit", "128",
-                "--out", str(tmp_path / "transformer")]) == 0
+    assert (
+        cli(
+            [
+                "train-prior",
+                *data,
+                "--vqvae",
+                str(CHECKPOINTS / "vqvae.pt"),
+                "--model",
+                "transformer_prior",
+                "--width",
+                "16",
+                "--layers",
+                "1",
+                "--heads",
+                "2",
+                "--epochs",
+                "1",
+                "--limit",
+                "128",
+                "--test-limit",
+                "500",
+                "--out",
+                str(tmp_path / "transformer"),
+            ]
+        )
+        == 0
+    )
     transformer, metrics = load_model(tmp_path / "transformer" / "checkpoint.pt", "transformer_prior", width=16)
     assert 0 < metrics["test_nats_per_code"] < math.log(128) + 0.5
-    for checkpoint in (tmp_path / "transformer" / "checkpoint.pt", CHECKPOINTS / "prior_conditional.pt",
-                       CHECKPOINTS / "pixelcnn_plain.pt"):
+    for checkpoint in (
+        tmp_path / "transformer" / "checkpoint.pt",
+        CHECKPOINTS / "prior_conditional.pt",
+        CHECKPOINTS / "pixelcnn_plain.pt",
+    ):
         out = tmp_path / f"{checkpoint.parent.name}_{checkpoint.stem}.png"
-        assert cli(["sample", *data, "--checkpoint", str(checkpoint), "--n", "10", "--top-k", "8", "--out", str(out)]) == 0
+        assert (
+            cli(["sample", *data, "--checkpoint", str(checkpoint), "--n", "10", "--top-k", "8", "--out", str(out)]) == 0
+        )
         assert out.stat().st_size > 0
     with pytest.raises(SystemExit, match="draws from a PixelCNN or a prior"):
         cli(["sample", *data, "--checkpoint", str(CHECKPOINTS / "vqvae.pt"), "--out", str(tmp_path / "x.png")])

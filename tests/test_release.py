@@ -1,5 +1,6 @@
 """A release for graded use holds no answer of its notebook or a later one (compared as normalised syntax trees, so
 renaming would not hide one), ships only what its notebook needs, and its notebook imports the release's package."""
+
 from __future__ import annotations
 
 import ast
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from corpus import SOLUTIONS
+
 from starter.build import strip_source
 from starter.exercises import EXERCISES
 from starter.grading.similarity import normalised
@@ -29,6 +30,7 @@ def releases(tmp_path_factory):
         if (notebook, prune) not in built:
             built[notebook, prune] = release(notebook, tmp_path_factory.mktemp(f"release{notebook}"), prune=prune)
         return built[notebook, prune]
+
     return build
 
 
@@ -64,8 +66,12 @@ def answers_from(notebook: str) -> dict[str, str]:
 def test_a_release_holds_no_answer_of_its_notebook_or_a_later_one(notebook, releases):
     folder = releases(notebook, prune=notebook in PRUNED)
     answers = answers_from(notebook)
-    leaks = {answers[d]: path.relative_to(folder) for path in folder.rglob("*.py")
-             for d in definitions(path.read_text(encoding="utf-8")) if d in answers}
+    leaks = {
+        answers[d]: path.relative_to(folder)
+        for path in folder.rglob("*.py")
+        for d in definitions(path.read_text(encoding="utf-8"))
+        if d in answers
+    }
     assert not leaks, leaks
     assert [p.name for p in folder.glob("*.ipynb")] == [next(p.name for p in SOLUTIONS if p.name[:2] == notebook)]
     assert not list(folder.rglob("solutions")) and not list(folder.rglob("tests"))

@@ -1,4 +1,5 @@
 """Cached sampling computes what the whole network computes: the same logits at every position, the same draws."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,13 +22,22 @@ def models() -> dict[str, tuple[torch.nn.Module, tuple[int, ...], torch.Tensor |
         "pixelcnn conditional": (PixelCNN(levels=4, channels=8, blocks=2, num_classes=4), (3, 1, 6, 5), labels),
         "gated pixelcnn": (GatedPixelCNN(levels=4, channels=8, blocks=4, dilations=(1, 2)), (3, 1, 6, 5), None),
         "code prior": (CodePrior(num_codes=16, grid=5, channels=8, blocks=2, embed=4), (3, 5, 5), None),
-        "gated code prior conditional": (GatedCodePrior(num_codes=16, grid=5, channels=8, blocks=3, embed=4,
-                                                        num_classes=4, dropout=0.5), (3, 5, 5), labels),
-        "bottom prior": (BottomPrior(num_codes=16, top_codes=8, channels=8, blocks=2, embed=4), (3, 7, 7),
-                         torch.randint(8, (3, 4, 4))),
+        "gated code prior conditional": (
+            GatedCodePrior(num_codes=16, grid=5, channels=8, blocks=3, embed=4, num_classes=4, dropout=0.5),
+            (3, 5, 5),
+            labels,
+        ),
+        "bottom prior": (
+            BottomPrior(num_codes=16, top_codes=8, channels=8, blocks=2, embed=4),
+            (3, 7, 7),
+            torch.randint(8, (3, 4, 4)),
+        ),
         "transformer prior": (TransformerPrior(num_codes=16, grid=5, width=16, layers=2, heads=2), (3, 5, 5), None),
-        "transformer prior conditional": (TransformerPrior(num_codes=16, grid=5, width=16, layers=2, heads=4,
-                                                           num_classes=4, dropout=0.5), (3, 5, 5), labels),
+        "transformer prior conditional": (
+            TransformerPrior(num_codes=16, grid=5, width=16, layers=2, heads=4, num_classes=4, dropout=0.5),
+            (3, 5, 5),
+            labels,
+        ),
     }
 
 
@@ -89,7 +99,9 @@ def test_top_k_draws_only_the_k_most_likely_values():
                 best_two = steps.logits(i, j).topk(2, dim=1).indices
                 assert (best_two == grids[:, i, j, None]).any(1).all()
                 steps.record(i, j, grids[:, i, j])
-    assert torch.equal(sample(model, 4, image_size=shape[-2:], top_k=1), sample(model, 4, image_size=shape[-2:], top_k=1))
+    assert torch.equal(
+        sample(model, 4, image_size=shape[-2:], top_k=1), sample(model, 4, image_size=shape[-2:], top_k=1)
+    )
 
 
 def test_top_k_from_a_row_leaves_the_rows_before_it_untruncated():

@@ -1,6 +1,8 @@
 """The similarity report finds planted copies (renamed, reordered, commented, with another loop), lists no pair of
 independently written correct answers, never counts the code the notebooks hand out, and says how to read it; the
-grader writes it. `bench/similarity.py` measures detection, the closest honest pairs and the time for 200 submissions."""
+grader writes it. `bench/similarity.py` measures detection, the closest honest pairs and the time for 200
+submissions."""
+
 from __future__ import annotations
 
 import ast
@@ -10,13 +12,19 @@ import re
 
 import nbformat
 import pytest
-
 from corpus import notebook_path, solution_sources
 from correct_answers import CORRECT_ANSWERS
+
 from starter.build import student_version
 from starter.exercises import EXERCISES
-from starter.grading.similarity import (bound_names, compare, course_fingerprints, notebook_fingerprints, similar_pairs,
-                                        write_report)
+from starter.grading.similarity import (
+    bound_names,
+    compare,
+    course_fingerprints,
+    notebook_fingerprints,
+    similar_pairs,
+    write_report,
+)
 
 NOTEBOOKS = sorted({e.notebook for e in EXERCISES})
 LOOP = ("for batch in loader:", "batches = iter(loader)\n    while (batch := next(batches, None)) is not None:")
@@ -43,8 +51,10 @@ def renamed(source: str) -> str:
 
 
 def commented(source: str) -> str:
-    return "\n".join(f"{line}  # {i}" if line.strip() and not line.strip().startswith(("#", '"""')) and "\"\"\"" not in line
-                     else line for i, line in enumerate(source.splitlines()))
+    return "\n".join(
+        f"{line}  # {i}" if line.strip() and not line.strip().startswith(("#", '"""')) and '"""' not in line else line
+        for i, line in enumerate(source.splitlines())
+    )
 
 
 def reordered(source: str) -> str:
@@ -57,8 +67,13 @@ def looped(source: str) -> str:
     return source.replace(*LOOP)
 
 
-PLANTS = {"renamed": renamed, "commented": commented, "reordered": reordered, "looped": looped,
-          "all at once": lambda source: renamed(commented(reordered(looped(source))))}
+PLANTS = {
+    "renamed": renamed,
+    "commented": commented,
+    "reordered": reordered,
+    "looped": looped,
+    "all at once": lambda source: renamed(commented(reordered(looped(source)))),
+}
 
 
 def prints_of(notebook: str, sources: dict[str, str]) -> dict[str, set[int]]:
@@ -72,7 +87,8 @@ def test_planted_copies_are_found(notebook, plant):
     copy = {g: PLANTS[plant](source) for g, source in original.items()}
     matches = similar_pairs({"original": prints_of(notebook, original), "copy": prints_of(notebook, copy)}, {})
     assert [(m.first, m.second) for m in matches] == [("original", "copy")], compare(
-        prints_of(notebook, original), prints_of(notebook, copy))[:2]
+        prints_of(notebook, original), prints_of(notebook, copy)
+    )[:2]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
@@ -98,10 +114,16 @@ def test_the_course_s_own_answer_is_reported():
 def test_the_report_lists_pairs_with_how_to_read_them(tmp_path):
     ids = list(solution_sources("01"))
     same = {g: CORRECT_ANSWERS[g][0].source for g in ids}
-    prints = {"a": prints_of("01", same), "b": prints_of("01", {g: renamed(s) for g, s in same.items()}),
-              "c": prints_of("01", {g: CORRECT_ANSWERS[g][1].source for g in ids})}
+    prints = {
+        "a": prints_of("01", same),
+        "b": prints_of("01", {g: renamed(s) for g, s in same.items()}),
+        "c": prints_of("01", {g: CORRECT_ANSWERS[g][1].source for g in ids}),
+    }
     matches = similar_pairs(prints, {})
     write_report(matches, tmp_path, len(prints))
     assert [(m.first, m.second) for m in matches] == [("a", "b")]
     assert (tmp_path / "similarity.csv").read_text().splitlines()[1].startswith("a,b,1.00,")
-    assert "proves nothing" in (tmp_path / "similarity.md").read_text() and "| a | b | 100% |" in (tmp_path / "similarity.md").read_text()
+    assert (
+        "proves nothing" in (tmp_path / "similarity.md").read_text()
+        and "| a | b | 100% |" in (tmp_path / "similarity.md").read_text()
+    )

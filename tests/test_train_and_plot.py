@@ -1,4 +1,5 @@
 """fit() trains and records a history; plotting helpers return figures; results are reported."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from starter.config import RESULTS_ENV
 from starter.data import make_loader
 from starter.models.autoencoder import Autoencoder, autoencoder_loss
-from starter.config import RESULTS_ENV
 from starter.plot import compare_images, plot_history, plot_xy, show_images
 from starter.summary import report_results
 from starter.train import as_dict, fit
@@ -20,8 +21,15 @@ def test_fit_lowers_the_loss_and_records_history():
     images = torch.rand(64, 1, 28, 28)
     dataset = torch.utils.data.TensorDataset(images, torch.zeros(64))
     model = Autoencoder(latent_dim=4, hidden=4)
-    history = fit(model, make_loader(dataset, 16, shuffle=True), make_loader(dataset, 64), autoencoder_loss,
-                  epochs=3, lr=3e-3, progress=False)
+    history = fit(
+        model,
+        make_loader(dataset, 16, shuffle=True),
+        make_loader(dataset, 64),
+        autoencoder_loss,
+        epochs=3,
+        lr=3e-3,
+        progress=False,
+    )
     assert set(history) == {"train_loss", "test_loss", "seconds"} and len(history["test_loss"]) == 3
     assert history.last("test_loss") < history["test_loss"][0]
 
@@ -30,9 +38,17 @@ def test_fit_decays_the_learning_rate_and_stops_after_the_epoch_past_its_time_li
     dataset = torch.utils.data.TensorDataset(torch.rand(8, 1, 28, 28), torch.zeros(8))
     model = Autoencoder(latent_dim=4, hidden=4)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    history = fit(model, make_loader(dataset, 4), None, autoencoder_loss, epochs=3, optimizer=optimizer, lr_decay=0.5,
-                  progress=False)
-    assert len(history["seconds"]) == 3 and optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 ** 3)
+    history = fit(
+        model,
+        make_loader(dataset, 4),
+        None,
+        autoencoder_loss,
+        epochs=3,
+        optimizer=optimizer,
+        lr_decay=0.5,
+        progress=False,
+    )
+    assert len(history["seconds"]) == 3 and optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5**3)
     history = fit(model, make_loader(dataset, 4), None, autoencoder_loss, epochs=3, time_limit=0, progress=False)
     assert len(history["seconds"]) == 1
 
@@ -60,8 +76,12 @@ def test_report_results_prints_and_writes(tmp_path, monkeypatch, capsys):
 
 def test_sample_quality_metrics():
     from starter.metrics import frechet_distance, inception_score, label_entropy
+
     confident = torch.eye(10).repeat(5, 1).double()
-    assert abs(inception_score(confident) - 10) < 1e-6 and abs(label_entropy(confident) - torch.log2(torch.tensor(10.0))) < 1e-5
+    assert (
+        abs(inception_score(confident) - 10) < 1e-6
+        and abs(label_entropy(confident) - torch.log2(torch.tensor(10.0))) < 1e-5
+    )
     assert abs(inception_score(torch.full((50, 10), 0.1).double()) - 1) < 1e-9
     torch.manual_seed(0)
     a, b = torch.randn(4000, 3).double(), (torch.randn(4000, 3) + torch.tensor([2.0, 0, 0])).double()

@@ -1,5 +1,6 @@
 """Notebook 05's models: the VAE and its checks on the reference code, the two-level VQ-VAE and its priors,
 the linear probe, the comparison table printer and the CLI commands that trained the shipped checkpoints."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,8 @@ from starter.checks.prior import first_future_dependency, perturbed_grids
 from starter.checks.vae import check_kl, check_reparameterize, check_vae_loss
 from starter.cli import main as cli
 from starter.metrics import linear_probe
-from starter.models.pixelcnn import nll_loss
-from starter.models.prior import CodePrior, PriorMismatch
+from starter.models.base import PriorMismatch, nll_loss
+from starter.models.prior import CodePrior
 from starter.models.sampling import sample
 from starter.models.two_level import BottomPrior, TwoLevelVQVAE, encode_two_level, two_level_loss
 from starter.models.vae import VAE, kl_to_standard_normal, reparameterize, vae_loss
@@ -71,8 +72,9 @@ def test_bottom_prior_is_causal_in_the_bottom_codes_and_reads_all_top_codes():
     bottom = torch.randint(8, (1, 7, 7))
     changed_top = top.clone()
     changed_top[0, 3, 3] = (top[0, 3, 3] + 1) % 16
-    assert not torch.allclose(prior(bottom, top)[..., 0, 0], prior(bottom, changed_top)[..., 0, 0]), \
+    assert not torch.allclose(prior(bottom, top)[..., 0, 0], prior(bottom, changed_top)[..., 0, 0]), (
         "the first bottom code already sees the last top code"
+    )
     assert sample(prior, 3, condition=torch.randint(16, (3, 4, 4))).shape == (3, 7, 7)
     assert nll_loss(prior, (bottom, top)) > 0
     with pytest.raises(PriorMismatch, match="reads 16 top codes and models 8 bottom codes"):
@@ -103,18 +105,66 @@ def test_print_table_aligns_columns_and_marks_missing_values(capsys):
 def test_cli_trains_a_two_level_model_and_both_priors(tmp_path, monkeypatch, local_mnist):
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     data = ["--data", str(tmp_path / "data"), "--device", "cpu"]
-    assert cli(["train-two-level", *data, "--out", str(tmp_path / "two"), "--epochs", "1", "--limit", "256",
-                "--top-codes", "16", "--bottom-codes", "8"]) == 0
+    assert (
+        cli(
+            [
+                "train-two-level",
+                *data,
+                "--out",
+                str(tmp_path / "two"),
+                "--epochs",
+                "1",
+                "--limit",
+                "256",
+                "--test-limit",
+                "500",
+                "--top-codes",
+                "16",
+                "--bottom-codes",
+                "8",
+            ]
+        )
+        == 0
+    )
     vqvae = tmp_path / "two" / "checkpoint.pt"
     for level in ("top", "bottom"):
-        args = ["train-prior", *data, "--vqvae", str(vqvae), "--level", level, "--out", str(tmp_path / level),
-                "--epochs", "1", "--limit", "256", "--channels", "8", "--blocks", "1"]
+        args = [
+            "train-prior",
+            *data,
+            "--vqvae",
+            str(vqvae),
+            "--level",
+            level,
+            "--out",
+            str(tmp_path / level),
+            "--epochs",
+            "1",
+            "--limit",
+            "256",
+            "--test-limit",
+            "500",
+            "--channels",
+            "8",
+            "--blocks",
+            "1",
+        ]
         assert cli(args + (["--conditional"] if level == "top" else [])) == 0
     top, metrics = load_model(tmp_path / "top" / "checkpoint.pt", grid=4, num_classes=10)
     bottom, _ = load_model(tmp_path / "bottom" / "checkpoint.pt", top_codes=16)
     assert metrics["level"] == "top" and top.num_codes == 16 and bottom.num_codes == 8
     with pytest.raises(SystemExit, match="--level bottom trains a bottom_prior"):
-        cli(["train-prior", "--vqvae", str(vqvae), "--level", "bottom", "--model", "gated_prior", "--out", str(tmp_path / "x")])
-    top_codes, bottom_codes = encode_two_level(load_model(vqvae)[0],
-                                               torch.rand(3, 1, 28, 28), batch_size=2)
+        cli(
+            [
+                "train-prior",
+                "--vqvae",
+                str(vqvae),
+                "--level",
+                "bottom",
+                "--model",
+                "gated_prior",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+    top_codes, bottom_codes = encode_two_level(load_model(vqvae)[0], torch.rand(3, 1, 28, 28), batch_size=2)
     assert top_codes.shape == (3, 4, 4) and bottom_codes.shape == (3, 7, 7)

@@ -1,13 +1,19 @@
 """The reference VQ layer, VQ-VAE and the notebook-02 checks; the command-line trainer and generator."""
+
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 
 from starter.checkpoints import CheckpointError, load_model
 from starter.checks.kernel import LocalKernel
-from starter.checks.vq import (check_codebook, check_quantize, check_squared_distances, check_straight_through,
-                               check_vq_losses)
+from starter.checks.vq import (
+    check_codebook,
+    check_quantize,
+    check_squared_distances,
+    check_straight_through,
+    check_vq_losses,
+)
 from starter.cli import main as cli
 from starter.metrics import largest_tensor
 from starter.models import vq
@@ -113,13 +119,48 @@ def test_cli_trains_generates_and_rejects_wrong_k(tmp_path, monkeypatch, local_m
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     out = tmp_path / "run"
     data = ["--data", str(tmp_path / "data")]
-    assert cli(["train-vqvae", *data, "--out", str(out), "--epochs", "1", "--limit", "256", "-k", "16",
-                "--hidden", "8", "--batch-size", "64", "--restart"]) == 0
+    assert (
+        cli(
+            [
+                "train-vqvae",
+                *data,
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--limit",
+                "256",
+                "--test-limit",
+                "500",
+                "-k",
+                "16",
+                "--hidden",
+                "8",
+                "--batch-size",
+                "64",
+                "--restart",
+            ]
+        )
+        == 0
+    )
     header = (out / "log.csv").read_text().splitlines()[0]
     assert "test_recon" in header and "test_codes_used" in header
     for mode in ["reconstructions", "independent"]:
-        assert cli(["generate", *data, "--checkpoint", str(out / "checkpoint.pt"), "--mode", mode,
-                    "--out", str(tmp_path / f"{mode}.png")]) == 0
+        assert (
+            cli(
+                [
+                    "generate",
+                    *data,
+                    "--checkpoint",
+                    str(out / "checkpoint.pt"),
+                    "--mode",
+                    mode,
+                    "--out",
+                    str(tmp_path / f"{mode}.png"),
+                ]
+            )
+            == 0
+        )
         assert (tmp_path / f"{mode}.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(CheckpointError, match="expected num_codes=128, but the checkpoint has num_codes=16"):
         load_model(out / "checkpoint.pt", num_codes=128)

@@ -1,19 +1,23 @@
 """Every check against the mistakes students make: each wrong answer fails with its cause named, the solution passes,
 answers coded to the visible check fail the hidden test, mistakes written after the checks also fail, and the
 course's own version of an exercise is refused (see tests/test_agreement.py for the grader's verdicts)."""
+
 from __future__ import annotations
 
 import pytest
-
 from corpus import failure_text, local_reports, solution_sources
 from correct_answers import UNSEEN_WRONG_ANSWERS
-from starter.exercises import BY_ID, EXERCISES
 from wrong_answers import REFERENCE_ANSWERS, VISIBLE_ONLY, WRONG_ANSWERS, WrongAnswer
+
+from starter.exercises import BY_ID, EXERCISES
 
 
 def cases(table: dict[str, list[WrongAnswer]]) -> list:
-    return [pytest.param(grade_id, answer, id=f"{grade_id}: {answer.name}") for grade_id, answers in table.items()
-            for answer in answers]
+    return [
+        pytest.param(grade_id, answer, id=f"{grade_id}: {answer.name}")
+        for grade_id, answers in table.items()
+        for answer in answers
+    ]
 
 
 def solution(grade_id: str) -> str:
@@ -47,8 +51,10 @@ def test_answer_coded_to_the_visible_check_fails_the_hidden_test(grade_id, answe
     assert any(r.status == "fail" for r in hidden)
 
 
-@pytest.mark.parametrize("grade_id, answer", [pytest.param(g, a, id=f"{g}: {a.name}")
-                                              for g, answers in UNSEEN_WRONG_ANSWERS.items() for a, _ in answers])
+@pytest.mark.parametrize(
+    "grade_id, answer",
+    [pytest.param(g, a, id=f"{g}: {a.name}") for g, answers in UNSEEN_WRONG_ANSWERS.items() for a, _ in answers],
+)
 def test_mistakes_written_after_the_checks_fail(grade_id, answer):
     """Written from the prose alone by someone who had not read the checks (tests/correct_answers.py)."""
     assert local_reports(grade_id, answer.source, hidden=False)[0].status == "fail"

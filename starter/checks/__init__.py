@@ -15,17 +15,18 @@ A step that fails stops the run (later steps depend on earlier ones) and the sum
 `tests/`, the mistakes it must reject with their cause named and the correct answers it must accept; hidden tests
 call the same checks with other sizes (`hidden=True`).
 """
+
 from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
 from starter.checks.kernel import Handle, Kernel, LocalKernel, derived_seed
-from starter.checks.wire import StudentError, WireError
+from starter.checks.wire import WireError
 from starter.exercises import EXERCISES, withheld_twins
 
 NBGRADER_ENV = "NBGRADER_EXECUTION"  # set by nbgrader while it validates or autogrades a notebook
@@ -33,6 +34,7 @@ NBGRADER_ENV = "NBGRADER_EXECUTION"  # set by nbgrader while it validates or aut
 
 PASS, FAIL, TODO = "pass", "fail", "not implemented"
 SYMBOL = {PASS: "✓", FAIL: "✗", TODO: "✗"}
+VERDICT = {PASS: "all checks passed", TODO: "not implemented yet", FAIL: "some checks failed"}
 
 
 class CheckFailed(AssertionError):
@@ -43,11 +45,49 @@ class _StopRun(Exception):
     """Internal: a step failed, skip the remaining steps of this run."""
 
 
+class ReportError(ValueError):
+    """A report received as data (from another process) is not well-formed."""
+
+
+def overall_status(statuses: Iterable[str]) -> str:
+    """The pass rule, of a report's steps and of a check cell's reports: "pass" when there is at least one status
+    and every one passes, "not implemented" when one is, else "fail"."""
+    found = set(statuses)
+    if TODO in found:
+        return TODO
+    return PASS if found == {PASS} else FAIL
+
+
+def _fields(data: object, types: dict[str, type], what: str) -> list[Any]:
+    """The values of `data`, a dict with exactly the keys of `types`, each of its type; else ReportError."""
+    if type(data) is not dict:
+        raise ReportError(f"{what} should be a dict, found {type(data).__name__}")
+    missing, extra = sorted(set(types) - set(data)), len(set(data) - set(types))
+    if missing or extra:
+        raise ReportError(f"{what} should have exactly the keys {sorted(types)}: {missing} missing, {extra} other(s)")
+    for key, kind in types.items():
+        if type(data[key]) is not kind:
+            raise ReportError(f"{what}: {key} should be a {kind.__name__}, found {type(data[key]).__name__}")
+    return [data[key] for key in types]
+
+
 @dataclass
 class StepResult:
     name: str
     status: str
     message: str = ""
+
+    def line(self) -> str:
+        """The step's ✓/✗ line, with its message if any, as a notebook prints it and the grader writes it."""
+        return f"  {SYMBOL[self.status]} {self.name}" + (f": {self.message}" if self.message else "")
+
+    @classmethod
+    def from_dict(cls, data: object) -> "StepResult":
+        """A step received as data; raises ReportError unless it is well-formed."""
+        name, status, message = _fields(data, {"name": str, "status": str, "message": str}, "a step")
+        if status not in SYMBOL:
+            raise ReportError(f"a step's status should be one of {sorted(SYMBOL)}, found {status[:40]!r}")
+        return cls(name, status, message)
 
 
 @dataclass
@@ -57,15 +97,30 @@ class Report:
 
     @property
     def status(self) -> str:
-        """"pass" when every step passed, "not implemented" when a stub was hit, else "fail"."""
-        statuses = {step.status for step in self.steps}
-        if TODO in statuses:
-            return TODO
-        return PASS if self.steps and statuses == {PASS} else FAIL
+        """ "pass" when every step passed, "not implemented" when a stub was hit, else "fail"."""
+        return overall_status(step.status for step in self.steps)
 
     @property
     def passed(self) -> bool:
         return self.status == PASS
+
+    def lines(self) -> list[str]:
+        """The title with the status, then one ✓/✗ line per step: the report as the grader's feedback shows it."""
+        return [f"{self.title}: {self.status}", *(step.line() for step in self.steps)]
+
+    def summary(self) -> str:
+        """The last line a notebook prints for the report, e.g. "✓ Encoder: all checks passed"."""
+        return f"{SYMBOL[self.status]} {self.title}: {VERDICT[self.status]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as data, to send to another process."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> "Report":
+        """A report received as data (e.g. from another process); raises ReportError unless it is well-formed."""
+        title, steps = _fields(data, {"title": str, "steps": list}, "a report")
+        return cls(title, [StepResult.from_dict(step) for step in steps])
 
     def _ipython_display_(self) -> None:
         """Shown as the last line of a cell, a report adds nothing: its lines were printed as the checks ran."""
@@ -100,8 +155,7 @@ class CheckRun:
 
     def _record(self, name: str, status: str, message: str) -> None:
         self.report.steps.append(StepResult(name, status, message))
-        detail = f": {message}" if message else ""
-        self._print(f"  {SYMBOL[status]} {name}{detail}")
+        self._print(self.report.steps[-1].line())
 
     def note(self, text: str) -> None:
         """Print a remark that is not a step (it neither passes nor fails)."""
@@ -133,8 +187,7 @@ class CheckRun:
         return value
 
     def __exit__(self, kind, error, tb) -> bool:
-        verdict = {PASS: "all checks passed", TODO: "not implemented yet", FAIL: "some checks failed"}
-        self._print(f"{SYMBOL[self.report.status]} {self.report.title}: {verdict[self.report.status]}")
+        self._print(self.report.summary())
         return kind is _StopRun
 
 
@@ -168,7 +221,9 @@ def expect_shape(value: Any, expected: Sequence[int], what: str, hint: str = "")
     if not isinstance(value, torch.Tensor):
         raise CheckFailed(f"{what} should be a torch.Tensor, found {type(value).__name__}")
     if tuple(value.shape) != tuple(expected):
-        raise CheckFailed(f"{what}: expected shape {tuple(expected)}, found {_shape(value)}" + (f": {hint}" if hint else ""))
+        raise CheckFailed(
+            f"{what}: expected shape {tuple(expected)}, found {_shape(value)}" + (f": {hint}" if hint else "")
+        )
 
 
 def expect_integer(value: torch.Tensor, what: str) -> None:
@@ -176,20 +231,29 @@ def expect_integer(value: torch.Tensor, what: str) -> None:
     expect(value.dtype == torch.long, f"{what} should be integer indices (torch.long), found {value.dtype}")
 
 
-def parameter_count(module: nn.Module) -> int:
+def parameter_count(module: torch.nn.Module) -> int:
     """Number of parameters (trainable or not)."""
     return sum(p.numel() for p in module.parameters())
 
 
-def expect_same_parameter_count(found: int, reference: nn.Module, what: str) -> None:
+def expect_same_parameter_count(found: int, reference: torch.nn.Module, what: str) -> None:
     """Fail unless `found` parameters equal those of `reference`, the architecture the prose describes."""
     expected = parameter_count(reference)
-    expect(found == expected, f"{what} has {found:,} parameters, the architecture described in the text has {expected:,}: "
-                              "compare your layers, kernel sizes and widths with the text")
+    expect(
+        found == expected,
+        f"{what} has {found:,} parameters, the architecture described in the text has {expected:,}: "
+        "compare your layers, kernel sizes and widths with the text",
+    )
 
 
-def expect_close(found: Any, expected: torch.Tensor, what: str, atol: float = 1e-5, rtol: float = 1e-4,
-                 causes: Mapping[str, torch.Tensor] | None = None) -> None:
+def expect_close(
+    found: Any,
+    expected: torch.Tensor,
+    what: str,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    causes: Mapping[str, torch.Tensor] | None = None,
+) -> None:
     """Fail unless `found` matches `expected` in shape and value, naming the largest difference.
 
     `causes` maps the description of a likely mistake to the value that mistake produces: when `found` equals one
@@ -199,10 +263,18 @@ def expect_close(found: Any, expected: torch.Tensor, what: str, atol: float = 1e
     found, expected = found.detach().double(), expected.detach().double()
     if not torch.allclose(found, expected, atol=atol, rtol=rtol):
         gap = (found - expected).abs().max().item()
-        cause = next((text for text, value in (causes or {}).items() if value.shape == found.shape
-                      and torch.allclose(found, value.detach().double(), atol=atol, rtol=rtol, equal_nan=True)), "")
-        raise CheckFailed(f"{what}: values differ from the reference (largest difference {gap:.3g})"
-                          + (f": {cause}" if cause else ""))
+        cause = next(
+            (
+                text
+                for text, value in (causes or {}).items()
+                if value.shape == found.shape
+                and torch.allclose(found, value.detach().double(), atol=atol, rtol=rtol, equal_nan=True)
+            ),
+            "",
+        )
+        raise CheckFailed(
+            f"{what}: values differ from the reference (largest difference {gap:.3g})" + (f": {cause}" if cause else "")
+        )
 
 
 def expect(condition: bool, message: str) -> None:

@@ -5,6 +5,7 @@ those of the course's version of the architecture holding the same weights. The 
 used to know where each weight goes: its layers are matched to the reference's by their parameters' shapes, in
 registration order, trying other orders among layers of the same shape when the first does not fit.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -56,9 +57,11 @@ def matchings(found: list[tuple[str, torch.Tensor]], reference: nn.Module, what:
     if sorted(found_shapes) != sorted(expected_shapes):
         count = sum(p.numel() for _, p in found)
         wanted = sum(p.numel() for _, p in expected)
-        raise CheckFailed(f"{what} has {count:,} parameters in {len(found_layers)} layers, the architecture described "
-                          f"in the text has {wanted:,} in {len(expected_layers)}: "
-                          + (_describe_difference(found_shapes, expected_shapes) or "compare your layers with the text"))
+        raise CheckFailed(
+            f"{what} has {count:,} parameters in {len(found_layers)} layers, the architecture described "
+            f"in the text has {wanted:,} in {len(expected_layers)}: "
+            + (_describe_difference(found_shapes, expected_shapes) or "compare your layers with the text")
+        )
     by_shape: dict[Layer, list[int]] = defaultdict(list)
     for index, shapes in enumerate(found_shapes):
         by_shape[shapes].append(index)
@@ -76,8 +79,14 @@ def matchings(found: list[tuple[str, torch.Tensor]], reference: nn.Module, what:
         yield placement
 
 
-def behaves_like(module: Handle, reference: nn.Module, inputs: tuple, what: str,
-                 run: Callable[[nn.Module], torch.Tensor] | None = None, atol: float = 1e-4) -> dict:
+def behaves_like(
+    module: Handle,
+    reference: nn.Module,
+    inputs: tuple,
+    what: str,
+    run: Callable[[nn.Module], torch.Tensor] | None = None,
+    atol: float = 1e-4,
+) -> dict:
     """Give the student's `module` the reference's weights (drawn by the check: seed first) and compare outputs on
     `inputs`. Returns {"output": student's output, "reference": the reference holding the student's placement of
     the weights, "matched": bool}. `run(model)` computes an output from a model (default: model(*inputs)).
@@ -98,8 +107,11 @@ def behaves_like(module: Handle, reference: nn.Module, inputs: tuple, what: str,
             for parameter, s in zip(reference.parameters(), placement):
                 parameter.copy_(student_values[s])
             expected = reference(*inputs) if run is None else run(reference)
-        if torch.is_tensor(output) and output.shape == expected.shape and torch.allclose(
-                output.double(), expected.double(), atol=atol, rtol=1e-4):
+        if (
+            torch.is_tensor(output)
+            and output.shape == expected.shape
+            and torch.allclose(output.double(), expected.double(), atol=atol, rtol=1e-4)
+        ):
             return {"output": output, "reference": reference, "matched": True}
     with torch.no_grad():
         for parameter, s in zip(reference.parameters(), first):
@@ -107,8 +119,13 @@ def behaves_like(module: Handle, reference: nn.Module, inputs: tuple, what: str,
     return {"output": output, "reference": reference, "matched": False}
 
 
-def expect_same_as(facts: dict, what: str, variants: dict[str, Callable[[nn.Module], torch.Tensor]],
-                   atol: float = 1e-4, diagnose: Callable[[], None] | None = None) -> None:
+def expect_same_as(
+    facts: dict,
+    what: str,
+    variants: dict[str, Callable[[nn.Module], torch.Tensor]],
+    atol: float = 1e-4,
+    diagnose: Callable[[], None] | None = None,
+) -> None:
     """Fail unless the student's output matched the reference's; name the mistake whose variant it matches, or
     else let `diagnose` fail with a more precise message, if it can."""
     if facts["matched"]:
@@ -119,9 +136,12 @@ def expect_same_as(facts: dict, what: str, variants: dict[str, Callable[[nn.Modu
         for cause, variant in variants.items():
             value = variant(facts["reference"])
             if value.shape == output.shape and torch.allclose(output.double(), value.double(), atol=atol, rtol=1e-4):
-                raise CheckFailed(f"{what}: the output differs from the architecture in the text with the same "
-                                  f"weights: {cause}")
+                raise CheckFailed(
+                    f"{what}: the output differs from the architecture in the text with the same weights: {cause}"
+                )
     if diagnose is not None:
         diagnose()
-    raise CheckFailed(f"{what}: the output differs from the architecture in the text holding the same weights "
-                      "(same layers, but not combined as the text says): compare your forward() with the text")
+    raise CheckFailed(
+        f"{what}: the output differs from the architecture in the text holding the same weights "
+        "(same layers, but not combined as the text says): compare your forward() with the text"
+    )

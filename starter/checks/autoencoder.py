@@ -1,4 +1,5 @@
 """Check cells of notebook 01 (autoencoder)."""
+
 from __future__ import annotations
 
 import copy
@@ -50,29 +51,50 @@ def _encoder_variants(x: torch.Tensor) -> dict:
 
     after = "no activation after the last layer, a latent code may be any real vector"
     between = "put a ReLU after each convolution (and nothing else in between)"
-    return {after: lambda ref: F.relu(layers(ref)), f"{after} (tanh)": lambda ref: torch.tanh(layers(ref)),
-            f"{after} (sigmoid)": lambda ref: torch.sigmoid(layers(ref)),
-            between: lambda ref: layers(ref, first=False), f"{between} (second)": lambda ref: layers(ref, second=False),
-            f"{between} (none)": lambda ref: layers(ref, False, False)}
+    return {
+        after: lambda ref: F.relu(layers(ref)),
+        f"{after} (tanh)": lambda ref: torch.tanh(layers(ref)),
+        f"{after} (sigmoid)": lambda ref: torch.sigmoid(layers(ref)),
+        between: lambda ref: layers(ref, first=False),
+        f"{between} (second)": lambda ref: layers(ref, second=False),
+        f"{between} (none)": lambda ref: layers(ref, False, False),
+    }
 
 
 @check
-def check_encoder(Encoder: Handle, latent_dim: int = 16, width: int = 32, batch: int = 8, hidden: bool = False) -> Report:
-    """Encoder(latent_dim, hidden) maps (N, 1, 28, 28) images to (N, latent_dim) vectors with the layers of the table."""
+def check_encoder(
+    Encoder: Handle, latent_dim: int = 16, width: int = 32, batch: int = 8, hidden: bool = False
+) -> Report:
+    """Encoder(latent_dim, hidden) maps (N, 1, 28, 28) images to (N, latent_dim) vectors with the table's layers."""
     with CheckRun("Encoder", Encoder.kernel, seed=int(hidden), hidden=hidden) as run:
-        model = run.step(f"builds Encoder(latent_dim={latent_dim}, hidden={width})", lambda: _a_module(
-            Encoder(latent_dim=latent_dim, hidden=width), f"Encoder({latent_dim}, hidden={width})"))
-        x = run.step(f"maps ({batch}, 1, 28, 28) images to ({batch}, {latent_dim})", lambda: _checked(
-            _images(batch), lambda x: expect_shape(model(x), (batch, latent_dim), "encoder(x)")),
-            hints={RuntimeError: "a shape mismatch: flatten each image with .flatten(1), keeping the batch "
-                                 "dimension, and check the sizes of the table"})
-        run.step("latent size follows latent_dim (Encoder(2) gives (N, 2))", lambda: expect_shape(
-            Encoder(latent_dim=2)(x), (batch, 2), "Encoder(latent_dim=2)(x)"))
-        run.step("the layers of the table, for any latent_dim and hidden", lambda: _layers_of_the_table(
-            Encoder, ReferenceEncoder, [(latent_dim, width), (2, 8)], "Encoder"))
-        run.step("computes the table: conv, ReLU, conv, ReLU, flatten, Linear (no activation after it)",
-                 lambda: expect_same_as(behaves_like(model, ReferenceEncoder(latent_dim, width), (x,), "Encoder"),
-                                        "Encoder", _encoder_variants(x)))
+        model = run.step(
+            f"builds Encoder(latent_dim={latent_dim}, hidden={width})",
+            lambda: _a_module(Encoder(latent_dim=latent_dim, hidden=width), f"Encoder({latent_dim}, hidden={width})"),
+        )
+        x = run.step(
+            f"maps ({batch}, 1, 28, 28) images to ({batch}, {latent_dim})",
+            lambda: _checked(_images(batch), lambda x: expect_shape(model(x), (batch, latent_dim), "encoder(x)")),
+            hints={
+                RuntimeError: "a shape mismatch: flatten each image with .flatten(1), keeping the batch "
+                "dimension, and check the sizes of the table"
+            },
+        )
+        run.step(
+            "latent size follows latent_dim (Encoder(2) gives (N, 2))",
+            lambda: expect_shape(Encoder(latent_dim=2)(x), (batch, 2), "Encoder(latent_dim=2)(x)"),
+        )
+        run.step(
+            "the layers of the table, for any latent_dim and hidden",
+            lambda: _layers_of_the_table(Encoder, ReferenceEncoder, [(latent_dim, width), (2, 8)], "Encoder"),
+        )
+        run.step(
+            "computes the table: conv, ReLU, conv, ReLU, flatten, Linear (no activation after it)",
+            lambda: expect_same_as(
+                behaves_like(model, ReferenceEncoder(latent_dim, width), (x,), "Encoder"),
+                "Encoder",
+                _encoder_variants(x),
+            ),
+        )
         run.step("gradients reach every parameter", lambda: _every_parameter_learns(model, x, "Encoder"))
     return run.report
 
@@ -86,35 +108,58 @@ def _decoder_variants(z: torch.Tensor, width: int) -> dict:
         return end(ref.upsample[2](h))
 
     end = "the output is not sigmoid(last transposed convolution): end with nn.Sigmoid() (not a clamp, not ReLU)"
-    return {end: lambda ref: layers(ref, end=lambda h: h), f"{end} (clamp)": lambda ref: layers(ref, end=lambda h: h.clamp(0, 1)),
-            f"{end} (ReLU)": lambda ref: layers(ref, end=F.relu),
-            "leave out the activation after the Linear layer (it can switch off every unit)":
-                lambda ref: layers(ref, after_linear=True),
-            "put a ReLU between the transposed convolutions": lambda ref: layers(ref, between=False)}
+    return {
+        end: lambda ref: layers(ref, end=lambda h: h),
+        f"{end} (clamp)": lambda ref: layers(ref, end=lambda h: h.clamp(0, 1)),
+        f"{end} (ReLU)": lambda ref: layers(ref, end=F.relu),
+        "leave out the activation after the Linear layer (it can switch off every unit)": lambda ref: layers(
+            ref, after_linear=True
+        ),
+        "put a ReLU between the transposed convolutions": lambda ref: layers(ref, between=False),
+    }
 
 
 def _in_unit_range(x_hat: torch.Tensor) -> None:
-    expect(x_hat.min() >= 0 and x_hat.max() <= 1,
-           f"found values in [{x_hat.min():.3g}, {x_hat.max():.3g}]: end the decoder with a sigmoid")
+    expect(
+        x_hat.min() >= 0 and x_hat.max() <= 1,
+        f"found values in [{x_hat.min():.3g}, {x_hat.max():.3g}]: end the decoder with a sigmoid",
+    )
 
 
 @check
-def check_decoder(Decoder: Handle, latent_dim: int = 16, width: int = 32, batch: int = 8, hidden: bool = False) -> Report:
+def check_decoder(
+    Decoder: Handle, latent_dim: int = 16, width: int = 32, batch: int = 8, hidden: bool = False
+) -> Report:
     """Decoder(latent_dim, hidden) maps (N, latent_dim) vectors to (N, 1, 28, 28) images in [0, 1]."""
     with CheckRun("Decoder", Decoder.kernel, seed=int(hidden), hidden=hidden) as run:
-        model = run.step(f"builds Decoder(latent_dim={latent_dim}, hidden={width})", lambda: _a_module(
-            Decoder(latent_dim=latent_dim, hidden=width), f"Decoder({latent_dim}, hidden={width})"))
-        z = run.step(f"maps ({batch}, {latent_dim}) vectors to ({batch}, 1, 28, 28) images", lambda: _checked(
-            torch.randn(batch, latent_dim) * 3, lambda z: expect_shape(model(z), (batch, 1, 28, 28), "decoder(z)")))
+        model = run.step(
+            f"builds Decoder(latent_dim={latent_dim}, hidden={width})",
+            lambda: _a_module(Decoder(latent_dim=latent_dim, hidden=width), f"Decoder({latent_dim}, hidden={width})"),
+        )
+        z = run.step(
+            f"maps ({batch}, {latent_dim}) vectors to ({batch}, 1, 28, 28) images",
+            lambda: _checked(
+                torch.randn(batch, latent_dim) * 3, lambda z: expect_shape(model(z), (batch, 1, 28, 28), "decoder(z)")
+            ),
+        )
         run.step("pixel values lie in [0, 1]", lambda: _in_unit_range(model(z)))
-        run.step("image size follows latent_dim (Decoder(2) accepts (N, 2))", lambda: expect_shape(
-            Decoder(latent_dim=2)(z[:, :2]), (batch, 1, 28, 28), "Decoder(2)(z)"),
-            hints={RuntimeError: "the first layer should be Linear(latent_dim, ...), not a fixed size"})
-        run.step("the layers of the table, for any latent_dim and hidden", lambda: _layers_of_the_table(
-            Decoder, ReferenceDecoder, [(latent_dim, width), (2, 8)], "Decoder"))
-        run.step("computes the table: Linear, reshape, transposed conv, ReLU, transposed conv, sigmoid",
-                 lambda: expect_same_as(behaves_like(model, ReferenceDecoder(latent_dim, width), (z,), "Decoder"),
-                                        "Decoder", _decoder_variants(z, width)))
+        run.step(
+            "image size follows latent_dim (Decoder(2) accepts (N, 2))",
+            lambda: expect_shape(Decoder(latent_dim=2)(z[:, :2]), (batch, 1, 28, 28), "Decoder(2)(z)"),
+            hints={RuntimeError: "the first layer should be Linear(latent_dim, ...), not a fixed size"},
+        )
+        run.step(
+            "the layers of the table, for any latent_dim and hidden",
+            lambda: _layers_of_the_table(Decoder, ReferenceDecoder, [(latent_dim, width), (2, 8)], "Decoder"),
+        )
+        run.step(
+            "computes the table: Linear, reshape, transposed conv, ReLU, transposed conv, sigmoid",
+            lambda: expect_same_as(
+                behaves_like(model, ReferenceDecoder(latent_dim, width), (z,), "Decoder"),
+                "Decoder",
+                _decoder_variants(z, width),
+            ),
+        )
         run.step("gradients reach every parameter", lambda: _every_parameter_learns(model, z, "Decoder"))
     return run.report
 
@@ -139,21 +184,31 @@ def _loss_causes(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor
 
 
 def _gradient_flows(facts: dict) -> None:
-    expect(facts["requires_grad"] and facts["grads"][0] is not None,
-           "the loss is detached from x_hat: do not call .item(), .detach() or .numpy() inside")
+    expect(
+        facts["requires_grad"] and facts["grads"][0] is not None,
+        "the loss is detached from x_hat: do not call .item(), .detach() or .numpy() inside",
+    )
 
 
 @check
-def check_reconstruction_loss(reconstruction_loss: Handle, shape: tuple = (8, 1, 28, 28), hidden: bool = False) -> Report:
+def check_reconstruction_loss(
+    reconstruction_loss: Handle, shape: tuple = (8, 1, 28, 28), hidden: bool = False
+) -> Report:
     """reconstruction_loss(x_hat, x) is the mean squared error per pixel, averaged over the batch."""
     kernel = reconstruction_loss.kernel
     with CheckRun("reconstruction_loss", kernel, seed=int(hidden), hidden=hidden) as run:
         x, x_hat = run.step(f"inputs of shape {shape}", lambda: (torch.rand(shape), torch.rand(shape)))
-        facts = run.step("returns a scalar tensor", lambda: _checked(
-            kernel.run("gradients", reconstruction_loss, [x_hat, x], wrt=(0,)),
-            lambda out: expect_shape(out["output"], (), "the loss")))
-        run.step("equals the mean squared error per pixel", lambda: expect_close(
-            facts["output"], ((x_hat - x) ** 2).mean(), "the loss", causes=_loss_causes(x_hat, x)))
+        facts = run.step(
+            "returns a scalar tensor",
+            lambda: _checked(
+                kernel.run("gradients", reconstruction_loss, [x_hat, x], wrt=(0,)),
+                lambda out: expect_shape(out["output"], (), "the loss"),
+            ),
+        )
+        run.step(
+            "equals the mean squared error per pixel",
+            lambda: expect_close(facts["output"], ((x_hat - x) ** 2).mean(), "the loss", causes=_loss_causes(x_hat, x)),
+        )
         run.step("gradient flows back to x_hat", lambda: _gradient_flows(facts))
     return run.report
 
@@ -161,7 +216,7 @@ def check_reconstruction_loss(reconstruction_loss: Handle, shape: tuple = (8, 1,
 def _loader(sizes: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     data = torch.rand(sum(sizes), 1, 28, 28)
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    return [(data[s:s + n], torch.zeros(n)) for s, n in zip(starts, sizes)]
+    return [(data[s : s + n], torch.zeros(n)) for s, n in zip(starts, sizes)]
 
 
 def _sgd_epoch(model: nn.Module, loader: list, stale: list[torch.Tensor], zero_grad: str = "before") -> list[float]:
@@ -194,8 +249,11 @@ def _student_epoch(train_epoch: Handle, start: list[torch.Tensor], stale: list[t
     data = torch.cat([x for x, _ in loader])
     batches = kernel.run("batches", data, torch.zeros(len(data)), [len(x) for x, _ in loader])
     returned = train_epoch(model, batches, kernel.run("sgd", model, 0.5), loss_fn)
-    return {"returned": returned, "parameters": [p for _, p in kernel.run("parameters", model)],
-            **kernel.run("report", loss_fn)}
+    return {
+        "returned": returned,
+        "parameters": [p for _, p in kernel.run("parameters", model)],
+        **kernel.run("report", loss_fn),
+    }
 
 
 def _same_parameters(found: list[torch.Tensor], model: nn.Module) -> bool:
@@ -212,34 +270,52 @@ def _epoch(train_epoch: Handle, sizes: tuple[int, ...]) -> None:
     losses = _sgd_epoch(ours, loader, stale)
     for order, model in variants.items():
         _sgd_epoch(model, loader, stale, order)
-    expect(len(seen["losses"]) == len(loader), f"loss_fn was called {len(seen['losses'])} times for "
-                                               f"{len(loader)} batches: one call per batch")
-    expect(all(seen["train_mode"]), "the model was in eval mode while training: keep model.train() (eval() is for testing)")
+    expect(
+        len(seen["losses"]) == len(loader),
+        f"loss_fn was called {len(seen['losses'])} times for {len(loader)} batches: one call per batch",
+    )
+    expect(
+        all(seen["train_mode"]), "the model was in eval mode while training: keep model.train() (eval() is for testing)"
+    )
     after = seen["parameters"]
-    expect(any(not torch.equal(p, q) for p, q in zip(after, start)),
-           "the parameters did not change: call optimizer.step() after loss.backward(), and zero_grad() before "
-           "backward, not between backward and step")
-    expect(not _same_parameters(after, variants["never"]), "gradients accumulate over the batches: call "
-                                                           "optimizer.zero_grad() before each loss.backward()")
-    expect(not _same_parameters(after, variants["after"]), "the first step used gradients left over from before the "
-           "epoch: call optimizer.zero_grad() before each loss.backward(), not after optimizer.step()")
+    expect(
+        any(not torch.equal(p, q) for p, q in zip(after, start)),
+        "the parameters did not change: call optimizer.step() after loss.backward(), and zero_grad() before "
+        "backward, not between backward and step",
+    )
+    expect(
+        not _same_parameters(after, variants["never"]),
+        "gradients accumulate over the batches: call optimizer.zero_grad() before each loss.backward()",
+    )
+    expect(
+        not _same_parameters(after, variants["after"]),
+        "the first step used gradients left over from before the "
+        "epoch: call optimizer.zero_grad() before each loss.backward(), not after optimizer.step()",
+    )
     for (name, p), q in zip(ours.named_parameters(), after):
-        expect(torch.allclose(p, q, atol=1e-6),
-               f"after one epoch, parameter {name} differs from the reference: one optimizer.step() per batch, "
-               "after optimizer.zero_grad() and loss.backward()?")
+        expect(
+            torch.allclose(p, q, atol=1e-6),
+            f"after one epoch, parameter {name} differs from the reference: one optimizer.step() per batch, "
+            "after optimizer.zero_grad() and loss.backward()?",
+        )
     returned = seen["returned"]
-    expect(isinstance(returned, float), f"train_epoch should return the mean loss as a Python float (loss.item()), "
-           f"found {type(returned).__name__ if not torch.is_tensor(returned) else 'a tensor'}: adding up loss tensors "
-           "keeps every batch's graph alive")
+    expect(
+        isinstance(returned, float),
+        f"train_epoch should return the mean loss as a Python float (loss.item()), "
+        f"found {type(returned).__name__ if not torch.is_tensor(returned) else 'a tensor'}: adding up loss tensors "
+        "keeps every batch's graph alive",
+    )
     batch_losses, counts = torch.tensor(seen["losses"]), torch.tensor(seen["sizes"], dtype=torch.float)
     expected = (torch.tensor(losses) * counts).sum() / counts.sum()
-    causes = {f"the plain mean of the batch losses: weigh each batch by its size (the last batch has {sizes[-1]} "
-              "images)": batch_losses.mean(),
-              "the batch losses added up without their sizes: weigh each batch's loss by its size, "
-              "loss.item() * len(batch[0])": batch_losses.sum() / counts.sum(),
-              "the last batch's loss: return the mean over the whole epoch": batch_losses[-1],
-              "the sum of the batch losses: divide by the number of examples": batch_losses.sum(),
-              "the total over examples: divide by the number of examples": (batch_losses * counts).sum()}
+    causes = {
+        f"the plain mean of the batch losses: weigh each batch by its size (the last batch has {sizes[-1]} "
+        "images)": batch_losses.mean(),
+        "the batch losses added up without their sizes: weigh each batch's loss by its size, "
+        "loss.item() * len(batch[0])": batch_losses.sum() / counts.sum(),
+        "the last batch's loss: return the mean over the whole epoch": batch_losses[-1],
+        "the sum of the batch losses: divide by the number of examples": batch_losses.sum(),
+        "the total over examples: divide by the number of examples": (batch_losses * counts).sum(),
+    }
     expect_close(torch.tensor(returned), expected, "the returned mean training loss", causes=causes)
 
 
@@ -247,6 +323,9 @@ def _epoch(train_epoch: Handle, sizes: tuple[int, ...]) -> None:
 def check_train_epoch(train_epoch: Handle, sizes: tuple[int, ...] = (16, 16, 16, 7), hidden: bool = False) -> Report:
     """train_epoch(model, loader, optimizer, loss_fn) takes one step per batch and returns the mean loss per example."""
     with CheckRun("train_epoch", train_epoch.kernel, seed=int(hidden), hidden=hidden) as run:
-        run.step(f"on batches of {', '.join(map(str, sizes))} images: updates the parameters exactly like one epoch of "
-                 "SGD and returns the mean loss per example", lambda: _epoch(train_epoch, sizes))
+        run.step(
+            f"on batches of {', '.join(map(str, sizes))} images: updates the parameters exactly like one epoch of "
+            "SGD and returns the mean loss per example",
+            lambda: _epoch(train_epoch, sizes),
+        )
     return run.report

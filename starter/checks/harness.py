@@ -5,6 +5,7 @@ Everything here runs beside the student's code and is only a way to get data out
 what a probe says alone. It holds none of the course's answers (a fixture's loss, for instance, is not any
 exercise's), so it can sit in a grading kernel.
 """
+
 from __future__ import annotations
 
 import copy as copying
@@ -81,8 +82,15 @@ def _select(output: Any, path: tuple) -> Any:
 
 
 @harness
-def gradients(fn: Callable, args: list, kwargs: dict | None = None, wrt: tuple[int, ...] = (), select: tuple = (),
-              cotangent: torch.Tensor | None = None, modules: tuple = ()) -> dict:
+def gradients(
+    fn: Callable,
+    args: list,
+    kwargs: dict | None = None,
+    wrt: tuple[int, ...] = (),
+    select: tuple = (),
+    cotangent: torch.Tensor | None = None,
+    modules: tuple = (),
+) -> dict:
     """Call fn(*args) with the arguments at `wrt` as fresh leaves that require gradients, then backpropagate
     `cotangent` (or 1 for a scalar) from the part of the output at `select` (keys or indices, in turn).
     Returns the output, whether that part requires a gradient, the gradients of those arguments and of the
@@ -95,8 +103,8 @@ def gradients(fn: Callable, args: list, kwargs: dict | None = None, wrt: tuple[i
         leaves = [args[i] for i in wrt] + [p for m in modules for p in _module(m).parameters()]
         target = chosen.sum() if cotangent is None else chosen
         grads = torch.autograd.grad(target, leaves, grad_outputs=cotangent, allow_unused=True) if leaves else ()
-        facts["grads"] = list(grads[:len(wrt)])
-        facts["parameter_grads"] = list(grads[len(wrt):])
+        facts["grads"] = list(grads[: len(wrt)])
+        facts["parameter_grads"] = list(grads[len(wrt) :])
     return facts
 
 
@@ -106,12 +114,15 @@ def output_summary(fn: Callable, args: list, index: torch.Tensor) -> dict:
     `index`, and the sum of each row. For measuring memory: the summary is small."""
     output = fn(*args)
     if not torch.is_tensor(output) or output.dim() != 2:
-        return {"output": output if not torch.is_tensor(output) else None,
-                "shape": list(output.shape) if torch.is_tensor(output) else None}
+        return {
+            "output": output if not torch.is_tensor(output) else None,
+            "shape": list(output.shape) if torch.is_tensor(output) else None,
+        }
     return {"shape": list(output.shape), "values": output.flatten()[index], "row_sums": output.sum(1)}
 
 
 # Fixtures: objects a check hands to student code.
+
 
 class Fixture:
     """A harness object that can report what happened to it, as data."""
@@ -130,8 +141,9 @@ def report(fixture: Any) -> Any:
 @harness
 def tiny_autoencoder() -> nn.Module:
     """A small model of 28x28 images for training-loop checks (none of the course's architectures)."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 4), nn.ReLU(), nn.Linear(4, 784), nn.Sigmoid(),
-                         nn.Unflatten(1, (1, 28, 28)))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 4), nn.ReLU(), nn.Linear(4, 784), nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28))
+    )
 
 
 @harness
@@ -139,8 +151,10 @@ def batches(inputs: torch.Tensor, labels: torch.Tensor, sizes: list[int]) -> tor
     """A DataLoader over (inputs, labels) that yields batches of `sizes` examples, in order (as fit's loaders do,
     with `.dataset` and `len`)."""
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(inputs, labels),
-                                       batch_sampler=[list(range(s, s + n)) for s, n in zip(starts, sizes)])
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(inputs, labels),
+        batch_sampler=[list(range(s, s + n)) for s, n in zip(starts, sizes)],
+    )
 
 
 @harness
@@ -260,8 +274,15 @@ def largest_tensor(fn: Callable, *shapes: list[int]) -> int:
 
 
 @harness
-def dependency_map(network: Any, channels: int, size: int = 8, draws: int = 1, scale: float = 1.0,
-                   positive: bool = False, residual: bool = False) -> torch.Tensor | None:
+def dependency_map(
+    network: Any,
+    channels: int,
+    size: int = 8,
+    draws: int = 1,
+    scale: float = 1.0,
+    positive: bool = False,
+    residual: bool = False,
+) -> torch.Tensor | None:
     """(size², size, size) bool: which input pixels the output at each raster position depends on, by autograd
     on positive inputs (the union over `draws` of them); None when the output does not depend on the input through
     differentiable operations. `positive`: first make every parameter positive, so that with positive inputs no
@@ -290,8 +311,9 @@ def dependency_map(network: Any, channels: int, size: int = 8, draws: int = 1, s
 @harness
 def masked_stack(MaskedConv2d: type) -> nn.Module:
     """A 7x7 mask-A layer, then two 3x3 mask-B layers, with ReLUs between: a small stack of the student's layer."""
-    return nn.Sequential(MaskedConv2d(1, 8, 7, "A"), nn.ReLU(), MaskedConv2d(8, 8, 3, "B"), nn.ReLU(),
-                         MaskedConv2d(8, 8, 3, "B"))
+    return nn.Sequential(
+        MaskedConv2d(1, 8, 7, "A"), nn.ReLU(), MaskedConv2d(8, 8, 3, "B"), nn.ReLU(), MaskedConv2d(8, 8, 3, "B")
+    )
 
 
 @harness
@@ -345,6 +367,6 @@ def steps(step: Callable, layer: Any, x: torch.Tensor, sizes: list[int]) -> dict
 
     cache, outputs, start = KVCache(x.shape[1]), [], 0
     for size in sizes:
-        outputs.append(step(layer, x[:, start:start + size], cache))
+        outputs.append(step(layer, x[:, start : start + size], cache))
         start += size
     return {"outputs": outputs, "cached": cache.length}

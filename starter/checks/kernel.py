@@ -6,6 +6,7 @@ in a grading run the grader holds a `starter.grading.kernel.RemoteKernel`, a san
 same check code runs in the grader's process. Both send every request through `starter.checks.serve.Server`,
 seeded the same way, so the verdicts are the same.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,6 +73,7 @@ class Kernel:
             if not isinstance(value, Handle) or value.kernel is not self:
                 raise TypeError(f"a check can send data and handles of this kernel, not {type(value).__name__}")
             return value.reference
+
         return {"args": wire.encode(list(args), reference)["items"], "kwargs": wire.encode(kwargs, reference)["dict"]}
 
     def call(self, target: Handle, *args: Any, **kwargs: Any) -> Any:

@@ -1,4 +1,5 @@
 """Check cells of notebook 04 (prior over codes): encoding, the categorical prior, sampling code grids."""
+
 from __future__ import annotations
 
 import copy
@@ -27,14 +28,23 @@ def _encodes_like_reference(encode_codes: Handle, n: int, batch_size: int) -> No
     codes = encode_codes(recorder, images, batch_size)
     sizes = kernel.run("report", recorder)
     shape = tuple(getattr(codes, "shape", ()))
-    hints = {(n - n % batch_size, 7, 7): "the last, smaller batch is missing",
-             (batch_size, 7, 7): "only the first batch: concatenate the codes of every batch (torch.cat)"}
-    hint = hints.get(shape, "vqvae.encode gives the (n, 7, 7) code indices, the encoder alone gives vectors"
-                     if len(shape) == 4 else "concatenate the (n, 7, 7) grids along dim 0")
+    hints = {
+        (n - n % batch_size, 7, 7): "the last, smaller batch is missing",
+        (batch_size, 7, 7): "only the first batch: concatenate the codes of every batch (torch.cat)",
+    }
+    hint = hints.get(
+        shape,
+        "vqvae.encode gives the (n, 7, 7) code indices, the encoder alone gives vectors"
+        if len(shape) == 4
+        else "concatenate the (n, 7, 7) grids along dim 0",
+    )
     expect_shape(codes, (n, 7, 7), f"encode_codes(vqvae, {n} images, batch_size={batch_size})", hint)
     expect_integer(codes, "codes")
-    expect(max(sizes, default=0) <= batch_size, f"vqvae.encode got a batch of {max(sizes, default=0)} images with "
-                                                f"batch_size={batch_size}: encode batch by batch (images.split(batch_size))")
+    expect(
+        max(sizes, default=0) <= batch_size,
+        f"vqvae.encode got a batch of {max(sizes, default=0)} images with "
+        f"batch_size={batch_size}: encode batch by batch (images.split(batch_size))",
+    )
     with torch.no_grad():
         wrong = int((codes != vqvae.encode(images)).sum())
     expect(wrong == 0, f"{wrong} code indices differ from vqvae.encode(images)")
@@ -42,16 +52,20 @@ def _encodes_like_reference(encode_codes: Handle, n: int, batch_size: int) -> No
 
 @check
 def check_encode_codes(encode_codes: Handle, n: int = 20, batch_size: int = 7, hidden: bool = False) -> Report:
-    """encode_codes(vqvae, images, batch_size) -> (N, 7, 7) int64 code grids, batch by batch (on a small random VQ-VAE)."""
+    """encode_codes(vqvae, images, batch_size) -> (N, 7, 7) int64 code grids, batch by batch (on a small
+    random VQ-VAE)."""
     with CheckRun("encode_codes", encode_codes.kernel, seed=int(hidden), hidden=hidden) as run:
-        run.step(f"({n}, 1, 28, 28) images in batches of {batch_size} -> ({n}, 7, 7) indices equal to the VQ-VAE's",
-                 lambda: _encodes_like_reference(encode_codes, n, batch_size),
-                 hints={RuntimeError: "concatenate the (n, 7, 7) grids along dim 0 (torch.cat's default)"})
+        run.step(
+            f"({n}, 1, 28, 28) images in batches of {batch_size} -> ({n}, 7, 7) indices equal to the VQ-VAE's",
+            lambda: _encodes_like_reference(encode_codes, n, batch_size),
+            hints={RuntimeError: "concatenate the (n, 7, 7) grids along dim 0 (torch.cat's default)"},
+        )
     return run.report
 
 
 def perturbed_grids(num_codes: int, size: int = 7) -> torch.Tensor:
-    """A random grid, then for each position p the same grid with every position from p on redrawn: (1 + size², size, size)."""
+    """A random grid, then for each position p the same grid with every position from p on
+    redrawn: (1 + size², size, size)."""
     grid = torch.randint(num_codes, (size * size,))
     grids = [grid]
     for p in range(size * size):
@@ -74,13 +88,18 @@ def first_future_dependency(logits: torch.Tensor) -> tuple | None:
 
 def _prior_is_causal(logits: torch.Tensor) -> None:
     leak = first_future_dependency(logits)
-    expect(leak is None, f"the logits at position {leak} change when that position or a later one changes: "
-                         "is the first layer mask A and every later one mask B?")
+    expect(
+        leak is None,
+        f"the logits at position {leak} change when that position or a later one changes: "
+        "is the first layer mask A and every later one mask B?",
+    )
 
 
 def _logits(out: torch.Tensor) -> None:
-    expect(not (out.min() >= 0 and torch.allclose(out.sum(1), torch.ones(1))),
-           "the output is probabilities: return the logits (F.cross_entropy and the sampler apply the softmax)")
+    expect(
+        not (out.min() >= 0 and torch.allclose(out.sum(1), torch.ones(1))),
+        "the output is probabilities: return the logits (F.cross_entropy and the sampler apply the softmax)",
+    )
     expect(out.min() < 0, "every output is >= 0: no activation after the last 1x1 convolution, logits can be negative")
 
 
@@ -92,16 +111,23 @@ def _prior_variants(codes: torch.Tensor) -> dict:
         for block in model.blocks:
             h = block(h)
         return end(model.head(h))
+
     n, size = len(codes), codes.shape[-1]
-    return {"the embeddings were reshaped with .view/.reshape, which mixes positions and channels: move the channels "
-            "first with .permute(0, 3, 1, 2)": lambda ref: forward(ref, lambda m: m.embedding(codes).view(n, -1, size, size)),
-            "the nn.Embedding layer is never used: look the codes up in it, self.embedding(codes)":
-                lambda ref: forward(ref, lambda m: codes[:, None].float().expand(-1, m.first.in_channels, -1, -1)),
-            "is the first layer mask A and every later one mask B?": lambda ref: forward(ref, first="B"),
-            "the output is probabilities: return the logits (F.cross_entropy and the sampler apply the softmax)":
-                lambda ref: forward(ref, end=lambda h: h.softmax(1)),
-            "every output is >= 0: no activation after the last 1x1 convolution, logits can be negative":
-                lambda ref: forward(ref, end=F.relu)}
+    return {
+        "the embeddings were reshaped with .view/.reshape, which mixes positions and channels: move the channels "
+        "first with .permute(0, 3, 1, 2)": lambda ref: forward(
+            ref, lambda m: m.embedding(codes).view(n, -1, size, size)
+        ),
+        "the nn.Embedding layer is never used: look the codes up in it, self.embedding(codes)": lambda ref: forward(
+            ref, lambda m: codes[:, None].float().expand(-1, m.first.in_channels, -1, -1)
+        ),
+        "is the first layer mask A and every later one mask B?": lambda ref: forward(ref, first="B"),
+        "the output is probabilities: return the logits (F.cross_entropy and the sampler apply the "
+        "softmax)": lambda ref: forward(ref, end=lambda h: h.softmax(1)),
+        "every output is >= 0: no activation after the last 1x1 convolution, logits can be negative": lambda ref: (
+            forward(ref, end=F.relu)
+        ),
+    }
 
 
 def _prior_step(Prior: Handle, num_codes: int, channels: int, blocks: int) -> dict:
@@ -112,8 +138,13 @@ def _prior_step(Prior: Handle, num_codes: int, channels: int, blocks: int) -> di
 
 def _same_layers(model: Handle, num_codes: int, channels: int, blocks: int) -> None:
     found = model.kernel.run("parameters", model)
-    next(matchings(found, CodePrior(num_codes, channels=channels, blocks=blocks),
-                   f"Prior(num_codes={num_codes}, channels={channels}, blocks={blocks})"))
+    next(
+        matchings(
+            found,
+            CodePrior(num_codes, channels=channels, blocks=blocks),
+            f"Prior(num_codes={num_codes}, channels={channels}, blocks={blocks})",
+        )
+    )
 
 
 def _causal(model: Handle, num_codes: int) -> None:
@@ -122,23 +153,40 @@ def _causal(model: Handle, num_codes: int) -> None:
 
 
 @check
-def check_prior(Prior: Handle, num_codes: int = 16, channels: int = 16, blocks: int = 2, hidden: bool = False) -> Report:
+def check_prior(
+    Prior: Handle, num_codes: int = 16, channels: int = 16, blocks: int = 2, hidden: bool = False
+) -> Report:
     """Prior(num_codes, ...) embeds (N, 7, 7) code indices and returns (N, num_codes, 7, 7) causal logits."""
     with CheckRun("Prior", Prior.kernel, seed=int(hidden), hidden=hidden) as run:
-        facts = run.step(f"builds Prior(num_codes={num_codes}, channels={channels}, blocks={blocks}) and runs it",
-                         lambda: _prior_step(Prior, num_codes, channels, blocks),
-                         hints={RuntimeError: "the layers' channel counts do not fit together: the embedding gives "
-                                              "`embed` channels, the first convolution takes `embed` and gives `channels`"})
-        run.step(f"(2, 7, 7) code grids -> (2, {num_codes}, 7, 7) logits",
-                 lambda: expect_shape(facts["logits"], (2, num_codes, 7, 7), "prior(codes)"))
+        facts = run.step(
+            f"builds Prior(num_codes={num_codes}, channels={channels}, blocks={blocks}) and runs it",
+            lambda: _prior_step(Prior, num_codes, channels, blocks),
+            hints={
+                RuntimeError: "the layers' channel counts do not fit together: the embedding gives "
+                "`embed` channels, the first convolution takes `embed` and gives `channels`"
+            },
+        )
+        run.step(
+            f"(2, 7, 7) code grids -> (2, {num_codes}, 7, 7) logits",
+            lambda: expect_shape(facts["logits"], (2, num_codes, 7, 7), "prior(codes)"),
+        )
         run.step("returns logits, not probabilities", lambda: _logits(facts["logits"]))
-        run.step("the layers of the stack described (embedding 32, 7x7 mask A, residual blocks, head)",
-                 lambda: _same_layers(facts["model"], num_codes, channels, blocks))
-        run.step("computes the stack described: nn.Embedding, permute, mask A, residual blocks, 1x1 head; no logit "
-                 "depends on its own position or a later one",
-                 lambda: expect_same_as(behaves_like(facts["model"], CodePrior(num_codes, channels=channels, blocks=blocks),
-                                                     (facts["codes"],), "Prior"), "Prior", _prior_variants(facts["codes"]),
-                                        diagnose=lambda: _causal(facts["model"], num_codes)))
+        run.step(
+            "the layers of the stack described (embedding 32, 7x7 mask A, residual blocks, head)",
+            lambda: _same_layers(facts["model"], num_codes, channels, blocks),
+        )
+        run.step(
+            "computes the stack described: nn.Embedding, permute, mask A, residual blocks, 1x1 head; no logit "
+            "depends on its own position or a later one",
+            lambda: expect_same_as(
+                behaves_like(
+                    facts["model"], CodePrior(num_codes, channels=channels, blocks=blocks), (facts["codes"],), "Prior"
+                ),
+                "Prior",
+                _prior_variants(facts["codes"]),
+                diagnose=lambda: _causal(facts["model"], num_codes),
+            ),
+        )
     return run.report
 
 
@@ -148,15 +196,20 @@ def _samples_in_order(sample_codes: Handle, n: int) -> None:
     calls = len(sample_codes.kernel.run("report", model))
     expect_shape(codes, (n, 7, 7), f"sample_codes(prior, {n}, 1.0)")
     expect_integer(codes, "the sampled codes")
-    expect(torch.equal(codes, torch.arange(49).view(1, 7, 7).expand(n, 7, 7)),
-           "codes were not drawn one position at a time in raster order, each given the ones before")
+    expect(
+        torch.equal(codes, torch.arange(49).view(1, 7, 7).expand(n, 7, 7)),
+        "codes were not drawn one position at a time in raster order, each given the ones before",
+    )
     expect(calls == 49, f"expected 49 prior calls (one per position), found {calls}")
 
 
 def _rejects_bad_temperature(sample_codes: Handle) -> None:
     for bad in (0.0, -0.5):
-        expect_raises(lambda: sample_codes(sample_codes.kernel.run("next_value_model", 64, False), 1, bad), ValueError,
-                      f"temperature={bad} should raise ValueError")
+        expect_raises(
+            lambda: sample_codes(sample_codes.kernel.run("next_value_model", 64, False), 1, bad),
+            ValueError,
+            f"temperature={bad} should raise ValueError",
+        )
 
 
 @check
@@ -164,9 +217,15 @@ def check_sample_codes(sample_codes: Handle, n: int = 3, hidden: bool = False) -
     """sample_codes(prior, n, temperature) -> (n, 7, 7) grids drawn in raster order from softmax(logits / T)."""
     kernel = sample_codes.kernel
     with CheckRun("sample_codes", kernel, seed=int(hidden), hidden=hidden) as run:
-        run.step("draws follow softmax(logits / T) at T = 0.5, 1 and 2 (4900 draws each, not the argmax)",
-                 lambda: expect_draws_follow_softmax(lambda t: sample_codes(kernel.run("fixed_logits", 16), 100, t), 16, 4900))
-        run.step("draws 7x7 grids of integer codes in raster order, one prior call per position",
-                 lambda: _samples_in_order(sample_codes, n))
+        run.step(
+            "draws follow softmax(logits / T) at T = 0.5, 1 and 2 (4900 draws each, not the argmax)",
+            lambda: expect_draws_follow_softmax(
+                lambda t: sample_codes(kernel.run("fixed_logits", 16), 100, t), 16, 4900
+            ),
+        )
+        run.step(
+            "draws 7x7 grids of integer codes in raster order, one prior call per position",
+            lambda: _samples_in_order(sample_codes, n),
+        )
         run.step("temperature <= 0 raises ValueError", lambda: _rejects_bad_temperature(sample_codes))
     return run.report

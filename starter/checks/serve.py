@@ -6,6 +6,7 @@ names and replies with what came back, as data (see `starter.checks.wire`); an o
 and is referred to by number. In a grading kernel the grader talks to `Server.reply` (JSON in, JSON out); in a
 notebook the check calls `Server.handle` directly, with the same code in between.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -106,8 +107,11 @@ def withholding(twins: dict[str, Exercise]) -> Iterator[None]:
             if inspect.isclass(target):
                 saved = target.__dict__.get("__init__")
                 target.__init__ = stub_space[name].__init__
-                undo.append(lambda target=target, saved=saved: setattr(target, "__init__", saved) if saved is not None
-                            else delattr(target, "__init__"))
+                undo.append(
+                    lambda target=target, saved=saved: (
+                        setattr(target, "__init__", saved) if saved is not None else delattr(target, "__init__")
+                    )
+                )
             else:
                 function = inspect.unwrap(target)
                 saved = function.__code__

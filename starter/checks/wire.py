@@ -6,6 +6,7 @@ tuples, lists and dicts of these, or a reference to a new object (a module the s
 exception it raised. Tensors keep their dtype and shape, and say whether they require gradients and are an
 `nn.Parameter`; nothing else of an object crosses, so nothing an object says about itself can reach a verdict.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,13 +19,28 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-TEXT_LIMIT = 300           # characters kept of an exception's message
-STRING_LIMIT = 3000        # characters kept of a returned string
-REPLY_LIMIT = 64 * 2**20   # bytes of one reply
+TEXT_LIMIT = 300  # characters kept of an exception's message
+STRING_LIMIT = 3000  # characters kept of a returned string
+REPLY_LIMIT = 64 * 2**20  # bytes of one reply
 DTYPES = {"float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
-ERRORS = {name: getattr(builtins, name) for name in (
-    "NotImplementedError", "ValueError", "TypeError", "IndexError", "RuntimeError", "KeyError", "AttributeError",
-    "ZeroDivisionError", "AssertionError", "NameError", "StopIteration", "OverflowError", "MemoryError")}
+ERRORS = {
+    name: getattr(builtins, name)
+    for name in (
+        "NotImplementedError",
+        "ValueError",
+        "TypeError",
+        "IndexError",
+        "RuntimeError",
+        "KeyError",
+        "AttributeError",
+        "ZeroDivisionError",
+        "AssertionError",
+        "NameError",
+        "StopIteration",
+        "OverflowError",
+        "MemoryError",
+    )
+}
 
 
 class WireError(Exception):
@@ -52,9 +68,13 @@ def encode(value: Any, reference: Callable[[Any], dict] | None = None, depth: in
         if str(array.dtype).removeprefix("torch.") not in DTYPES:
             array = array.float()
         array = array.contiguous().numpy()
-        return {"tensor": base64.b64encode(array.tobytes()).decode(), "dtype": str(array.dtype),
-                "shape": list(array.shape), "requires_grad": bool(value.requires_grad),
-                "parameter": isinstance(value, torch.nn.Parameter)}
+        return {
+            "tensor": base64.b64encode(array.tobytes()).decode(),
+            "dtype": str(array.dtype),
+            "shape": list(array.shape),
+            "requires_grad": bool(value.requires_grad),
+            "parameter": isinstance(value, torch.nn.Parameter),
+        }
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
         return {"items": [encode(v, reference, depth + 1) for v in value], "tuple": isinstance(value, tuple)}
     if isinstance(value, tuple):  # a named tuple: its fields, in order
@@ -102,7 +122,11 @@ def student_line(error: BaseException) -> str:
 
 def describe_error(error: BaseException) -> dict:
     """An exception as data."""
-    return {"error": type(error).__name__, "message": str(error)[:TEXT_LIMIT], "where": student_line(error)[:TEXT_LIMIT]}
+    return {
+        "error": type(error).__name__,
+        "message": str(error)[:TEXT_LIMIT],
+        "where": student_line(error)[:TEXT_LIMIT],
+    }
 
 
 def rebuild_error(data: dict) -> BaseException:

@@ -1,5 +1,7 @@
 """Grade a batch of submissions: each in a worker process of its own (its checks run there) with its kernel in a
-sandbox of its own, `jobs` at a time, each result written the moment it is done (see `reports`)."""
+sandbox of its own, `jobs` at a time, each result written the moment it is done (see `reports`). The scratch folders
+the kernels wrote in are removed without recursion (`remove_tree`): a student can leave any tree behind."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +9,6 @@ import hashlib
 import multiprocessing
 import os
 import secrets
-import shutil
 import signal
 import tempfile
 import threading
@@ -19,21 +20,34 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
-from starter.config import CHECKPOINTS, DATA_ROOT, DATA_ENV, CHECKPOINTS_ENV, FAST_ENV, PROJECT_ROOT, thread_limits, \
-    threads_per_job
-from starter.exercises import BY_ID
+from starter.config import (
+    CHECKPOINTS,
+    CHECKPOINTS_ENV,
+    DATA_ENV,
+    DATA_ROOT,
+    FAST_ENV,
+    PROJECT_ROOT,
+    thread_limits,
+    threads_per_job,
+)
+from starter.exercises import BY_CHECK_ID
 from starter.grading import worker
 from starter.grading.kernel import SOCKET_PATH
 from starter.grading.plan import Plan, make_plan
-from starter.grading.reports import CheckScore, Grade, Results, score
+from starter.grading.reports import CheckScore, Grade, Results, received, score
 from starter.grading.sandbox import Sandbox, SandboxUnavailable, check_available, check_runs, python_paths
-from starter.grading.similarity import course_fingerprints, notebook_fingerprints, similar_pairs, write_report
-from starter.grading.submissions import Submission, check_unique, collect, match_solution, nbgrader, read_notebook
+from starter.grading.similarity import course_fingerprints, similar_pairs, submission_fingerprints, write_report
+from starter.grading.submissions import Entry, admit, check_unique, collect, nbgrader
 from starter.grading.withheld import STARTER, withheld_copy
 
 WORKERS = multiprocessing.get_context("forkserver")  # workers are forked from a server that imported the checks once
 WORKERS.set_forkserver_preload(["starter.grading.worker"])
-GRADER_CODE = [STARTER / "exercises.py", *sorted((STARTER / "checks").glob("*.py")), *sorted((STARTER / "grading").glob("*.py"))]
+FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW  # how `remove_tree` opens a folder
+GRADER_CODE = [
+    STARTER / "exercises.py",
+    *sorted((STARTER / "checks").glob("*.py")),
+    *sorted((STARTER / "grading").glob("*.py")),
+]
 
 
 @dataclass
@@ -44,9 +58,9 @@ class Settings:
     cell_timeout: int = 300
     notebook_timeout: int = 1800
     memory_mb: int = 6144
-    hidden: bool = True           # False: without the hidden tests (a student's self-check)
-    confine: bool = True          # False: kernels run unconfined, as this user (refused unless asked for)
-    seed: int | None = None       # the hidden inputs; fresh for every run unless given
+    hidden: bool = True  # False: without the hidden tests (a student's self-check)
+    confine: bool = True  # False: kernels run unconfined, as this user (refused unless asked for)
+    seed: int | None = None  # the hidden inputs; fresh for every run unless given
     progress: bool = True
 
 
@@ -71,10 +85,20 @@ def fingerprint(solution: nbformat.NotebookNode, hidden: bool) -> str:
 def kernel_environment(folder: Path, library: Path, threads: int) -> dict[str, str]:
     """Everything a grading kernel's environment holds: nothing of the grader's own."""
     home = folder / "home"
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "TMPDIR": "/tmp", "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(library), "MPLCONFIGDIR": str(home / "mpl"), "IPYTHONDIR": str(home / "ipython"),
-            "JUPYTER_RUNTIME_DIR": str(folder / "runtime"), FAST_ENV: "1", DATA_ENV: str(DATA_ROOT),
-            CHECKPOINTS_ENV: str(CHECKPOINTS), **thread_limits(threads)}
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": "/tmp",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(library),
+        "MPLCONFIGDIR": str(home / "mpl"),
+        "IPYTHONDIR": str(home / "ipython"),
+        "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
+        FAST_ENV: "1",
+        DATA_ENV: str(DATA_ROOT),
+        CHECKPOINTS_ENV: str(CHECKPOINTS),
+        **thread_limits(threads),
+    }
 
 
 class Batch:
@@ -108,9 +132,12 @@ class Batch:
         """Raise SandboxUnavailable unless a kernel's Python can start in the sandbox for `notebook`."""
         folder = Path(tempfile.mkdtemp(prefix="probe-", dir=self.scratch))
         library = self.library(notebook)
-        check_runs(self.sandbox(folder, library), kernel_environment(folder, library, 1),
-                   ["torch", "ipykernel", "starter.checks.serve"])
-        shutil.rmtree(folder, ignore_errors=True)
+        check_runs(
+            self.sandbox(folder, library),
+            kernel_environment(folder, library, 1),
+            ["torch", "ipykernel", "starter.checks.serve"],
+        )
+        remove_tree(folder)
 
     def run(self, plan: Plan) -> tuple[list[dict], str]:
         """Run a plan in a worker process of its own (its kernel in its own folder and sandbox); returns what the
@@ -118,10 +145,17 @@ class Batch:
         folder = Path(tempfile.mkdtemp(prefix="g-", dir=self.scratch))
         library = self.library(plan.notebook)
         sandbox = self.sandbox(folder, library)
-        job = {"plan": plan.to_json(), "seed": self.seed, "hidden": self.settings.hidden, "folder": str(folder),
-               "cell_timeout": self.settings.cell_timeout, "env": kernel_environment(folder, library, self.threads),
-               "sandbox": sandbox.to_json() if sandbox else None, "memory_mb": self.settings.memory_mb,
-               "threads": self.threads}
+        job = {
+            "plan": plan.to_json(),
+            "seed": self.seed,
+            "hidden": self.settings.hidden,
+            "folder": str(folder),
+            "cell_timeout": self.settings.cell_timeout,
+            "env": kernel_environment(folder, library, self.threads),
+            "sandbox": sandbox.to_json() if sandbox else None,
+            "memory_mb": self.settings.memory_mb,
+            "threads": self.threads,
+        }
         reader, writer = WORKERS.Pipe(duplex=False)
         process = WORKERS.Process(target=worker.run, args=(job, writer), daemon=True)
         process.start()
@@ -137,7 +171,11 @@ class Batch:
                 break
             if isinstance(result, dict) and "crashed" in result:
                 status = f"crashed ({result['crashed']})"
-            elif isinstance(result, dict) and isinstance(result.get("check"), str) and isinstance(result.get("reports"), list):
+            elif (
+                isinstance(result, dict)
+                and isinstance(result.get("check"), str)
+                and isinstance(result.get("reports"), list)
+            ):
                 results.append(result)
         process.join(timeout=30 if status == "ok" else 0)
         if status == "ok" and process.exitcode:
@@ -145,25 +183,97 @@ class Batch:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # the worker, if it is still there, and whatever it started
         process.join()
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
         return results, status
 
-    def grade(self, submission: Submission, notebook: str, parsed) -> Grade:
+    def grade(self, entry: Entry) -> Grade:
         """Grade one submission; never raises."""
-        grade, start = Grade(submission.student, submission.origin, notebook), time.perf_counter()
-        solution = self.solutions[notebook]
-        grade.checks = [CheckScore(nbgrader(c)["grade_id"], BY_ID[nbgrader(c)["grade_id"].removeprefix("check-")].points)
-                        for c in check_cells(solution)]
-        results, grade.status = self.run(make_plan(notebook, solution, parsed))
+        grade, start = Grade(entry.student, entry.origin, entry.notebook), time.perf_counter()
+        solution = self.solutions[entry.notebook]
+        grade.checks = [
+            CheckScore(nbgrader(c)["grade_id"], BY_CHECK_ID[nbgrader(c)["grade_id"]].points)
+            for c in check_cells(solution)
+        ]
+        results, grade.status = self.run(make_plan(entry.notebook, solution, entry.sources))
         by_id = {check.grade_id: check for check in grade.checks}
         for result in results:
             if result["check"] in by_id:
-                score(by_id[result["check"]], result["reports"])
+                score(by_id[result["check"]], received(result["reports"]))
         for check in grade.checks:
             if check.status == "not run":
                 check.messages = [f"this check did not run: the grading run stopped first ({grade.status})"]
         grade.seconds = time.perf_counter() - start
         return grade
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder and all it holds, without recursion and by names relative to the folder being emptied (a tree
+    can be deeper than the recursion limit or PATH_MAX), following no symbolic link; what cannot go stays."""
+    try:
+        fd = os.open(path, FOLDER)
+    except OSError:
+        return
+    try:
+        stack = [("", _emptied(fd), os.fstat(fd).st_ino)]  # per level: its name, its subfolders left, its inode
+        while stack:
+            name, pending, _ = stack[-1]
+            if pending:
+                child = pending.pop()
+                opened = _enter(fd, child)
+                if opened is not None:
+                    fd = _switch(fd, opened)
+                    stack.append((child, _emptied(fd), os.fstat(fd).st_ino))
+                continue
+            stack.pop()
+            if stack:
+                fd = _switch(fd, os.open("..", FOLDER, dir_fd=fd))
+                if os.fstat(fd).st_ino != stack[-1][2]:
+                    return  # the tree was moved meanwhile: stop rather than delete elsewhere
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=fd)
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def _switch(old: int, new: int) -> int:
+    """Close the descriptor `old` and go on with `new`."""
+    os.close(old)
+    return new
+
+
+def _enter(fd: int, name: str) -> int | None:
+    """Open the subfolder `name` of the folder `fd`, made this user's to empty; None if that is not possible."""
+    try:
+        with contextlib.suppress(PermissionError):
+            return _writable(os.open(name, FOLDER, dir_fd=fd))
+        os.chmod(name, 0o700, dir_fd=fd)
+        return _writable(os.open(name, FOLDER, dir_fd=fd))
+    except OSError:
+        return None
+
+
+def _writable(fd: int) -> int:
+    """A folder's descriptor, after giving this user the right to empty it (a kernel may have taken it away)."""
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o700)
+    return fd
+
+
+def _emptied(fd: int) -> list[str]:
+    """Delete everything in the folder `fd` but its subfolders, whose names it returns."""
+    folders = []
+    with contextlib.suppress(OSError), os.scandir(fd) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.name)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.name, dir_fd=fd)
+    return folders
 
 
 def grade_all(paths: list[Path], out: Path, settings: Settings | None = None, root: Path = PROJECT_ROOT) -> list[Grade]:
@@ -172,59 +282,85 @@ def grade_all(paths: list[Path], out: Path, settings: Settings | None = None, ro
     anything) and SandboxUnavailable (when confinement was asked for and is not possible)."""
     settings = settings or Settings()
     solutions = load_solutions(root / "solutions")
-    tasks: list[tuple[str, Submission, str, object]] = []
-    for submission in collect(paths):
-        try:
-            parsed = read_notebook(submission.content)
-            notebook = match_solution(submission.origin, parsed, solutions)
-        except ValueError as error:
-            parsed, notebook = f"invalid: {error}", ""
-        key = hashlib.sha256(f"{submission.digest}/{submission.student}/{notebook}/"
-                             f"{fingerprint(solutions[notebook], settings.hidden) if notebook else ''}".encode()).hexdigest()[:32]
-        tasks.append((key, submission, notebook, parsed))
-    check_unique([(submission, notebook) for _, submission, notebook, _ in tasks])
+    entries = [admit(submission, solutions) for submission in collect(paths)]
+    check_unique(entries)
+    against = {name: fingerprint(solutions[name], settings.hidden) for name in {e.notebook for e in entries} - {""}}
+    keys = [result_key(entry, against.get(entry.notebook, "")) for entry in entries]
     results = Results(out, [nbgrader(c)["grade_id"] for s in solutions.values() for c in check_cells(s)])
-    todo = [task for task in tasks if task[0] not in results.grades]
+    todo = [(k, entry) for k, entry in zip(keys, entries) if k not in results.grades]
+    to_grade = [entry.notebook for _, entry in todo if entry.notebook]
     began = time.perf_counter()
-    if settings.confine and any(notebook for _, _, notebook, _ in todo):
+    if settings.confine and to_grade:
         check_available()
     if len(tempfile.gettempdir()) > SOCKET_PATH - 40:  # room for grading-*/g-*/runtime/k-N
-        raise SandboxUnavailable(f"the temporary folder {tempfile.gettempdir()} has too long a path for the kernels' "
-                                 "sockets: set TMPDIR to a shorter one")
-    with tempfile.TemporaryDirectory(prefix="grading-") as scratch:
-        Path(scratch).chmod(0o755)
-        batch = Batch(solutions, settings, Path(scratch))
-        if settings.confine and todo:
-            batch.probe(next(notebook for _, _, notebook, _ in todo if notebook))
-        if any(notebook for _, _, notebook, _ in todo):
+        raise SandboxUnavailable(
+            f"the temporary folder {tempfile.gettempdir()} has too long a path for the kernels' "
+            "sockets: set TMPDIR to a shorter one"
+        )
+    scratch = Path(tempfile.mkdtemp(prefix="grading-"))
+    try:
+        scratch.chmod(0o755)
+        batch = Batch(solutions, settings, scratch)
+        if settings.confine and to_grade:
+            batch.probe(to_grade[0])
+        if to_grade:
             from starter.dataset_files import DatasetNotFoundError, prepare_mnist
 
             with contextlib.suppress(DatasetNotFoundError):
                 prepare_mnist()  # kernels cannot write the data folder: unpack MNIST now
-        bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="grading", unit="notebook",
-                   disable=not settings.progress)
-
-        def run(task) -> None:
-            key, submission, notebook, parsed = task
-            grade = batch.grade(submission, notebook, parsed) if notebook else \
-                Grade(submission.student, submission.origin, "", str(parsed))
-            with batch.lock:
-                results.add(key, grade)
-                bar.update()
-
-        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-            list(pool.map(run, todo))
-        bar.close()
-    keys = [key for key, *_ in tasks]
+        grade_each(batch, results, todo, len(entries))
+    finally:
+        remove_tree(scratch)
     results.finish(keys, time.perf_counter() - began)
-    report_similarity([(s, notebook, parsed) for _, s, notebook, parsed in tasks if notebook], solutions, out)
-    return [results.grades[key] for key in keys]
+    report_similarity(entries, solutions, out)
+    return [results.grades[k] for k in keys]
 
 
-def report_similarity(submissions: list[tuple[Submission, str, object]], solutions: dict, out: Path) -> None:
-    """similarity.csv and similarity.md: near-identical exercise code among the submissions and with the course's."""
-    prints = {f"{s.student} ({notebook[:2]})": notebook_fingerprints(parsed, solutions[notebook])
-              for s, notebook, parsed in submissions}
-    references = {name: prints for notebook in sorted({n for _, n, _ in submissions})
-                  for name, prints in course_fingerprints(notebook, solutions[notebook]).items()}
-    write_report(similar_pairs(prints, references), out, len(prints))
+def result_key(entry: Entry, against: str) -> str:
+    """Where a submission's result is kept: its content, student and notebook, and what it is graded against (where
+    it came from, too, when it is not graded: two unreadable files are two rows)."""
+    text = f"{entry.digest}/{entry.student}/{entry.notebook}/{against}"
+    if not entry.notebook:
+        text += f"/{entry.origin}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def grade_each(batch: Batch, results: Results, todo: list[tuple[str, Entry]], total: int) -> None:
+    """Grade what is left to grade, `jobs` at a time, recording each grade (an invalid entry's at once)."""
+    bar = tqdm(
+        total=total, initial=total - len(todo), desc="grading", unit="notebook", disable=not batch.settings.progress
+    )
+
+    def run(task: tuple[str, Entry]) -> None:
+        k, entry = task
+        grade = (
+            batch.grade(entry)
+            if entry.notebook
+            else Grade(entry.student, entry.origin, "", f"invalid: {entry.invalid}")
+        )
+        with batch.lock:
+            results.add(k, grade)
+            bar.update()
+
+    with ThreadPoolExecutor(max_workers=max(1, batch.settings.jobs)) as pool:
+        list(pool.map(run, todo))
+    bar.close()
+
+
+def report_similarity(entries: list[Entry], solutions: dict, out: Path) -> None:
+    """similarity.csv and similarity.md: near-identical exercise code among the submissions and with the course's;
+    a submission whose code cannot be normalised is left out, and listed."""
+    prints, left_out = {}, []
+    for entry in (e for e in entries if e.notebook):
+        label = f"{entry.student} ({entry.notebook[:2]})"
+        found = submission_fingerprints(entry.sources, solutions[entry.notebook])
+        if found is None:
+            left_out.append(label)
+        else:
+            prints[label] = found
+    references = {
+        name: course
+        for notebook in sorted({e.notebook for e in entries} - {""})
+        for name, course in course_fingerprints(notebook, solutions[notebook]).items()
+    }
+    write_report(similar_pairs(prints, references), out, len(prints), left_out)

@@ -5,6 +5,7 @@ and talks over Unix sockets in the submission's own folder (its network is cut).
 grader sends a silent execution whose only content is a user expression, `__course__.reply('<json>')`: the reply
 comes back on the shell channel as the expression's text, and is parsed as data and nothing else.
 """
+
 from __future__ import annotations
 
 import ast
@@ -57,8 +58,15 @@ def descendants(pid: int) -> list[int]:
 class RemoteKernel(Kernel):
     """A kernel for one submission, in `folder` (its own, writable), confined by `sandbox` if given."""
 
-    def __init__(self, folder: Path, env: dict[str, str], seed: int, timeout: float, sandbox: Sandbox | None = None,
-                 memory_mb: int = 6144):
+    def __init__(
+        self,
+        folder: Path,
+        env: dict[str, str],
+        seed: int,
+        timeout: float,
+        sandbox: Sandbox | None = None,
+        memory_mb: int = 6144,
+    ):
         super().__init__(seed)
         self.folder, self.timeout = folder, timeout
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -66,18 +74,34 @@ class RemoteKernel(Kernel):
             argv = ["prlimit", f"--data={memory_mb * 2**20}:{memory_mb * 2**20}", "--", *argv]
         spec = folder / "spec" / "kernels" / "grading"
         spec.mkdir(parents=True)
-        (spec / "kernel.json").write_text(json.dumps({
-            "argv": sandbox.command(argv, env) if sandbox else argv, "display_name": "grading", "language": "python",
-            "interrupt_mode": "message"}))
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": sandbox.command(argv, env) if sandbox else argv,
+                    "display_name": "grading",
+                    "language": "python",
+                    "interrupt_mode": "message",
+                }
+            )
+        )
         (folder / "runtime").mkdir()
         if len(str(folder / "runtime" / "k-99")) > SOCKET_PATH:
-            raise KernelGone(f"the path of the kernel's folder {folder} is too long for its sockets: set TMPDIR to a "
-                             "shorter folder")
-        self.manager = KernelManager(kernel_name="grading", transport="ipc", ip=str(folder / "runtime" / "k"),
-                                     kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]),
-                                     connection_file=str(folder / "runtime" / "connection.json"))
-        self.manager.start_kernel(cwd=str(folder), env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if sandbox else env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            raise KernelGone(
+                f"the path of the kernel's folder {folder} is too long for its sockets: set TMPDIR to a shorter folder"
+            )
+        self.manager = KernelManager(
+            kernel_name="grading",
+            transport="ipc",
+            ip=str(folder / "runtime" / "k"),
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]),
+            connection_file=str(folder / "runtime" / "connection.json"),
+        )
+        self.manager.start_kernel(
+            cwd=str(folder),
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if sandbox else env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.client = self.manager.client()
         self.client.start_channels()
         try:
@@ -141,8 +165,9 @@ class RemoteKernel(Kernel):
         expression = f"__course__.reply({wire.dumps(message)!r})"
         pids = descendants(self.manager.provisioner.process.pid) if measure and self.manager.provisioner else []
         before = sum(peak_memory(pid) or 0 for pid in pids if reset_peak_memory(pid)) if pids else None
-        msg_id = self.client.execute("", silent=True, store_history=False, allow_stdin=False,
-                                     user_expressions={"reply": expression})
+        msg_id = self.client.execute(
+            "", silent=True, store_history=False, allow_stdin=False, user_expressions={"reply": expression}
+        )
         content = self._reply(msg_id, self.timeout)
         grown = sum(peak_memory(pid) or 0 for pid in pids) - before if before is not None else None
         result = content.get("user_expressions", {}).get("reply", {})

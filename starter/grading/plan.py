@@ -2,21 +2,22 @@
 nbgrader grade_id, so deleted or reordered cells do not matter), and after each exercise the checks of its
 exercise (from `starter.exercises`). The demo and training cells after the first exercise earn nothing and are
 left out; the check cells themselves are never run in the student's kernel: the worker runs the checks."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
 import nbformat
 
-from starter.exercises import BY_ID
-from starter.grading.submissions import exercise_sources, nbgrader
+from starter.exercises import BY_CHECK_ID
+from starter.grading.submissions import nbgrader
 
 MISSING = "raise NotImplementedError('cell missing from the submission')"
 
 
 @dataclass
 class Step:
-    kind: str         # "run": a cell to execute; "check": the checks of an exercise
+    kind: str  # "run": a cell to execute; "check": the checks of an exercise
     source: str = ""  # the cell's source (run)
     exercise: str = ""  # the exercise's grade_id (check)
 
@@ -34,9 +35,9 @@ class Plan:
         return cls(data["notebook"], [Step(**step) for step in data["steps"]])
 
 
-def make_plan(name: str, solution: nbformat.NotebookNode, submission: nbformat.NotebookNode) -> Plan:
-    """The steps that grade `submission` against the instructor's `solution` notebook `name`."""
-    student = exercise_sources(submission)
+def make_plan(name: str, solution: nbformat.NotebookNode, student: dict[str, str]) -> Plan:
+    """The steps that grade a submission, its exercise sources by grade_id (`student`), against the instructor's
+    `solution` notebook `name`."""
     plan, seen_exercise = Plan(name), False
     for cell in solution.cells:
         if cell.cell_type != "code":
@@ -46,10 +47,10 @@ def make_plan(name: str, solution: nbformat.NotebookNode, submission: nbformat.N
             seen_exercise = True
             plan.steps.append(Step("run", student.get(meta["grade_id"], MISSING)))
         elif meta.get("grade"):
-            exercise = meta["grade_id"].removeprefix("check-")
-            if exercise not in BY_ID:
+            exercise = BY_CHECK_ID.get(meta["grade_id"])
+            if exercise is None:
                 raise KeyError(f"{name}: check cell {meta['grade_id']} has no exercise in starter.exercises")
-            plan.steps.append(Step("check", exercise=exercise))
+            plan.steps.append(Step("check", exercise=exercise.grade_id))
         elif not seen_exercise and "google.colab" not in cell.source:
             plan.steps.append(Step("run", cell.source))
     return plan

@@ -6,6 +6,7 @@ notebook's answers are withheld), and one writable folder, its own. It has its o
 process numbers, no network, no further user namespaces, and it dies with the grader. So it cannot read the
 solutions, the tests, the grader's output, or another submission, and nothing it starts outlives it.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
-                "/etc/localtime", "/etc/hosts")
+SYSTEM_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/localtime",
+    "/etc/hosts",
+)
 NOBODY = 65534
 INSTALL = "sudo apt install bubblewrap"
 
@@ -35,8 +43,11 @@ def python_paths(checkout: Path | None) -> list[Path]:
     candidates = prefixes | {Path(p).resolve() for p in [*sys.path, *site.getsitepackages()] if p}
     paths: list[Path] = []
     for path in sorted(p for p in candidates if p.exists()):
-        if checkout is not None and (checkout.is_relative_to(path) or path.is_relative_to(checkout)
-                                     and not any(path.is_relative_to(prefix) for prefix in prefixes)):
+        if checkout is not None and (
+            checkout.is_relative_to(path)
+            or path.is_relative_to(checkout)
+            and not any(path.is_relative_to(prefix) for prefix in prefixes)
+        ):
             continue
         if not any(path.is_relative_to(kept) for kept in paths):
             paths.append(path)
@@ -55,19 +66,45 @@ class Sandbox:
     memory_mb: int = 6144
 
     def to_json(self) -> dict:
-        return {"readable": [str(p) for p in self.readable], "writable": str(self.writable),
-                "masks": {str(k): str(v) for k, v in self.masks.items()}, "memory_mb": self.memory_mb}
+        return {
+            "readable": [str(p) for p in self.readable],
+            "writable": str(self.writable),
+            "masks": {str(k): str(v) for k, v in self.masks.items()},
+            "memory_mb": self.memory_mb,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "Sandbox":
-        return cls([Path(p) for p in data["readable"]], Path(data["writable"]),
-                   {Path(k): Path(v) for k, v in data["masks"].items()}, int(data["memory_mb"]))
+        return cls(
+            [Path(p) for p in data["readable"]],
+            Path(data["writable"]),
+            {Path(k): Path(v) for k, v in data["masks"].items()},
+            int(data["memory_mb"]),
+        )
 
     def command(self, argv: list[str], env: dict[str, str]) -> list[str]:
         """The bwrap command line that runs `argv` inside, with exactly the environment `env`."""
-        command = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
-                   "--uid", str(NOBODY), "--gid", str(NOBODY), "--clearenv", "--proc", "/proc", "--dev", "/dev",
-                   "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+        command = [
+            "bwrap",
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--uid",
+            str(NOBODY),
+            "--gid",
+            str(NOBODY),
+            "--clearenv",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/dev/shm",
+        ]
         for name in SYSTEM:
             path = Path(name)
             if path.is_symlink():
@@ -93,11 +130,29 @@ def check_available() -> None:
         raise SandboxUnavailable(f"bubblewrap is not installed (`{INSTALL}`)")
     if not shutil.which("prlimit"):
         raise SandboxUnavailable("`prlimit` (util-linux) is not installed")
-    probe = subprocess.run(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                            "--uid", str(NOBODY), "true"], capture_output=True, text=True)
+    probe = subprocess.run(
+        [
+            "bwrap",
+            "--unshare-all",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--uid",
+            str(NOBODY),
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
-        raise SandboxUnavailable(f"bubblewrap cannot make a sandbox here ({probe.stderr.strip()[:200]}): "
-                                 "user namespaces may be switched off (sysctl kernel.unprivileged_userns_clone)")
+        raise SandboxUnavailable(
+            f"bubblewrap cannot make a sandbox here ({probe.stderr.strip()[:200]}): "
+            "user namespaces may be switched off (sysctl kernel.unprivileged_userns_clone)"
+        )
 
 
 def check_runs(sandbox: Sandbox, env: dict[str, str], modules: list[str]) -> None:
@@ -106,6 +161,8 @@ def check_runs(sandbox: Sandbox, env: dict[str, str], modules: list[str]) -> Non
     probe = subprocess.run(sandbox.command([sys.executable, "-c", code], env), capture_output=True, text=True)
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
-        raise SandboxUnavailable(f"Python cannot start inside the sandbox ({last[:300]}): the sandbox binds "
-                                 f"{', '.join(map(str, sandbox.readable))} read-only; each must be readable by the "
-                                 "user that runs the grader")
+        raise SandboxUnavailable(
+            f"Python cannot start inside the sandbox ({last[:300]}): the sandbox binds "
+            f"{', '.join(map(str, sandbox.readable))} read-only; each must be readable by the "
+            "user that runs the grader"
+        )

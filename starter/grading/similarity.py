@@ -7,8 +7,10 @@ class's methods put in a fixed order, the layout rewritten by `ast.unparse`. Its
 windows of that text (as MOSS and JPlag compare programs), less every window the stub of the cell already holds:
 the code the course hands out never counts. Two submissions are as similar as the share of windows they have in
 common over all their exercises (Jaccard), and a pair is reported when that share and the amount of shared code
-are both high. Short cells, which independent students can write alike, count little.
+are both high. Short cells, which independent students can write alike, count little. A submission whose code
+nests too deeply for Python's parser or `ast` (a RecursionError) is left out, and the report says so.
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,11 +28,12 @@ from pathlib import Path
 
 from starter.build import strip_source
 from starter.exercises import BY_ID
+from starter.grading.reports import markdown, spreadsheet, write_atomically
 from starter.grading.submissions import exercise_sources
 
 WINDOW = 5
-THRESHOLD = 0.6      # share of windows in common from which a pair is reported
-MINIMUM = 40         # ... if they also have at least this many windows in common
+THRESHOLD = 0.6  # share of windows in common from which a pair is reported
+MINIMUM = 40  # ... if they also have at least this many windows in common
 
 
 class Renamer(ast.NodeTransformer):
@@ -84,7 +87,12 @@ def bound_names(tree: ast.AST) -> set[str]:
 
 
 def without_docstrings(body: list[ast.stmt]) -> list[ast.stmt]:
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         body = body[1:] or [ast.Pass()]
     return body
 
@@ -113,12 +121,22 @@ def normalised(source: str) -> str:
 def windows(source: str) -> set[int]:
     """The 5-token windows of a normalised source, hashed."""
     try:
-        tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(normalised(source)).readline)
-                  if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT,
-                                    tokenize.ENDMARKER)]
+        tokens = [
+            t.string
+            for t in tokenize.generate_tokens(io.StringIO(normalised(source)).readline)
+            if t.type
+            not in (
+                tokenize.NL,
+                tokenize.NEWLINE,
+                tokenize.INDENT,
+                tokenize.DEDENT,
+                tokenize.COMMENT,
+                tokenize.ENDMARKER,
+            )
+        ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         tokens = source.split()
-    return {zlib.crc32(" ".join(tokens[i:i + WINDOW]).encode()) for i in range(max(0, len(tokens) - WINDOW + 1))}
+    return {zlib.crc32(" ".join(tokens[i : i + WINDOW]).encode()) for i in range(max(0, len(tokens) - WINDOW + 1))}
 
 
 def fingerprint(source: str, stub: str) -> set[int]:
@@ -130,8 +148,8 @@ def fingerprint(source: str, stub: str) -> set[int]:
 class Match:
     first: str
     second: str
-    score: float       # windows in common / windows of either, over the exercises both wrote
-    shared: int        # windows in common
+    score: float  # windows in common / windows of either, over the exercises both wrote
+    shared: int  # windows in common
     exercises: dict[str, float]  # per exercise: its own share in common
 
 
@@ -152,57 +170,95 @@ def similar_pairs(prints: dict[str, dict[str, set[int]]], references: dict[str, 
     """Every pair of submissions, and every submission against the course's code, above the reporting thresholds,
     most similar first."""
     found = []
-    for (a, first), (b, second) in itertools.chain(itertools.combinations(prints.items(), 2),
-                                                   itertools.product(prints.items(), references.items())):
+    for (a, first), (b, second) in itertools.chain(
+        itertools.combinations(prints.items(), 2), itertools.product(prints.items(), references.items())
+    ):
         score, shared, per_exercise = compare(first, second)
         if score >= THRESHOLD and shared >= MINIMUM:
             found.append(Match(a, b, score, shared, {e: s for e, s in per_exercise.items() if s >= THRESHOLD}))
     return sorted(found, key=lambda m: (-m.score, -m.shared, m.first, m.second))
 
 
-def write_report(matches: list[Match], out: Path, submissions: int) -> None:
-    """similarity.csv (one line per pair) and similarity.md (how to read it, then the pairs)."""
+def write_report(matches: list[Match], out: Path, submissions: int, left_out: list[str] | None = None) -> None:
+    """similarity.csv (one line per pair) and similarity.md (how to read it, the pairs, the submissions left out)."""
     handle = io.StringIO()
     writer = csv.writer(handle)
     writer.writerow(["first", "second", "score", "shared_windows", "exercises"])
     for match in matches:
-        writer.writerow([match.first, match.second, f"{match.score:.2f}", match.shared,
-                         " ".join(f"{e}:{s:.2f}" for e, s in sorted(match.exercises.items()))])
-    (out / "similarity.csv").write_text(handle.getvalue(), encoding="utf-8")
-    lines = ["# Similar submissions", "",
-             f"{submissions} submission(s) compared exercise by exercise, after normalising names, comments, layout and "
-             "the order of definitions, and leaving out the code the notebooks hand out. A pair is listed when at least "
-             f"{THRESHOLD:.0%} of their code is the same (windows of {WINDOW} tokens) and that code is substantial "
-             f"({MINIMUM}+ windows). `course` stands for the course's own solutions and `starter` code.", "",
-             "This ranks pairs worth a look and says where they are alike; it proves nothing. Short or standard "
-             "answers can be alike by chance, and a shared tutorial or a study group can explain more. Read the cells.",
-             ""]
+        exercises = " ".join(f"{e}:{s:.2f}" for e, s in sorted(match.exercises.items()))
+        row = [match.first, match.second, f"{match.score:.2f}", match.shared, exercises]
+        writer.writerow([spreadsheet(cell) for cell in row])
+    write_atomically(out / "similarity.csv", handle.getvalue())
+    lines = [
+        "# Similar submissions",
+        "",
+        f"{submissions} submission(s) compared exercise by exercise, after normalising names, comments, layout and "
+        "the order of definitions, and leaving out the code the notebooks hand out. A pair is listed when at least "
+        f"{THRESHOLD:.0%} of their code is the same (windows of {WINDOW} tokens) and that code is substantial "
+        f"({MINIMUM}+ windows). `course` stands for the course's own solutions and `starter` code.",
+        "",
+        "This ranks pairs worth a look and says where they are alike; it proves nothing. Short or standard "
+        "answers can be alike by chance, and a shared tutorial or a study group can explain more. Read the cells.",
+        "",
+    ]
     if not matches:
         lines.append("No pair is above the thresholds.")
     else:
-        lines += ["| first | second | share in common | windows in common | exercises most alike |", "|---|---|---|---|---|"]
-        lines += [f"| {m.first} | {m.second} | {m.score:.0%} | {m.shared} | "
-                  f"{', '.join(f'{e} ({s:.0%})' for e, s in sorted(m.exercises.items(), key=lambda x: -x[1]))} |"
-                  for m in matches]
-    (out / "similarity.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        lines += [
+            "| first | second | share in common | windows in common | exercises most alike |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {markdown(m.first)} | {markdown(m.second)} | {m.score:.0%} | {m.shared} | "
+            f"{markdown(', '.join(f'{e} ({s:.0%})' for e, s in sorted(m.exercises.items(), key=lambda x: -x[1])))} |"
+            for m in matches
+        ]
+    if left_out:
+        lines += ["", "Left out, their code nesting too deeply for Python's parser to normalise it (read their cells):"]
+        lines += [f"- {markdown(label)}" for label in left_out]
+    write_atomically(out / "similarity.md", "\n".join(lines) + "\n")
 
 
 def notebook_fingerprints(notebook, solution) -> dict[str, set[int]]:
-    """A submission's exercise cells (those of the course notebook `solution`), as fingerprints by grade_id."""
-    stubs, sources = exercise_stubs(solution), exercise_sources(notebook)
+    """A notebook's exercise cells (those of the course notebook `solution`), as fingerprints by grade_id."""
+    return source_fingerprints(exercise_sources(notebook), solution)
+
+
+def source_fingerprints(sources: dict[str, str], solution) -> dict[str, set[int]]:
+    """Exercise cells' sources by grade_id (those of the course notebook `solution`), as fingerprints."""
+    stubs = exercise_stubs(solution)
     return {grade_id: fingerprint(sources[grade_id], stub) for grade_id, stub in stubs.items() if grade_id in sources}
+
+
+def submission_fingerprints(sources: dict[str, str], solution) -> dict[str, set[int]] | None:
+    """A submission's fingerprints, or None when its code nests too deeply for the parser or `ast` to handle."""
+    try:
+        return source_fingerprints(sources, solution)
+    except (RecursionError, MemoryError):  # Python 3.11's parser reports some deep nesting as MemoryError
+        return None
 
 
 def course_fingerprints(name: str, solution) -> dict[str, dict[str, set[int]]]:
     """The course's own answers to a notebook's exercises: its solution cells, and starter's versions (twins)."""
     stubs = exercise_stubs(solution)
-    twins = {grade_id: "\n\n".join(inspect.getsource(getattr(importlib.import_module(t.split(":")[0]), t.split(":")[1]))
-                                    for t in BY_ID[grade_id].twins) for grade_id in stubs if grade_id in BY_ID}
-    return {f"course solution ({name[:2]})": notebook_fingerprints(solution, solution),
-            f"starter ({name[:2]})": {grade_id: fingerprint(source, stubs[grade_id]) for grade_id, source in twins.items()}}
+    twins = {
+        grade_id: "\n\n".join(
+            inspect.getsource(getattr(importlib.import_module(t.split(":")[0]), t.split(":")[1]))
+            for t in BY_ID[grade_id].twins
+        )
+        for grade_id in stubs
+        if grade_id in BY_ID
+    }
+    return {
+        f"course solution ({name[:2]})": notebook_fingerprints(solution, solution),
+        f"starter ({name[:2]})": {grade_id: fingerprint(source, stubs[grade_id]) for grade_id, source in twins.items()},
+    }
 
 
 def exercise_stubs(solution) -> dict[str, str]:
     """The stub students get for each exercise cell of a solution notebook, by grade_id."""
-    return {c.metadata["nbgrader"]["grade_id"]: strip_source(c.source) for c in solution.cells
-            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: strip_source(c.source)
+        for c in solution.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+    }

@@ -5,6 +5,7 @@ Each twin of an exercise (`starter.exercises`) becomes a stub that raises `Withh
 notebook's own check gives, and the check modules become stubs too (checks run in the grader's process; a
 grading kernel only answers requests, through `serve` and `harness`).
 """
+
 from __future__ import annotations
 
 import ast
@@ -23,16 +24,23 @@ def replace_definitions(source: str, stubs: dict[str, str]) -> str:
     lines = source.splitlines(keepends=True)
     nodes = [n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in stubs]
     for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
-        start = node.lineno - 1 if isinstance(node, ast.ClassDef) else min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-        lines[start:node.end_lineno] = [stubs[node.name]]
+        start = (
+            node.lineno - 1
+            if isinstance(node, ast.ClassDef)
+            else min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+        )
+        lines[start : node.end_lineno] = [stubs[node.name]]
     return "".join(lines)
 
 
 def check_stubs(source: str) -> str:
     """A module with the same check functions as `source`, each only saying that the checks run elsewhere."""
     names = [name for name in defined_names(source) if name.startswith("check_")]
-    return '"""Withheld: the checks run where the notebook is graded."""\nfrom starter.exercises import checked_elsewhere\n\n\n' + \
-        "\n\n".join(f"def {name}(*args, **kwargs):\n    checked_elsewhere({name!r})\n" for name in names)
+    return (
+        '"""Withheld: the checks run where the notebook is graded."""\n'
+        "from starter.exercises import checked_elsewhere\n\n\n"
+        + "\n\n".join(f"def {name}(*args, **kwargs):\n    checked_elsewhere({name!r})\n" for name in names)
+    )
 
 
 def withheld_copy(notebook: str, target: Path, source: Path = STARTER) -> Path:
@@ -55,8 +63,14 @@ def withheld_copy(notebook: str, target: Path, source: Path = STARTER) -> Path:
             text = check_stubs(text)
         elif module in by_module:
             names = defined_names(text)
-            text = replace_definitions(text, {name: stub_source(name, message, names[name])
-                                              for name, message in by_module[module].items() if name in names})
+            text = replace_definitions(
+                text,
+                {
+                    name: stub_source(name, message, names[name])
+                    for name, message in by_module[module].items()
+                    if name in names
+                },
+            )
         destination = package / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_text(text, encoding="utf-8")

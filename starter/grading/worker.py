@@ -6,12 +6,12 @@ This process runs no student code: what the kernel answers is data, and the verd
 kernel does after a check cannot change it: its result has already left. Workers are forked from a server that
 has imported torch and every check once (`starter.grading.batch`), so that a submission does not pay for that.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
 import os
-from dataclasses import asdict
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable
@@ -38,7 +38,7 @@ def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit:
     except KernelGone as error:
         for step in plan.steps:
             if step.kind == "check":
-                emit({"check": BY_ID[step.exercise].check_id, "reports": [asdict(failed(step.exercise, str(error)))]})
+                emit({"check": BY_ID[step.exercise].check_id, "reports": [failed(step.exercise, str(error)).to_dict()]})
         return
     try:
         for step in plan.steps:
@@ -53,7 +53,7 @@ def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit:
                     reports.append(CHECKS[exercise.grade_id](*[kernel.named(n) for n in exercise.names], **arguments))
             with contextlib.suppress(Exception):
                 kernel.release()
-            emit({"check": exercise.check_id, "reports": [asdict(report) for report in reports]})
+            emit({"check": exercise.check_id, "reports": [report.to_dict() for report in reports]})
     finally:
         kernel.stop()
 
@@ -65,7 +65,9 @@ def run(job: dict, results: Connection) -> None:
     sandbox = Sandbox.from_json(job["sandbox"]) if job.get("sandbox") else None
 
     def kernel_of() -> RemoteKernel:
-        return RemoteKernel(Path(job["folder"]), job["env"], job["seed"], job["cell_timeout"], sandbox, job["memory_mb"])
+        return RemoteKernel(
+            Path(job["folder"]), job["env"], job["seed"], job["cell_timeout"], sandbox, job["memory_mb"]
+        )
 
     try:
         grade(Plan.from_json(job["plan"]), kernel_of, job["hidden"], results.send)

@@ -1,4 +1,5 @@
 """Reference models: what the check cells compare student code against, and what later notebooks reuse."""
+
 from torch import nn
 
 

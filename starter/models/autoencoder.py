@@ -1,4 +1,5 @@
 """The convolutional autoencoder of notebook 01: 28x28 -> latent vector -> 28x28."""
+
 from __future__ import annotations
 
 import torch
@@ -11,16 +12,20 @@ from starter.models.registry import register
 def conv_encoder(hidden: int = 32) -> nn.Sequential:
     """Two stride-2 convolutions: (N, 1, 28, 28) -> (N, 2*hidden, 7, 7)."""
     return nn.Sequential(
-        nn.Conv2d(1, hidden, 4, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(1, hidden, 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1),
+        nn.ReLU(),
     )
 
 
 def conv_decoder(hidden: int = 32) -> nn.Sequential:
     """Two stride-2 transposed convolutions: (N, 2*hidden, 7, 7) -> (N, 1, 28, 28) in [0, 1]."""
     return nn.Sequential(
-        nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),
-        nn.ConvTranspose2d(hidden, 1, 4, stride=2, padding=1), nn.Sigmoid(),
+        nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1),
+        nn.ReLU(),
+        nn.ConvTranspose2d(hidden, 1, 4, stride=2, padding=1),
+        nn.Sigmoid(),
     )
 
 
@@ -41,7 +46,9 @@ class Decoder(nn.Module):
 
     def __init__(self, latent_dim: int = 16, hidden: int = 32):
         super().__init__()
-        self.from_latent = nn.Linear(latent_dim, 2 * hidden * 7 * 7)  # no ReLU here: with tiny latents it can kill every unit
+        self.from_latent = nn.Linear(
+            latent_dim, 2 * hidden * 7 * 7
+        )  # no ReLU here: with tiny latents it can kill every unit
         self.hidden = hidden
         self.upsample = conv_decoder(hidden)
 
@@ -53,8 +60,9 @@ class Decoder(nn.Module):
 class Autoencoder(nn.Module):
     """Encoder followed by decoder; pass your own parts to wrap them, or let it build the reference ones."""
 
-    def __init__(self, latent_dim: int = 16, hidden: int = 32, encoder: nn.Module | None = None,
-                 decoder: nn.Module | None = None):
+    def __init__(
+        self, latent_dim: int = 16, hidden: int = 32, encoder: nn.Module | None = None, decoder: nn.Module | None = None
+    ):
         super().__init__()
         self.encoder = encoder if encoder is not None else Encoder(latent_dim, hidden)
         self.decoder = decoder if decoder is not None else Decoder(latent_dim, hidden)

@@ -2,11 +2,13 @@
 own cached steps: each masked convolution keeps its padded input map in a `ConvCache`, written one position at a
 time and read one output position (or row) at a time; 1x1 convolutions and activations run on (N, C, 1, 1) patches.
 A forward pass over the starting grid fills every cache, so image completion needs nothing special."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
 
 class ConvCache:
     """The padded input map of one masked convolution: written one position (or row) at a time, read one output
@@ -31,24 +33,27 @@ class ConvCache:
         """Store row i of the input: `values` is (N, C, 1, W)."""
         width = min(values.shape[3], self.padded.shape[3] - self.left)
         if self.top + i < self.padded.shape[2]:
-            self.padded[:, :, self.top + i, self.left: self.left + width] = values[:, :, 0, :width]
+            self.padded[:, :, self.top + i, self.left : self.left + width] = values[:, :, 0, :width]
 
     def at(self, i: int, j: int) -> torch.Tensor:
         """The convolution's output at (i, j), (N, out, 1, 1)."""
         rows, columns = self.dilation
-        window = self.padded[:, :, i: i + self.span[0]: rows, j: j + self.span[1]: columns]
+        window = self.padded[:, :, i : i + self.span[0] : rows, j : j + self.span[1] : columns]
         return torch.addmm(self.bias, window.flatten(1), self.matrix)[:, :, None, None]
 
     def row(self, i: int) -> torch.Tensor:
         """The convolution's output along row i, (N, out, 1, W)."""
-        return F.conv2d(self.padded[:, :, i: i + self.span[0]], self.kernel, self.bias, dilation=self.dilation)
+        return F.conv2d(self.padded[:, :, i : i + self.span[0]], self.kernel, self.bias, dilation=self.dilation)
 
 
 def conv_inputs(model: nn.Module, grid: torch.Tensor, condition: torch.Tensor | None) -> dict[nn.Module, torch.Tensor]:
     """One forward pass over `grid`; returns the input that each masked convolution (a Conv2d with a mask) received."""
     seen: dict[nn.Module, torch.Tensor] = {}
-    hooks = [conv.register_forward_pre_hook(lambda conv, args: seen.__setitem__(conv, args[0].clone()))
-             for conv in model.modules() if isinstance(conv, nn.Conv2d) and hasattr(conv, "mask")]
+    hooks = [
+        conv.register_forward_pre_hook(lambda conv, args: seen.__setitem__(conv, args[0].clone()))
+        for conv in model.modules()
+        if isinstance(conv, nn.Conv2d) and hasattr(conv, "mask")
+    ]
     try:
         model(grid) if condition is None else model(grid, condition)
     finally:
@@ -59,7 +64,7 @@ def conv_inputs(model: nn.Module, grid: torch.Tensor, condition: torch.Tensor | 
 
 def patch(values: torch.Tensor | float, i: int, j: int) -> torch.Tensor | float:
     """(N, C, H, W) -> the (N, C, 1, 1) patch at (i, j); per-sample terms (N, C, 1, 1) and zeros pass through."""
-    return values[:, :, i: i + 1, j: j + 1] if torch.is_tensor(values) and values.shape[2] > 1 else values
+    return values[:, :, i : i + 1, j : j + 1] if torch.is_tensor(values) and values.shape[2] > 1 else values
 
 
 def pointwise(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -77,4 +82,3 @@ def pointwise(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def input_patch(model: nn.Module, values: torch.Tensor) -> torch.Tensor:
     """(N,) drawn integers -> the (N, C, 1, 1) network inputs at their position (intensities or embeddings)."""
     return model.inputs(values.view(-1, 1, 1, 1) if model.embedding is None else values.view(-1, 1, 1))
-

@@ -1,4 +1,5 @@
 """A small MNIST classifier: the judge of generated digits (notebook 04's IS, FID-MNIST and label accuracy)."""
+
 from __future__ import annotations
 
 import torch
@@ -15,11 +16,20 @@ class Classifier(nn.Module):
     def __init__(self, channels: int = 32, features: int = 128):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(1, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(), nn.Conv2d(2 * channels, 2 * channels, 3, padding=1),
-            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.25),
-            nn.Linear(2 * channels * 7 * 7, features), nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * channels, 2 * channels, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.25),
+            nn.Linear(2 * channels * 7 * 7, features),
+            nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(0.25), nn.Linear(features, 10))
 

@@ -1,12 +1,14 @@
 """The gated PixelCNN (van den Oord et al., 2016, notebook 03): vertical and horizontal stacks without the blind
 spot, gated units, and its cached sampling steps."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from starter.models.base import Autoregressive
 from starter.models.caching import ConvCache, conv_inputs, input_patch, pointwise
-from starter.models.pixelcnn import Autoregressive, MaskedConv2d
+from starter.models.pixelcnn import MaskedConv2d
 from starter.models.registry import register
 
 
@@ -27,22 +29,22 @@ def horizontal_mask(kernel_size: int, include_centre: bool) -> torch.Tensor:
 class GatedBlock(nn.Module):
     """Gated PixelCNN layer (van den Oord et al., 2016): vertical and horizontal stacks, tanh * sigmoid gates,
     vertical features fed into the horizontal stack, residual connection on the horizontal stack; `dropout` on the
-    horizontal stack's gated features while training."""
+    horizontal stack's gated features while training. `num_classes` > 0: per-class biases of both stacks."""
 
-    def __init__(self, channels: int, dilation: int = 1, extra: int = 0, dropout: float = 0.0):
+    def __init__(self, channels: int, dilation: int = 1, num_classes: int = 0, dropout: float = 0.0):
         super().__init__()
         self.vertical = MaskedConv2d(channels, 2 * channels, 3, mask=vertical_mask(3, True), dilation=dilation)
         self.horizontal = MaskedConv2d(channels, 2 * channels, 3, mask=horizontal_mask(3, True), dilation=dilation)
         self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.out = nn.Conv2d(channels, channels, 1)
-        self.condition = nn.Embedding(extra, 4 * channels) if extra else None
+        self.classes = nn.Embedding(num_classes, 4 * channels) if num_classes else None
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, v: torch.Tensor, h: torch.Tensor, condition: torch.Tensor | None = None):
         v_features = self.vertical(v)
         h_features = self.horizontal(h) + self.vertical_to_horizontal(v_features)
-        if self.condition is not None and condition is not None:
-            bias_v, bias_h = self.condition(condition)[:, :, None, None].chunk(2, dim=1)
+        if self.classes is not None and condition is not None:
+            bias_v, bias_h = self.classes(condition)[:, :, None, None].chunk(2, dim=1)
             v_features, h_features = v_features + bias_v, h_features + bias_h
         v_value, v_gate = v_features.chunk(2, dim=1)
         h_value, h_gate = h_features.chunk(2, dim=1)
@@ -55,15 +57,24 @@ class GatedBlock(nn.Module):
 class GatedPixelCNN(Autoregressive):
     """Gated PixelCNN without the blind spot; same inputs and outputs as `PixelCNN`."""
 
-    def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 7, embed: int = 0, num_classes: int = 0,
-                 dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1), image_size: tuple[int, int] = (28, 28),
-                 dropout: float = 0.0):
-        super().__init__(levels, embed, num_classes > 0, image_size)
+    def __init__(
+        self,
+        levels: int = 256,
+        channels: int = 64,
+        blocks: int = 7,
+        embed: int = 0,
+        num_classes: int = 0,
+        dilations: tuple[int, ...] = (1, 2, 1, 4, 1, 2, 1),
+        image_size: tuple[int, int] = (28, 28),
+        dropout: float = 0.0,
+    ):
+        super().__init__(levels, embed, num_classes, image_size)
         width = embed or 1
         self.first_vertical = MaskedConv2d(width, channels, 3, mask=vertical_mask(3, False))
         self.first_horizontal = MaskedConv2d(width, channels, 3, mask=horizontal_mask(3, False))
-        self.blocks = nn.ModuleList(GatedBlock(channels, dilations[i % len(dilations)], num_classes, dropout)
-                                    for i in range(blocks))
+        self.blocks = nn.ModuleList(
+            GatedBlock(channels, dilations[i % len(dilations)], num_classes, dropout) for i in range(blocks)
+        )
         self.head = nn.Sequential(nn.ELU(), nn.Conv2d(channels, levels, 1))
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
@@ -74,7 +85,8 @@ class GatedPixelCNN(Autoregressive):
             v, h = block(v, h, condition)
         return self.head(h)
 
-    def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> "GatedSteps":
+    def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> GatedSteps:
+        """A row of the vertical stack at a time, the horizontal stack position by position (`GatedSteps`)."""
         return GatedSteps(self, grid, condition)
 
 
@@ -86,8 +98,12 @@ class GatedSteps:
         self.model = model
         caches = conv_inputs(model, grid, condition)
         # each block's per-class biases of its vertical and horizontal stacks, computed once (zeros unconditioned)
-        self.biases = [block.condition(condition)[:, :, None, None].chunk(2, dim=1)
-                       if block.condition is not None and condition is not None else (0.0, 0.0) for block in model.blocks]
+        self.biases = [
+            block.classes(condition)[:, :, None, None].chunk(2, dim=1)
+            if block.classes is not None and condition is not None
+            else (0.0, 0.0)
+            for block in model.blocks
+        ]
         convs = [model.first_vertical, model.first_horizontal]
         convs += [conv for block in model.blocks for conv in (block.vertical, block.horizontal)]
         self.caches = {conv: ConvCache(conv, caches[conv]) for conv in convs}
@@ -111,7 +127,7 @@ class GatedSteps:
         for block, v_features, (_, bias_h) in zip(self.model.blocks, self.v_features, self.biases):
             horizontal = self.caches[block.horizontal]
             horizontal.write(i, j, h)
-            features = horizontal.at(i, j) + pointwise(block.vertical_to_horizontal, v_features[:, :, :, j: j + 1])
+            features = horizontal.at(i, j) + pointwise(block.vertical_to_horizontal, v_features[:, :, :, j : j + 1])
             value, gate = (features + bias_h).chunk(2, dim=1)
             h = h + pointwise(block.out, torch.tanh(value) * torch.sigmoid(gate))
         return pointwise(self.model.head, h)[:, :, 0, 0]

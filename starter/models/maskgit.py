@@ -6,6 +6,7 @@ Training hides a random share of each grid's codes (the share drawn along a cosi
 keeps the ones the model is surest of, and hides the others again, fewer after every step (a cosine schedule),
 until none is left.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from starter.models.base import CodeGrid, GridModel
 from starter.models.registry import register
 from starter.models.transformer import TransformerBlock, init_weights, transformer_optimizer
 from starter.train import StepSchedule
@@ -25,16 +27,23 @@ def masked_share(progress: torch.Tensor) -> torch.Tensor:
 
 
 @register("maskgit_prior", "masked codes", width=128, layers=4, heads=4, dropout=0.1)
-class MaskGITPrior(nn.Module):
+class MaskGITPrior(GridModel, CodeGrid):
     """Bidirectional transformer over (N, grid, grid) codes in which some are [MASK] (index num_codes) ->
     (N, num_codes, grid, grid) logits of every position's code. `num_classes` set: a class embedding is added at
     every position (class-conditional)."""
 
-    def __init__(self, num_codes: int = 128, grid: int = 7, width: int = 128, layers: int = 4, heads: int = 4,
-                 num_classes: int = 0, dropout: float = 0.0):
-        super().__init__()
+    def __init__(
+        self,
+        num_codes: int = 128,
+        grid: int = 7,
+        width: int = 128,
+        layers: int = 4,
+        heads: int = 4,
+        num_classes: int = 0,
+        dropout: float = 0.0,
+    ):
+        super().__init__(num_classes)
         self.num_codes, self.grid, self.mask_token = num_codes, grid, num_codes
-        self.conditional = num_classes > 0
         self.classes = nn.Embedding(num_classes, width) if num_classes else None
         self.tokens = nn.Embedding(num_codes + 1, width)
         self.position = nn.Parameter(torch.randn(grid * grid, width) * 0.02)
@@ -71,12 +80,19 @@ class MaskGITPrior(nn.Module):
         return F.cross_entropy(logits.permute(0, 2, 3, 1)[where], codes[where].long())
 
     def make_optimizer(self, lr: float, steps: int) -> StepSchedule:
+        """AdamW with warm-up and cosine decay (`transformer_optimizer`)."""
         return transformer_optimizer(self, lr, steps)
 
 
 @torch.no_grad()
-def decode_in_parallel(model: MaskGITPrior, n: int, steps: int = 8, temperature: float = 1.0,
-                       condition: torch.Tensor | None = None, choice_noise: float = 20.0) -> torch.Tensor:
+def decode_in_parallel(
+    model: MaskGITPrior,
+    n: int,
+    steps: int = 8,
+    temperature: float = 1.0,
+    condition: torch.Tensor | None = None,
+    choice_noise: float = 20.0,
+) -> torch.Tensor:
     """Draw n (n, grid, grid) code grids in `steps` steps: from all [MASK], each step draws every hidden code from
     softmax(logits / temperature), keeps the draws the model is surest of and hides the others again, as many as the
     cosine schedule says (none after the last step). Sureness is the draw's log-probability plus Gumbel noise scaled

@@ -2,12 +2,14 @@
 
 Raster order: pixel (i, j) may only depend on pixels above it, or to its left on the same row.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from starter.models.base import Autoregressive
 from starter.models.caching import ConvCache, conv_inputs, input_patch, patch, pointwise
 from starter.models.registry import register
 
@@ -31,17 +33,31 @@ class MaskedConv2d(nn.Conv2d):
     the output is the same, with fewer multiply-adds (a 3x3 type-B kernel keeps 2x3 taps, a 7x7 type-A one 4x7).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str = "B",
-                 mask: torch.Tensor | None = None, dilation: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        mask_type: str = "B",
+        mask: torch.Tensor | None = None,
+        dilation: int = 1,
+    ):
         mask = causal_mask(kernel_size, mask_type) if mask is None else mask
         rows, cols = mask.shape
-        super().__init__(in_channels, out_channels, (rows, cols), dilation=dilation,
-                         padding=(dilation * (rows // 2), dilation * (cols // 2)))
+        super().__init__(
+            in_channels,
+            out_channels,
+            (rows, cols),
+            dilation=dilation,
+            padding=(dilation * (rows // 2), dilation * (cols // 2)),
+        )
         self.register_buffer("mask", mask.clone())
         kept_rows, kept_cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
         top, bottom, left, right = int(kept_rows[0]), int(kept_rows[-1]), int(kept_cols[0]), int(kept_cols[-1])
         self.window = (top, bottom + 1, left, right + 1)
-        self.pad = tuple(dilation * p for p in (cols // 2 - left, right - cols // 2, rows // 2 - top, bottom - rows // 2))
+        self.pad = tuple(
+            dilation * p for p in (cols // 2 - left, right - cols // 2, rows // 2 - top, bottom - rows // 2)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         top, bottom, left, right = self.window
@@ -51,43 +67,18 @@ class MaskedConv2d(nn.Conv2d):
 
 class ResidualBlock(nn.Module):
     """PixelRNN paper, figure 5: ReLU, 1x1 (2h -> h), ReLU, masked 3x3 type B (h -> h), ReLU, 1x1 (h -> 2h), + input.
-    `extra` > 0: the block also holds a learned per-class bias, which its model adds after it."""
+    `num_classes` > 0: the block also holds a learned per-class bias, which its model adds after it."""
 
-    def __init__(self, channels: int, extra: int = 0):
+    def __init__(self, channels: int, num_classes: int = 0):
         super().__init__()
         half = channels // 2
         self.reduce = nn.Conv2d(channels, half, 1)
         self.masked = MaskedConv2d(half, half, 3, "B")
         self.expand = nn.Conv2d(half, channels, 1)
-        self.condition = nn.Embedding(extra, channels) if extra else None
+        self.classes = nn.Embedding(num_classes, channels) if num_classes else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.expand(F.relu(self.masked(F.relu(self.reduce(F.relu(x))))))
-
-
-class Autoregressive(nn.Module):
-    """What every autoregressive model of the course shares: integer grids in, (N, levels, H, W) logits out, in
-    raster order, with an optional `condition` (class labels, or a bottom prior's top codes).
-
-    `embed` set: the input is a grid of integer symbols (code indices), embedded before the first layer;
-    otherwise the input is a (N, 1, H, W) grid of intensities 0..levels-1, scaled to [0, 1].
-    `image_size`: the grid that `starter.models.sampling.sample` draws unless told otherwise.
-    """
-
-    def __init__(self, levels: int, embed: int, conditional: bool, image_size: tuple[int, int]):
-        super().__init__()
-        self.levels, self.embed_dim, self.conditional, self.image_size = levels, embed, conditional, image_size
-        self.embedding = nn.Embedding(levels, embed) if embed else None
-
-    def inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """Integer grids -> float network inputs: embeddings (N, E, H, W), or intensities in [0, 1] (N, 1, H, W)."""
-        if self.embedding is not None:
-            return self.embedding(x.long()).permute(0, 3, 1, 2)
-        return x.float() / (self.levels - 1)
-
-    def grid_shape(self, n: int, image_size: tuple[int, int]) -> tuple[int, ...]:
-        """The shape of n grids: (n, H, W) of codes, or (n, 1, H, W) of pixels."""
-        return (n, *image_size) if self.embedding is not None else (n, 1, *image_size)
 
 
 @register("pixelcnn", "pixels", channels=64, blocks=5)
@@ -95,18 +86,31 @@ class PixelCNN(Autoregressive):
     """7x7 mask-A conv, residual blocks of mask-B convs, two 1x1 layers, a `levels`-way softmax per position.
     `num_classes` set: a learned per-class bias is added after every block (class-conditional model)."""
 
-    def __init__(self, levels: int = 256, channels: int = 64, blocks: int = 5, embed: int = 0, num_classes: int = 0,
-                 image_size: tuple[int, int] = (28, 28)):
-        super().__init__(levels, embed, num_classes > 0, image_size)
+    def __init__(
+        self,
+        levels: int = 256,
+        channels: int = 64,
+        blocks: int = 5,
+        embed: int = 0,
+        num_classes: int = 0,
+        image_size: tuple[int, int] = (28, 28),
+    ):
+        super().__init__(levels, embed, num_classes, image_size)
         self.first = MaskedConv2d(embed or 1, channels, 7, "A")
         self.blocks = nn.ModuleList(ResidualBlock(channels, num_classes) for _ in range(blocks))
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, levels, 1))
+        self.head = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, levels, 1)
+        )
 
-    def condition_terms(self, condition: torch.Tensor | None) -> tuple[torch.Tensor | float, list[torch.Tensor | float]]:
+    def condition_terms(
+        self, condition: torch.Tensor | None
+    ) -> tuple[torch.Tensor | float, list[torch.Tensor | float]]:
         """What the condition adds after the first layer and after each block: here a per-class bias (N, C, 1, 1)
         per block (zeros without a condition)."""
-        return 0.0, [block.condition(condition)[:, :, None, None] if block.condition is not None and condition is not None
-                     else 0.0 for block in self.blocks]
+        return 0.0, [
+            block.classes(condition)[:, :, None, None] if block.classes is not None and condition is not None else 0.0
+            for block in self.blocks
+        ]
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Integer grid -> (N, levels, H, W) logits; position (i, j) sees only positions before it."""
@@ -116,7 +120,8 @@ class PixelCNN(Autoregressive):
             h = block(h) + term
         return self.head(h)
 
-    def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> "ResidualSteps":
+    def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> ResidualSteps:
+        """Cached convolutions (`ResidualSteps`)."""
         return ResidualSteps(self, grid, condition)
 
 
@@ -141,14 +146,6 @@ class ResidualSteps:
     def record(self, i: int, j: int, values: torch.Tensor) -> None:
         """The values drawn at (i, j), (N,) integers, become inputs of the first layer."""
         self.first.write(i, j, input_patch(self.model, values))
-
-
-def nll_loss(model: Autoregressive, batch: tuple) -> torch.Tensor:
-    """Mean negative log-likelihood per position in nats, for starter.train.fit on (grids, labels) batches;
-    a conditional model also gets the second element (labels, or the top codes of a bottom prior)."""
-    x, condition = batch
-    logits = model(x, condition if model.conditional else None)
-    return F.cross_entropy(logits, x.squeeze(1).long() if x.dim() == 4 else x.long())
 
 
 def receptive_field(model: nn.Module, height: int, width: int, position: tuple[int, int]) -> torch.Tensor:

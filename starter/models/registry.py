@@ -4,6 +4,7 @@ it models (its family: the command line groups its trainers by it), and its size
 A new kind is a new file in starter/models whose class carries `@register(...)`: `load_model`, the command line's
 trainers and the sampler find it from here.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -16,9 +17,9 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Kind:
-    name: str                 # the checkpoint's "kind", e.g. "gated_prior"
+    name: str  # the checkpoint's "kind", e.g. "gated_prior"
     model: type[nn.Module]
-    family: str               # what it models: "pixels", "codes", "bottom codes", "images", "labels"
+    family: str  # what it models: "pixels", "codes", "bottom codes", "images", "labels"
     options: dict[str, Any] = field(default_factory=dict)  # size options (constructor keywords) and their defaults
 
 
@@ -27,9 +28,11 @@ KINDS: dict[str, Kind] = {}
 
 def register(name: str, family: str, **options: Any) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator: make `name` a kind of checkpoint whose model is the class."""
+
     def add(model: type[nn.Module]) -> type[nn.Module]:
         KINDS[name] = Kind(name, model, family, options)
         return model
+
     return add
 
 

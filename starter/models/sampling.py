@@ -1,17 +1,18 @@
 """Sampling from the autoregressive models, position by position in raster order; cached by default.
 
-Each model that can be sampled faster than by whole forward passes says how (its `cached_steps`, next to the
-forward pass it mirrors: `PixelCNN`, `GatedPixelCNN`, `TransformerPrior`); any other model of integer grids, such
-as a notebook's own, is sampled by whole forward passes (`NaiveSteps`). The cached and naive steps give the same
-draws from the same seed.
+Each course model (`starter.models.base.Autoregressive`) that can be sampled faster than by whole forward passes
+says how (its `cached_steps`, next to the forward pass it mirrors: `PixelCNN`, `GatedPixelCNN`, `TransformerPrior`);
+any other model of integer grids, such as a notebook's own, is sampled by whole forward passes (`NaiveSteps`). Both
+are `SamplingSteps`, and give the same draws from the same seed.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from starter.models.pixelcnn import Autoregressive
+from starter.models.base import Autoregressive, SamplingSteps
 
 
 class NaiveSteps:
@@ -23,6 +24,7 @@ class NaiveSteps:
         self.crop = condition is None or condition.dim() == 1
 
     def logits(self, i: int, j: int) -> torch.Tensor:
+        """(N, levels) logits at (i, j), from the grid as drawn so far."""
         rows = self.grid[..., : i + 1, :] if self.crop else self.grid
         logits = self.model(rows) if self.condition is None else self.model(rows, self.condition)
         return logits[:, :, i, j]
@@ -31,17 +33,25 @@ class NaiveSteps:
         """Nothing to do: the grid itself holds the drawn values."""
 
 
-def sampling_steps(model: nn.Module, grid: torch.Tensor, condition: torch.Tensor | None, cached: bool):
-    """The model's own cached steps; whole forward passes for any other model (or with cached=False)."""
-    if cached and hasattr(model, "cached_steps"):
-        return model.cached_steps(grid, condition)
-    return NaiveSteps(model, grid, condition)
+def sampling_steps(model: nn.Module, grid: torch.Tensor, condition: torch.Tensor | None, cached: bool) -> SamplingSteps:
+    """The model's own cached steps if it has them; whole forward passes otherwise (or with cached=False)."""
+    steps = model.cached_steps(grid, condition) if cached and isinstance(model, Autoregressive) else None
+    return NaiveSteps(model, grid, condition) if steps is None else steps
 
 
 @torch.no_grad()
-def sample(model: nn.Module, n: int, temperature: float = 1.0, image_size: tuple[int, int] | None = None,
-           condition: torch.Tensor | None = None, start: torch.Tensor | None = None, first_row: int = 0,
-           cached: bool = True, top_k: int | None = None, top_k_from_row: int = 0) -> torch.Tensor:
+def sample(
+    model: nn.Module,
+    n: int,
+    temperature: float = 1.0,
+    image_size: tuple[int, int] | None = None,
+    condition: torch.Tensor | None = None,
+    start: torch.Tensor | None = None,
+    first_row: int = 0,
+    cached: bool = True,
+    top_k: int | None = None,
+    top_k_from_row: int = 0,
+) -> torch.Tensor:
     """Draw n integer grids ((n, 1, H, W) pixels or (n, H, W) codes) position by position, in raster order.
 
     `image_size`: (H, W), the model's own by default. `condition`: class labels (n,), or the top codes of a bottom

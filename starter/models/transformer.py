@@ -6,6 +6,7 @@ embedding) shifted in front of the sequence: the input at p is the code at p - 1
 p depend only on inputs up to p, so while sampling they are computed once and kept (`KVCache`): a step costs one
 position through the network, attending to the cached ones.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from starter.models.pixelcnn import Autoregressive
+from starter.models.base import Autoregressive, CodeGrid
 from starter.models.registry import register
 from starter.train import StepSchedule
 
@@ -36,7 +37,7 @@ class KVCache:
         end = self.length + keys.shape[2]
         if end > self.capacity:
             raise ValueError(f"the cache holds {self.capacity} positions, not {end}")
-        self.keys[:, :, self.length:end], self.values[:, :, self.length:end] = keys, values
+        self.keys[:, :, self.length : end], self.values[:, :, self.length : end] = keys, values
         self.length = end
         return self.keys[:, :, :end], self.values[:, :, :end]
 
@@ -47,8 +48,9 @@ def causal_mask(queries: int, keys: int) -> torch.Tensor:
     return torch.ones(queries, keys, dtype=torch.bool).tril(keys - queries)
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-              dropout: float = 0.0) -> torch.Tensor:
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, dropout: float = 0.0
+) -> torch.Tensor:
     """softmax(q k^T / sqrt(d) where `mask` allows, -inf elsewhere) v, for (N, heads, T, d) queries and (N, heads,
     S, d) keys and values; `mask` is (T, S) bool. (PyTorch's fused kernel computes exactly this.)"""
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
@@ -69,8 +71,9 @@ class SelfAttention(nn.Module):
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(N, T, width) -> queries, keys and values, each (N, heads, T, width / heads)."""
         n, t, width = x.shape
-        return tuple(part.view(n, t, self.heads, width // self.heads).transpose(1, 2)
-                     for part in self.qkv(x).split(width, dim=2))
+        return tuple(
+            part.view(n, t, self.heads, width // self.heads).transpose(1, 2) for part in self.qkv(x).split(width, dim=2)
+        )
 
     def merge(self, y: torch.Tensor) -> torch.Tensor:
         """(N, heads, T, width / heads) -> the output projection of the heads side by side, (N, T, width)."""
@@ -103,7 +106,9 @@ class TransformerBlock(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.attention = SelfAttention(width, heads, dropout, causal)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width), nn.Dropout(dropout)
+        )
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         x = x + self.attention(self.norm1(x), cache)
@@ -111,14 +116,22 @@ class TransformerBlock(nn.Module):
 
 
 @register("transformer_prior", "codes", width=128, layers=4, heads=4, dropout=0.1)
-class TransformerPrior(Autoregressive):
+class TransformerPrior(Autoregressive, CodeGrid):
     """Decoder-only transformer over (N, grid, grid) code indices -> (N, num_codes, grid, grid) logits.
     `num_classes` set: the class's embedding replaces the start vector (class-conditional prior)."""
 
-    def __init__(self, num_codes: int = 128, grid: int = 7, width: int = 128, layers: int = 4, heads: int = 4,
-                 num_classes: int = 0, dropout: float = 0.0):
-        super().__init__(num_codes, width, num_classes > 0, (grid, grid))
-        self.num_codes, self.grid, self.num_classes = num_codes, grid, num_classes
+    def __init__(
+        self,
+        num_codes: int = 128,
+        grid: int = 7,
+        width: int = 128,
+        layers: int = 4,
+        heads: int = 4,
+        num_classes: int = 0,
+        dropout: float = 0.0,
+    ):
+        super().__init__(num_codes, width, num_classes, (grid, grid))
+        self.num_codes, self.grid = num_codes, grid
         self.start = nn.Parameter(torch.zeros(width)) if not num_classes else None
         self.classes = nn.Embedding(num_classes, width) if num_classes else None
         self.position = nn.Parameter(torch.randn(grid * grid, width) * 0.02)
@@ -136,11 +149,13 @@ class TransformerPrior(Autoregressive):
             return self.classes(condition.long()).unsqueeze(1)
         return self.start.expand(n, 1, -1)
 
-    def sequence_inputs(self, codes: torch.Tensor, condition: torch.Tensor | None, first: int, last: int) -> torch.Tensor:
+    def sequence_inputs(
+        self, codes: torch.Tensor, condition: torch.Tensor | None, first: int, last: int
+    ) -> torch.Tensor:
         """(N, last - first, width): the inputs at positions first..last-1, each the previous code's embedding plus
         the position's embedding."""
         flat = codes.flatten(1)
-        previous = self.embedding(flat[:, max(first - 1, 0): last - 1].long())
+        previous = self.embedding(flat[:, max(first - 1, 0) : last - 1].long())
         if first == 0:
             previous = torch.cat([self.first_input(len(codes), condition), previous], 1)
         return self.drop(previous + self.position[first:last])
@@ -156,19 +171,12 @@ class TransformerPrior(Autoregressive):
             h = block(h)
         return self.logits_at(h).transpose(1, 2).reshape(n, self.num_codes, height, width)
 
-    def check_fits(self, vqvae: nn.Module, grid: int = 7) -> None:
-        """Raise PriorMismatch unless this prior models the codebook size and grid of a VQ-VAE."""
-        from starter.models.prior import PriorMismatch
-
-        k = getattr(vqvae, "quantizer", vqvae).num_codes
-        if (self.num_codes, self.grid) != (k, grid):
-            raise PriorMismatch(f"this prior models {self.grid}x{self.grid} grids of {self.num_codes} codes, but the "
-                                f"VQ-VAE produces {grid}x{grid} grids of {k} codes: retrain the prior on its codes")
-
-    def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> "TransformerSteps":
+    def cached_steps(self, grid: torch.Tensor, condition: torch.Tensor | None) -> TransformerSteps:
+        """A key/value cache per layer (`TransformerSteps`)."""
         return TransformerSteps(self, grid, condition)
 
     def make_optimizer(self, lr: float, steps: int) -> StepSchedule:
+        """AdamW with warm-up and cosine decay (`transformer_optimizer`)."""
         return transformer_optimizer(self, lr, steps)
 
 
@@ -177,11 +185,15 @@ def transformer_optimizer(model: nn.Module, lr: float, steps: int, weight_decay:
     matrices only, the learning rate warmed up over the first steps (up to 500), then decayed to 0 along a cosine."""
     matrices = [p for name, p in model.named_parameters() if p.dim() >= 2 and name != "position"]
     others = [p for name, p in model.named_parameters() if not (p.dim() >= 2 and name != "position")]
-    optimizer = torch.optim.AdamW([{"params": matrices, "weight_decay": weight_decay},
-                                   {"params": others, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        [{"params": matrices, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(0.9, 0.95),
+    )
     warmup = max(1, min(500, steps // 10))
-    return StepSchedule(optimizer, lambda step: min(1.0, (step + 1) / warmup)
-                        * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+    return StepSchedule(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    )
 
 
 def init_weights(module: nn.Module) -> None:
@@ -211,4 +223,3 @@ class TransformerSteps:
 
     def record(self, i: int, j: int, values: torch.Tensor) -> None:
         """Nothing to do: the grid holds the drawn value, the next position's input."""
-

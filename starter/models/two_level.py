@@ -1,5 +1,6 @@
 """A two-level VQ-VAE (VQ-VAE-2 in miniature, notebook 05): a 4x4 top grid for the overall shape, a 7x7 bottom
 grid for the strokes, and a bottom prior that reads the top codes."""
+
 from __future__ import annotations
 
 import torch
@@ -7,7 +8,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from starter.models.autoencoder import conv_decoder, conv_encoder
-from starter.models.prior import CodePrior, PriorMismatch
+from starter.models.base import PriorMismatch
+from starter.models.prior import CodePrior
 from starter.models.registry import register
 from starter.models.vq import Quantized, VectorQuantizer
 
@@ -26,8 +28,9 @@ class TwoLevelVQVAE(nn.Module):
         super().__init__()
         width = 2 * hidden
         self.features = conv_encoder(hidden)
-        self.top_encoder = nn.Sequential(nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
-                                         nn.Conv2d(width, code_dim, 1))
+        self.top_encoder = nn.Sequential(
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(width, code_dim, 1)
+        )
         self.top_quantizer = VectorQuantizer(top_codes, code_dim, update="ema", restart=True)
         self.top_to_bottom = upsample_4_to_7(code_dim, code_dim)
         self.bottom_encoder = nn.Conv2d(width + code_dim, code_dim, 1)
@@ -62,7 +65,9 @@ class TwoLevelVQVAE(nn.Module):
 
 
 @torch.no_grad()
-def encode_two_level(model: TwoLevelVQVAE, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_two_level(
+    model: TwoLevelVQVAE, images: torch.Tensor, batch_size: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 1, 28, 28) images -> top (N, 4, 4) and bottom (N, 7, 7) code indices, batch by batch."""
     model.eval()
     top, bottom = zip(*(model.encode(chunk) for chunk in images.split(batch_size)))
@@ -87,20 +92,28 @@ class BottomPrior(CodePrior):
 
     def __init__(self, num_codes: int = 32, top_codes: int = 128, channels: int = 64, blocks: int = 5, embed: int = 32):
         super().__init__(num_codes=num_codes, grid=7, channels=channels, blocks=blocks, embed=embed)
-        self.top_codes, self.conditional = top_codes, True
+        self.top_codes = top_codes
         self.top_embedding = nn.Embedding(top_codes, embed)
-        self.top_features = nn.Sequential(nn.Conv2d(embed, channels, 7, padding=3), nn.ReLU(),
-                                          upsample_4_to_7(channels, channels))
+        self.top_features = nn.Sequential(
+            nn.Conv2d(embed, channels, 7, padding=3), nn.ReLU(), upsample_4_to_7(channels, channels)
+        )
         self.top_to_blocks = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(blocks))
 
-    def condition_terms(self, top: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    @property
+    def conditional(self) -> bool:
+        """Always: the condition is the top codes."""
+        return True
+
+    def condition_terms(self, condition: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Top codes (N, 4, 4) -> the (N, C, 7, 7) maps added after the first layer and after each block."""
-        condition = self.top_features(self.top_embedding(top).permute(0, 3, 1, 2))
-        return condition, [project(condition) for project in self.top_to_blocks]
+        features = self.top_features(self.top_embedding(condition).permute(0, 3, 1, 2))
+        return features, [project(features) for project in self.top_to_blocks]
 
     def check_fits(self, vqvae: TwoLevelVQVAE, grid: int = 7) -> None:
         """Raise PriorMismatch unless both codebook sizes match the two-level VQ-VAE's."""
         sizes = (vqvae.top_quantizer.num_codes, vqvae.bottom_quantizer.num_codes)
         if (self.top_codes, self.num_codes) != sizes:
-            raise PriorMismatch(f"this bottom prior reads {self.top_codes} top codes and models {self.num_codes} "
-                                f"bottom codes, but the VQ-VAE has {sizes[0]} and {sizes[1]}")
+            raise PriorMismatch(
+                f"this bottom prior reads {self.top_codes} top codes and models {self.num_codes} "
+                f"bottom codes, but the VQ-VAE has {sizes[0]} and {sizes[1]}"
+            )

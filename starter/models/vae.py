@@ -1,4 +1,5 @@
 """The variational autoencoder of notebook 05: the notebook-01 autoencoder with a Gaussian encoder."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -35,9 +36,9 @@ def kl_to_standard_normal(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Te
 
 
 class VAEOutput(NamedTuple):
-    x_hat: torch.Tensor     # (N, 1, 28, 28) Bernoulli means of p(x | z)
-    mean: torch.Tensor      # (N, latent_dim)
-    log_var: torch.Tensor   # (N, latent_dim)
+    x_hat: torch.Tensor  # (N, 1, 28, 28) Bernoulli means of p(x | z)
+    mean: torch.Tensor  # (N, latent_dim)
+    log_var: torch.Tensor  # (N, latent_dim)
 
 
 @register("vae", "images")

@@ -1,5 +1,6 @@
 """Vector quantisation (notebook 02): nearest-code lookup, straight-through gradients, the VQ-VAE losses,
 and two cures for dead codes, restarts and the EMA codebook update of the VQ-VAE paper's appendix."""
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
@@ -18,7 +19,8 @@ def make_codebook(num_codes: int, code_dim: int) -> nn.Parameter:
 
 
 def squared_distances(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """(M, d) vectors and (K, d) codes -> (M, K) squared L2 distances, as ||z||² - 2 z·e + ||e||² (no (M, K, d) tensor)."""
+    """(M, d) vectors and (K, d) codes -> (M, K) squared L2 distances, as ||z||² - 2 z·e + ||e||²
+    (no (M, K, d) tensor)."""
     return z.pow(2).sum(1, keepdim=True) - 2 * z @ codebook.t() + codebook.pow(2).sum(1)
 
 
@@ -69,8 +71,8 @@ def working_parts(**functions: Callable) -> VQParts:
 
 
 class Quantized(NamedTuple):
-    z_q: torch.Tensor          # (N, d, H, W) quantised vectors, with straight-through gradients
-    indices: torch.Tensor      # (N, H, W) code index at each position
+    z_q: torch.Tensor  # (N, d, H, W) quantised vectors, with straight-through gradients
+    indices: torch.Tensor  # (N, H, W) code index at each position
     codebook_loss: torch.Tensor
     commitment_loss: torch.Tensor
 
@@ -80,8 +82,16 @@ class VectorQuantizer(nn.Module):
     `restart=True` re-initialises codes unused for a while from recent encoder outputs. `parts` are the functions
     it is made of (notebook 02 passes the student's)."""
 
-    def __init__(self, num_codes: int = 128, code_dim: int = 16, update: str = "grad", restart: bool = False,
-                 decay: float = 0.99, restart_after: int = 100, parts: VQParts = VQParts()):
+    def __init__(
+        self,
+        num_codes: int = 128,
+        code_dim: int = 16,
+        update: str = "grad",
+        restart: bool = False,
+        decay: float = 0.99,
+        restart_after: int = 100,
+        parts: VQParts = VQParts(),
+    ):
         super().__init__()
         if update not in {"grad", "ema"}:
             raise ValueError(f"update must be 'grad' or 'ema', got {update!r}")
@@ -140,8 +150,15 @@ class VectorQuantizer(nn.Module):
 class VQVAE(nn.Module):
     """Conv encoder -> d-dimensional vectors on a 7x7 grid -> nearest of K codes -> conv decoder."""
 
-    def __init__(self, num_codes: int = 128, code_dim: int = 16, hidden: int = 32, update: str = "grad",
-                 restart: bool = False, parts: VQParts = VQParts()):
+    def __init__(
+        self,
+        num_codes: int = 128,
+        code_dim: int = 16,
+        hidden: int = 32,
+        update: str = "grad",
+        restart: bool = False,
+        parts: VQParts = VQParts(),
+    ):
         super().__init__()
         self.encoder = nn.Sequential(conv_encoder(hidden), nn.Conv2d(2 * hidden, code_dim, 1))
         self.quantizer = VectorQuantizer(num_codes, code_dim, update=update, restart=restart, parts=parts)
@@ -167,8 +184,12 @@ def vqvae_loss(model: VQVAE, batch: tuple, beta: float = 0.25) -> dict[str, torc
     x, _ = batch
     x_hat, q = model(x)
     recon = F.mse_loss(x_hat, x)
-    return {"loss": recon + q.codebook_loss + beta * q.commitment_loss, "recon": recon,
-            "codebook": q.codebook_loss, "commitment": q.commitment_loss}
+    return {
+        "loss": recon + q.codebook_loss + beta * q.commitment_loss,
+        "recon": recon,
+        "codebook": q.codebook_loss,
+        "commitment": q.commitment_loss,
+    }
 
 
 class SingleCodeAutoencoder(nn.Module):
