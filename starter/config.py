@@ -75,8 +75,11 @@ DEVICE: torch.device = choose_device(os.environ.get(DEVICE_ENV))
 
 def threads_per_job(jobs: int) -> int:
     """Torch threads for each of `jobs` parallel processes: the cores shared out, so that none spins against another
-    (two processes of 2 threads each on 2 cores run 5-50x slower than one after the other)."""
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+    (two processes of 2 threads each on 2 cores run 5-50x slower than one after the other). The cores are this
+    process's OpenMP threads when OMP_NUM_THREADS caps them (a process that itself shares the machine), else all."""
+    cap = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    cores = int(cap) if cap.isdigit() and int(cap) > 0 else os.cpu_count() or 1
+    return max(1, cores // max(1, jobs))
 
 
 def thread_limits(threads: int) -> dict[str, str]:

@@ -3696,6 +3696,17 @@ UNSEEN_WRONG_ANSWERS["causal-mask"] = [
 
 CORRECT_ANSWERS["attention"] = [
     Answer(
+        "d read from the values (the prose gives q, k and v the same last size d), torch.bmm on flattened heads",
+        '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""
+    *batch, t, d = q.shape
+    d = v.size(-1)
+    scores = torch.bmm(q.reshape(-1, t, d), k.reshape(-1, k.shape[-2], d).transpose(1, 2)) / d**0.5
+    scores = scores.view(*batch, t, -1).masked_fill(mask.logical_not(), float("-inf"))
+    return scores.softmax(-1) @ v
+''',
+    ),
+    Answer(
         "as the prose: @, masked_fill with float('-inf'), F.softmax",
         '''def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """softmax(q k^T / sqrt(d), -inf where mask is False) v, for (N, heads, T, d) q and (N, heads, S, d) k, v."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from starter.config import FAST_ENV, MNIST_ENV, PROJECT_ROOT, STATIC_ENV
+from starter.config import FAST_ENV, MNIST_ENV, PROJECT_ROOT, STATIC_ENV, thread_limits
 
 CONDA_TO_PIP = {"pytorch": "torch"}
 
@@ -132,6 +132,7 @@ def test_a_hub_installs_the_wheel_and_runs_notebook_04_from_anywhere(tmp_path):
         FAST_ENV: "1",
         STATIC_ENV: "1",
         MNIST_ENV: os.environ.get(MNIST_ENV, ""),
+        **{name: value for name, value in os.environ.items() if name in thread_limits(1)},  # as this test run's
     }
     command = [str(python), "-c", run]
     if shutil.which("bwrap"):  # everything read-only but the student's home and the notebook's folder

@@ -99,7 +99,7 @@ def _attention_causes(q, k, v, mask) -> dict[str, torch.Tensor]:
 
 
 def _attention_matches(attention: Handle, queries: int, keys: int, causal: bool) -> None:
-    q, k, v = torch.randn(2, 3, queries, 8), torch.randn(2, 3, keys, 8), torch.randn(2, 3, keys, 5)
+    q, k, v = torch.randn(2, 3, queries, 8), torch.randn(2, 3, keys, 8), torch.randn(2, 3, keys, 8)  # all (..., d)
     mask = _mask_answer(queries, keys) if causal else torch.rand(queries, keys) < 0.7
     mask[:, 0] = True  # every query sees something
     found = attention(q, k, v, mask)
