@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from training_runs import TINY_PIXELCNN
 
 from starter.models.gated_pixelcnn import GatedPixelCNN
 from starter.models.pixelcnn import MaskedConv2d, PixelCNN, causal_mask, receptive_field
@@ -106,10 +107,7 @@ def test_cli_trains_a_pixelcnn_within_its_time_limit(tmp_path, monkeypatch, loca
                 str(out),
                 "--model",
                 "pixelcnn",
-                "--channels",
-                "8",
-                "--blocks",
-                "1",
+                *TINY_PIXELCNN,
                 "--limit",
                 "64",
                 "--test-limit",

@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from matplotlib.figure import Figure
+from training_runs import TINY_PIXELCNN, TINY_RUN
 
 from starter import widgets
 from starter.checkpoints import CheckpointError, load_model
@@ -157,12 +158,7 @@ def test_cli_trains_classifier_and_prior(tmp_path, monkeypatch, local_mnist):
                 *data,
                 "--out",
                 str(tmp_path / "cls"),
-                "--epochs",
-                "1",
-                "--limit",
-                "256",
-                "--test-limit",
-                "500",
+                *TINY_RUN,
             ]
         )
         == 0
@@ -176,16 +172,8 @@ def test_cli_trains_classifier_and_prior(tmp_path, monkeypatch, local_mnist):
                 str(CHECKPOINTS / "vqvae.pt"),
                 "--out",
                 str(tmp_path / "prior"),
-                "--epochs",
-                "1",
-                "--limit",
-                "256",
-                "--test-limit",
-                "500",
-                "--channels",
-                "8",
-                "--blocks",
-                "1",
+                *TINY_RUN,
+                *TINY_PIXELCNN,
                 "--conditional",
             ]
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
+from training_runs import TINY_PIXELCNN, TINY_RUN
 
 from starter.checkpoints import load_model
 from starter.checks.kernel import LocalKernel
@@ -112,12 +113,7 @@ def test_cli_trains_a_two_level_model_and_both_priors(tmp_path, monkeypatch, loc
                 *data,
                 "--out",
                 str(tmp_path / "two"),
-                "--epochs",
-                "1",
-                "--limit",
-                "256",
-                "--test-limit",
-                "500",
+                *TINY_RUN,
                 "--top-codes",
                 "16",
                 "--bottom-codes",
@@ -137,16 +133,8 @@ def test_cli_trains_a_two_level_model_and_both_priors(tmp_path, monkeypatch, loc
             level,
             "--out",
             str(tmp_path / level),
-            "--epochs",
-            "1",
-            "--limit",
-            "256",
-            "--test-limit",
-            "500",
-            "--channels",
-            "8",
-            "--blocks",
-            "1",
+            *TINY_RUN,
+            *TINY_PIXELCNN,
         ]
         assert cli(args + (["--conditional"] if level == "top" else [])) == 0
     top, metrics = load_model(tmp_path / "top" / "checkpoint.pt", grid=4, num_classes=10)

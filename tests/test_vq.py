@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from training_runs import TINY_RUN
 
 from starter.checkpoints import CheckpointError, load_model
 from starter.checks.kernel import LocalKernel
@@ -126,12 +127,7 @@ def test_cli_trains_generates_and_rejects_wrong_k(tmp_path, monkeypatch, local_m
                 *data,
                 "--out",
                 str(out),
-                "--epochs",
-                "1",
-                "--limit",
-                "256",
-                "--test-limit",
-                "500",
+                *TINY_RUN,
                 "-k",
                 "16",
                 "--hidden",
