@@ -207,11 +207,14 @@ def test_a_killed_batch_resumes_without_grading_again_and_ends_as_an_uninterrupt
         "--cell-timeout",
         "20",
     ]
+    scratch = tempfile.mkdtemp(prefix="kb-")  # short (kernel sockets): what the killed run leaves is removed below
+    env = {**os.environ, "TMPDIR": scratch}
     whole = subprocess.Popen(  # meanwhile, the uninterrupted run it must end as
-        [*command, "--out", str(tmp_path / "whole")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, "--out", str(tmp_path / "whole")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     first = subprocess.Popen(
         [*command, "--out", str(tmp_path / "killed")],
+        env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -223,9 +226,10 @@ def test_a_killed_batch_resumes_without_grading_again_and_ends_as_an_uninterrupt
     first.wait()
     done = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
     assert len(done) == 1 and (tmp_path / "killed" / "grades.csv").exists()
-    subprocess.run([*command, "--out", str(tmp_path / "killed")], check=True, capture_output=True)
+    subprocess.run([*command, "--out", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
     assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json") if p.name in done} == done
     assert whole.wait(timeout=600) == 0
+    shutil.rmtree(scratch)
     assert (tmp_path / "killed" / "grades.csv").read_text() == (tmp_path / "whole" / "grades.csv").read_text()
 
 
