@@ -1,6 +1,6 @@
 """Test-run settings shared by the unit tests and nbval over solutions/.
 
-- Nothing the tests start writes to the user's home, which may be read-only: Jupyter's runtime files, IPython's
+- Nothing the tests start writes to the user's home, which may be read-only: Jupyter's data and runtime files, IPython's
   profile and matplotlib's cache go to this run's own temporary folder.
 - Under pytest-xdist (`make test` runs one worker per core), each worker and every kernel it starts use one torch
   thread, so that workers share the cores instead of spinning against each other; the slowest files go out first.
@@ -15,11 +15,32 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import pytest
-import torch
+OUT_OF_HOME = {
+    "JUPYTER_CONFIG_DIR": "jupyter-config",
+    "JUPYTER_DATA_DIR": "jupyter-data",
+    "JUPYTER_RUNTIME_DIR": "jupyter-runtime",
+    "IPYTHONDIR": "ipython",
+    "MPLCONFIGDIR": "matplotlib",
+}
 
-from starter.config import FASHION_ENV, thread_limits
-from starter.dataset_files import available_offline
+
+def keep_out_of_home() -> Path | None:
+    """Point every OUT_OF_HOME variable at a fresh folder, unless the run that started this one did (xdist)."""
+    if all(variable in os.environ for variable in OUT_OF_HOME):
+        return None
+    scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
+    for variable, folder in OUT_OF_HOME.items():
+        os.environ.setdefault(variable, str(scratch / folder))
+    return scratch
+
+
+OWN_SCRATCH = keep_out_of_home()  # before anything imports matplotlib or Jupyter
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from starter.config import FASHION_ENV, thread_limits  # noqa: E402
+from starter.dataset_files import available_offline  # noqa: E402
 
 # The files that take longest, in that order: handed out first, so that no worker is left with one at the end.
 SLOWEST_FIRST = [
@@ -38,15 +59,9 @@ SLOWEST_FIRST = [
 ]
 
 
-OUT_OF_HOME = {"JUPYTER_RUNTIME_DIR": "jupyter-runtime", "IPYTHONDIR": "ipython", "MPLCONFIGDIR": "matplotlib"}
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    if not all(variable in os.environ for variable in OUT_OF_HOME):  # else set by the run that started this one
-        scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
-        config.add_cleanup(lambda: shutil.rmtree(scratch, ignore_errors=True))
-        for variable, folder in OUT_OF_HOME.items():
-            os.environ.setdefault(variable, str(scratch / folder))
+    if OWN_SCRATCH is not None:
+        config.add_cleanup(lambda: shutil.rmtree(OWN_SCRATCH, ignore_errors=True))
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.update(thread_limits(1))
         torch.set_num_threads(1)
