@@ -160,7 +160,6 @@ def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(
         out = capsys.readouterr().out
         assert score in out and "Encoder" in out and "hidden test" not in out
     assert set(Path(tempfile.gettempdir()).glob("self-check-*")) == before
-    Path(own).rmdir()
 
 
 def test_submissions_as_instructors_receive_them(tmp_path):
