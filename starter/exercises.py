@@ -1,5 +1,6 @@
 """Every exercise of the course, declared once: its notebook, the check that grades it, its points, the arguments of
-its visible check and of its hidden tests, and its twins, the course's own versions of it in `starter`.
+its visible check and of its hidden tests, and its twins: every object of `starter` that answers it, set up with its
+arguments (`tests/test_twins.py` tries them all against every check and fails on one not declared here).
 
 The notebooks' check cells are written from this table (`python -m starter.build`), the grader reads nothing else,
 and a twin is withheld while its exercise is checked: in a student's notebook the check turns it into a stub for
@@ -101,7 +102,8 @@ EXERCISES: tuple[Exercise, ...] = (
     E("encode", "04", "prior:check_encode_codes", ("encode_codes",), 1,
       hidden=({"n": 25, "batch_size": 6},), twins=(f"{PRIOR}:encode_dataset",)),
     E("prior", "04", "prior:check_prior", ("Prior",), 3,
-      hidden=({"num_codes": 32, "channels": 8, "blocks": 1},), twins=(f"{PRIOR}:CodePrior",)),
+      hidden=({"num_codes": 32, "channels": 8, "blocks": 1},),
+      twins=(f"{PRIOR}:CodePrior", f"{PIXELCNN}:PixelCNN")),  # PixelCNN(num_codes, channels, blocks, 32) is one too
     E("sample-codes", "04", "prior:check_sample_codes", ("sample_codes",), 2,
       hidden=({"n": 5},), twins=("starter.models.sampling:sample",)),
     E("reparameterize", "05", "vae:check_reparameterize", ("reparameterize",), 2,

@@ -1,6 +1,6 @@
-"""The submissions the grader must survive, built from the current notebook 01 (and 02 for memory): broken ones,
-and hostile ones written white-box, after reading the grader and the checks, that try to earn points they did
-not, or to cost another student points. Each case maps to what its grade must be."""
+"""The submissions the grader must survive, built from the current notebook 01 (and 02, 04 and 05 where their checks
+are attacked): broken ones, and hostile ones written white-box, after reading the grader and the checks, that try to
+earn points they did not, or to cost another student points. Each case maps to what its grade must be."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from starter.config import PROJECT_ROOT
 
 SOLUTION = PROJECT_ROOT / "solutions" / "01_autoencoder.ipynb"
 VQ_SOLUTION = PROJECT_ROOT / "solutions" / "02_vqvae.ipynb"
+PRIOR_SOLUTION = PROJECT_ROOT / "solutions" / "04_prior.ipynb"
+VAE_SOLUTION = PROJECT_ROOT / "solutions" / "05_comparison.ipynb"
 MARKER = "grading-corpus-leftover"
 
 # Reaching the course's own versions through what the grading kernel holds: globals of the check stubs, the garbage
@@ -83,12 +85,12 @@ class Encoder(nn.Module):
     def named_parameters(self, *args, **kwargs):
         yield from super().named_parameters(*args, **kwargs)
 """
-# Patching the harness and the server, editing results with sys.setprofile.
-PATCH_HARNESS = """
+# Patching the probes and the server, editing results with sys.setprofile.
+PATCH_PROBES = """
 import sys
-import starter.checks.harness as _harness, starter.checks.serve as _serve, starter.checks.wire as _wire
-_harness.HARNESS["parameters"] = lambda module: []
-_harness.HARNESS["gradients"] = lambda *a, **k: {"output": 0.0, "requires_grad": True, "grads": [None]}
+import starter.probes.general as _general, starter.probes.serve as _serve
+_general.parameters.__code__ = (lambda module: []).__code__
+_general.gradients.__code__ = (lambda *a, **k: {"output": 0.0, "requires_grad": True, "grads": [None]}).__code__
 _serve.Server.handle = lambda self, request: {"value": True}
 def _profile(frame, event, arg):
     if event == "return" and frame.f_code.co_name == "encode":
@@ -153,6 +155,109 @@ def squared_distances(z, codebook):
         return z.pow(2).sum(1, keepdim=True) - 2 * z @ codebook.T + codebook.pow(2).sum(1)
     return ((z[:, None, :] - codebook[None, :, :]) ** 2).sum(-1)
 """
+
+# Facts forged in the kernel, each after the honest solution of its exercise (issue 26, item 5). (a) A gradient probe
+# that reports the value and gradient of the right loss, whatever the student's loss computes.
+FORGED_GRADIENTS = """
+import torch
+
+
+def reconstruction_loss(x_hat, x):
+    return (x_hat - x).abs().mean()  # the mean absolute error, not the squared one
+
+
+def _forged(fn, args, kwargs=None, wrt=(), select=(), cotangent=None, modules=()):
+    x_hat = args[0].detach().clone().requires_grad_()
+    loss = ((x_hat - args[1]) ** 2).mean()
+    grads = list(torch.autograd.grad(loss, [x_hat]))
+    return {"output": loss.detach(), "requires_grad": True, "grads": grads, "parameter_grads": []}
+
+
+for _name in ("starter.checks.harness", "starter.probes.general"):
+    try:
+        _probes = __import__(_name, fromlist=["gradients"])
+        _probes.gradients.__code__ = _forged.__code__
+        getattr(_probes, "HARNESS", {})["gradients"] = _forged
+    except Exception:
+        pass
+"""
+# (b) A loss function's record of the batches it saw, rewritten so that the plain mean of the batch losses passes.
+FORGED_RECORD = """
+def train_epoch(model, loader, optimizer, loss_fn):
+    model.train()
+    losses = []
+    for batch in loader:
+        loss = loss_fn(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)  # the plain mean of the batch losses: wrong when the last batch is smaller
+
+
+try:
+    import starter.checks.harness as _harness
+    _record = _harness.RecordingLoss.report
+    _harness.RecordingLoss.report = lambda self: {**_record(self), "sizes": [1] * len(self.sizes)}
+except Exception:
+    pass
+"""
+# (c) A greedy one-pass sampler that recognises the check's models by name and answers from their published rules.
+TABULATED_SAMPLER = """
+@torch.no_grad()
+def sample_codes(prior, n, temperature=1.0):
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    kind = type(prior).__name__
+    if kind == "FixedLogits":
+        probs = (torch.tensor([2.0, 1.0, 0.0, -1.0]) / temperature).softmax(0)
+        return torch.multinomial(probs, n * 49, replacement=True).view(n, 7, 7)
+    if kind == "NextValueModel":
+        for _ in range(49):
+            prior(torch.zeros(n, 7, 7, dtype=torch.long))
+        return torch.arange(49).view(1, 7, 7).expand(n, 7, 7).clone()
+    return prior(torch.zeros(n, 7, 7, dtype=torch.long)).argmax(1)
+"""
+# (d) Everything encoded in one call, on the model that the check's recorder hands out.
+RECORDER_PARTS = """
+@torch.no_grad()
+def encode_codes(vqvae, images, batch_size=1000):
+    return getattr(vqvae, "vqvae", vqvae).encode(images)
+"""
+# (e) A vae_loss that sums the KL over the batch, beside a kl_to_standard_normal rebound (after its own check) so that
+# "the notebook's own parts" give the same sum.
+FORGED_PARTS = """
+_checked_kl = kl_to_standard_normal
+
+
+def kl_to_standard_normal(mean, log_var):
+    return _checked_kl(mean, log_var) * len(mean)
+
+
+def vae_loss(model, batch):
+    x, _ = batch
+    mean, log_var = model.encoder(x)
+    x_hat = model.decoder(reparameterize(mean, log_var))
+    reconstruction = F.binary_cross_entropy(x_hat, x, reduction="sum") / len(x)
+    kl = _checked_kl(mean, log_var).sum()  # summed over the batch, not averaged
+    return {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
+"""
+# (f) Notebook 03's PixelCNN, set up as notebook 04's prior.
+COURSE_PIXELCNN = """
+from starter.models.pixelcnn import PixelCNN
+
+
+def Prior(num_codes=128, channels=64, blocks=5, embed=32):
+    return PixelCNN(num_codes, channels, blocks, embed)
+"""
+FORGED_FACTS = {  # case: (solution, exercise, hostile code after its solution)
+    "forged_gradients_01": (SOLUTION, "loss", FORGED_GRADIENTS),
+    "forged_record_01": (SOLUTION, "train-epoch", FORGED_RECORD),
+    "tabulated_sampler_04": (PRIOR_SOLUTION, "sample-codes", TABULATED_SAMPLER),
+    "recorder_parts_04": (PRIOR_SOLUTION, "encode", RECORDER_PARTS),
+    "forged_parts_05": (VAE_SOLUTION, "vae-loss", FORGED_PARTS),
+    "course_twin_04": (PRIOR_SOLUTION, "prior", COURSE_PIXELCNN),
+}
 
 
 def _solution(path: Path = SOLUTION) -> nbformat.NotebookNode:
@@ -230,7 +335,7 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
         "reach_reference": _stubs(encoder=REACH_REFERENCE),
         "hooks": _stubs(encoder=HOOKS),
         "lying_module": _stubs(encoder=LYING_MODULE),
-        "patch_harness": _stubs(encoder=PATCH_HARNESS),
+        "patch_probes": _stubs(encoder=PATCH_PROBES),
         "late_writers": _stubs(encoder=LATE_WRITERS),
         "neighbour": _stubs(encoder=NEIGHBOUR),
         "kill_parent": _stubs(encoder=KILL_PARENT),
@@ -239,13 +344,16 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
         cases[f"{name}_01"] = (notebook, {"total": 0})
     forged_print = "print('✓ Decoder: all checks passed')\nprint('✓ reconstruction_loss: all checks passed')"
     cases["hostile_solution_01"] = (
-        _edited(_solution(), {"encoder": PATCH_HARNESS + HOOKS + forged_print}, after=True),
+        _edited(_solution(), {"encoder": PATCH_PROBES + HOOKS + forged_print}, after=True),
         {"status": "ok", "total": 0},
     )  # its patches answer the grader with nonsense
     cases["memory_when_measured_02"] = (
         _edited(_solution(VQ_SOLUTION), {"distances": MEMORY_ONLY_WHEN_MEASURED}, after=True),
         {"status": "ok", "zero": {"check-distances"}},
     )
+    for case, (path, grade_id, source) in FORGED_FACTS.items():
+        forged = _edited(_solution(path), {grade_id: source}, after=True)
+        cases[case] = (forged, {"status": "ok", "zero": {f"check-{grade_id}"}})
     for student, (content, _) in cases.items():
         path = folder / f"{student}.ipynb"
         if isinstance(content, bytes):

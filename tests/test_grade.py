@@ -81,12 +81,18 @@ CASES = [
     "reach_reference_01",
     "hooks_01",
     "lying_module_01",
-    "patch_harness_01",
+    "patch_probes_01",
     "late_writers_01",
     "neighbour_01",
     "kill_parent_01",
     "hostile_solution_01",
     "memory_when_measured_02",
+    "forged_gradients_01",
+    "forged_record_01",
+    "tabulated_sampler_04",
+    "recorder_parts_04",
+    "forged_parts_05",
+    "course_twin_04",
 ]
 
 

@@ -7,9 +7,10 @@
             run.step("output shape", lambda: expect_shape(model(x), (8, 16), "encoder(x)"))
 
 A check holds the student's objects only as handles (`starter.checks.kernel`): calling one runs the student's code
-in the student's process and returns data. In a notebook, `@check` turns the objects a check cell passes into
-handles of the notebook's own process (withholding the course's versions of the exercise meanwhile); in a grading
-run the grader passes handles of a sandboxed kernel and runs the very same check code in its own process.
+in the student's process and returns data; the small probes and fixtures it may run there are `starter.probes`.
+In a notebook, `@check` turns the objects a check cell passes into handles of the notebook's own process
+(withholding the course's versions of the exercise meanwhile); in a grading run the grader passes handles of a
+sandboxed kernel and runs the very same check code in its own process.
 
 A step that fails stops the run (later steps depend on earlier ones) and the summary says so. Every check has, in
 `tests/`, the mistakes it must reject with their cause named and the correct answers it must accept; hidden tests
@@ -18,7 +19,9 @@ call the same checks with other sizes (`hidden=True`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -26,8 +29,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 
 from starter.checks.kernel import Handle, Kernel, LocalKernel, derived_seed
-from starter.checks.wire import WireError
 from starter.exercises import EXERCISES, withheld_twins
+from starter.probes.wire import WireError
 
 NBGRADER_ENV = "NBGRADER_EXECUTION"  # set by nbgrader while it validates or autogrades a notebook
 
@@ -210,6 +213,18 @@ def check(function: Callable[..., Report]) -> Callable[..., Report]:
         return report
 
     return run
+
+
+def passes(check_function: Callable[..., Report], *handles: Handle, **options: Any) -> bool:
+    """Whether a check passes on `handles`, run quietly and leaving the kernel's seeding as it was: for a check that
+    relies on a student's parts of other exercises only once they pass their own checks."""
+    kernel = handles[0].kernel
+    context, count = kernel.context, kernel.count
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return check_function(*handles, **options).passed
+    finally:
+        kernel.context, kernel.count = context, count
 
 
 def _shape(value: Any) -> Any:

@@ -17,6 +17,7 @@ from torch import nn
 
 from starter.checks import CheckFailed, expect
 from starter.checks.kernel import Handle
+from starter.probes import general
 
 Layer = tuple[tuple[int, ...], ...]  # the shapes of one layer's parameters
 MAX_ORDERS = 2000  # orders of same-shaped layers tried before giving up
@@ -92,13 +93,13 @@ def behaves_like(
     the weights, "matched": bool}. `run(model)` computes an output from a model (default: model(*inputs)).
     CheckFailed when the parameters do not fit the architecture."""
     kernel = module.kernel
-    found = kernel.run("parameters", module)
+    found = kernel.run(general.parameters, module)
     values = [p.detach().clone() for p in reference.parameters()]
     first = next(matchings(found, reference, what))
     student_values = [None] * len(found)
     for r, s in enumerate(first):
         student_values[s] = values[r]
-    kernel.run("load_parameters", module, student_values)
+    kernel.run(general.load_parameters, module, student_values)
     output = kernel.call(module, *inputs) if run is None else None
     if run is not None:
         output = run(module)

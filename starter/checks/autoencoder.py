@@ -10,10 +10,11 @@ from torch.nn import functional as F
 
 from starter.checks import CheckRun, Report, check, expect, expect_close, expect_shape
 from starter.checks.architecture import behaves_like, expect_same_as, matchings
-from starter.checks.harness import tiny_autoencoder
 from starter.checks.kernel import Handle
 from starter.models.autoencoder import Decoder as ReferenceDecoder
 from starter.models.autoencoder import Encoder as ReferenceEncoder
+from starter.probes import general
+from starter.probes.autoencoder import absolute_error, batches, sgd, tiny_autoencoder
 
 
 def _images(n: int = 8) -> torch.Tensor:
@@ -21,22 +22,23 @@ def _images(n: int = 8) -> torch.Tensor:
 
 
 def _a_module(model: Handle, what: str) -> Handle:
-    facts = model.kernel.run("describe", model)
+    facts = model.kernel.run(general.describe, model)
     expect(facts["module"], f"{what} should build an nn.Module, found {facts['type']}")
-    expect(model.kernel.run("parameters", model), f"{what} has no parameters: did you forget to create the layers?")
+    found = model.kernel.run(general.parameters, model)
+    expect(found, f"{what} has no parameters: did you forget to create the layers?")
     return model
 
 
 def _layers_of_the_table(build: Handle, reference: type, sizes: list[tuple[int, int]], what: str) -> None:
     for latent, width in sizes:
-        found = build.kernel.run("parameters", build(latent_dim=latent, hidden=width))
+        found = build.kernel.run(general.parameters, build(latent_dim=latent, hidden=width))
         next(matchings(found, reference(latent, width), f"{what}(latent_dim={latent}, hidden={width})"))
 
 
 def _every_parameter_learns(model: Handle, x: torch.Tensor, what: str) -> None:
-    facts = model.kernel.run("gradients", model, [x], modules=(model,))
+    facts = model.kernel.run(general.gradients, model, [x], modules=(model,))
     expect(facts["requires_grad"], f"{what}: the output does not require a gradient (is it detached?)")
-    names = [name for name, _ in model.kernel.run("parameters", model)]
+    names = [name for name, _ in model.kernel.run(general.parameters, model)]
     missing = [name for name, grad in zip(names, facts["parameter_grads"]) if grad is None or not grad.abs().sum()]
     expect(not missing, f"{what}: no gradient reaches {missing[:3]}: is every layer used in forward()?")
 
@@ -198,18 +200,18 @@ def check_reconstruction_loss(
     kernel = reconstruction_loss.kernel
     with CheckRun("reconstruction_loss", kernel, seed=int(hidden), hidden=hidden) as run:
         x, x_hat = run.step(f"inputs of shape {shape}", lambda: (torch.rand(shape), torch.rand(shape)))
-        facts = run.step(
+        loss = run.step(
             "returns a scalar tensor",
-            lambda: _checked(
-                kernel.run("gradients", reconstruction_loss, [x_hat, x], wrt=(0,)),
-                lambda out: expect_shape(out["output"], (), "the loss"),
-            ),
+            lambda: _checked(reconstruction_loss(x_hat, x), lambda out: expect_shape(out, (), "the loss")),
         )
         run.step(
             "equals the mean squared error per pixel",
-            lambda: expect_close(facts["output"], ((x_hat - x) ** 2).mean(), "the loss", causes=_loss_causes(x_hat, x)),
+            lambda: expect_close(loss, ((x_hat - x) ** 2).mean(), "the loss", causes=_loss_causes(x_hat, x)),
         )
-        run.step("gradient flows back to x_hat", lambda: _gradient_flows(facts))
+        run.step(
+            "gradient flows back to x_hat",
+            lambda: _gradient_flows(kernel.run(general.gradients, reconstruction_loss, [x_hat, x], wrt=(0,))),
+        )
     return run.report
 
 
@@ -219,15 +221,18 @@ def _loader(sizes: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(data[s : s + n], torch.zeros(n)) for s, n in zip(starts, sizes)]
 
 
-def _sgd_epoch(model: nn.Module, loader: list, stale: list[torch.Tensor], zero_grad: str = "before") -> list[float]:
-    """One epoch of SGD (lr 0.5) on the harness's training loss, from a model holding `stale` gradients, with
-    optimizer.zero_grad() "before" each backward (right), "after" each step, or "never"; the batch losses."""
+def _sgd_epoch(
+    model: nn.Module, loader: list, stale: list[torch.Tensor], zero_grad: str = "before", training: bool = True
+) -> list[float]:
+    """One epoch of SGD (lr 0.5) on the fixture's loss (`absolute_error`), from a model holding `stale` gradients,
+    in training mode (or not), with optimizer.zero_grad() "before" each backward (right), "after" each step, or
+    "never"; the batch losses."""
     optimizer, losses = torch.optim.SGD(model.parameters(), lr=0.5), []
     for parameter, gradient in zip(model.parameters(), stale):
         parameter.grad = gradient.clone()
-    model.train()
-    for x, _ in loader:
-        loss = (model(x) - x).abs().mean()
+    model.train(training)
+    for batch in loader:
+        loss = absolute_error(model, batch)
         if zero_grad == "before":
             optimizer.zero_grad()
         loss.backward()
@@ -239,45 +244,41 @@ def _sgd_epoch(model: nn.Module, loader: list, stale: list[torch.Tensor], zero_g
 
 
 def _student_epoch(train_epoch: Handle, start: list[torch.Tensor], stale: list[torch.Tensor], loader: list) -> dict:
-    """Run the student's train_epoch on a model holding `start` (and gradients left over from earlier work);
-    what it returned, the parameters after, and what happened to the loss function."""
+    """Run the student's train_epoch on the fixture model holding `start` (and gradients left over from earlier
+    work): what it returned, and the parameters after."""
     kernel = train_epoch.kernel
-    model = kernel.run("tiny_autoencoder")
-    kernel.run("load_parameters", model, start)
-    kernel.run("set_gradients", model, stale)
-    loss_fn = kernel.run("recording_loss")
+    model = kernel.run(tiny_autoencoder)
+    kernel.run(general.load_parameters, model, start)
+    kernel.run(general.set_gradients, model, stale)
     data = torch.cat([x for x, _ in loader])
-    batches = kernel.run("batches", data, torch.zeros(len(data)), [len(x) for x, _ in loader])
-    returned = train_epoch(model, batches, kernel.run("sgd", model, 0.5), loss_fn)
-    return {
-        "returned": returned,
-        "parameters": [p for _, p in kernel.run("parameters", model)],
-        **kernel.run("report", loss_fn),
-    }
+    loaded = kernel.run(batches, data, torch.zeros(len(data)), [len(x) for x, _ in loader])
+    returned = train_epoch(model, loaded, kernel.run(sgd, model, 0.5), kernel.probe(absolute_error))
+    return {"returned": returned, "parameters": [p for _, p in kernel.run(general.parameters, model)]}
 
 
 def _same_parameters(found: list[torch.Tensor], model: nn.Module) -> bool:
-    return all(torch.allclose(p, q, atol=1e-6) for p, q in zip(model.parameters(), found))
+    return len(found) == len(list(model.parameters())) and all(
+        p.shape == q.shape and torch.allclose(p, q, atol=1e-6) for p, q in zip(model.parameters(), found)
+    )
 
 
 def _epoch(train_epoch: Handle, sizes: tuple[int, ...]) -> None:
+    """What the student's epoch did is read from the parameters it left (the fixture model's batch norm makes them
+    depend on the training mode too), and its returned mean from the batch losses that those parameters imply."""
     loader = _loader(sizes)
     ours = tiny_autoencoder()
     start = [p.detach().clone() for p in ours.parameters()]
     stale = [torch.randn_like(p) for p in start]
-    variants = {order: copy.deepcopy(ours) for order in ("never", "after")}
+    variants = {order: copy.deepcopy(ours) for order in ("never", "after", "eval")}
     seen = _student_epoch(train_epoch, start, stale, loader)
     losses = _sgd_epoch(ours, loader, stale)
     for order, model in variants.items():
-        _sgd_epoch(model, loader, stale, order)
-    expect(
-        len(seen["losses"]) == len(loader),
-        f"loss_fn was called {len(seen['losses'])} times for {len(loader)} batches: one call per batch",
-    )
-    expect(
-        all(seen["train_mode"]), "the model was in eval mode while training: keep model.train() (eval() is for testing)"
-    )
+        _sgd_epoch(model, loader, stale, "before" if order == "eval" else order, training=order != "eval")
     after = seen["parameters"]
+    expect(
+        not _same_parameters(after, variants["eval"]),
+        "the model was in eval mode while training: keep model.train() (eval() is for testing)",
+    )
     expect(
         any(not torch.equal(p, q) for p, q in zip(after, start)),
         "the parameters did not change: call optimizer.step() after loss.backward(), and zero_grad() before "
@@ -294,7 +295,7 @@ def _epoch(train_epoch: Handle, sizes: tuple[int, ...]) -> None:
     )
     for (name, p), q in zip(ours.named_parameters(), after):
         expect(
-            torch.allclose(p, q, atol=1e-6),
+            p.shape == q.shape and torch.allclose(p, q, atol=1e-6),
             f"after one epoch, parameter {name} differs from the reference: one optimizer.step() per batch, "
             "after optimizer.zero_grad() and loss.backward()?",
         )
@@ -305,8 +306,8 @@ def _epoch(train_epoch: Handle, sizes: tuple[int, ...]) -> None:
         f"found {type(returned).__name__ if not torch.is_tensor(returned) else 'a tensor'}: adding up loss tensors "
         "keeps every batch's graph alive",
     )
-    batch_losses, counts = torch.tensor(seen["losses"]), torch.tensor(seen["sizes"], dtype=torch.float)
-    expected = (torch.tensor(losses) * counts).sum() / counts.sum()
+    batch_losses, counts = torch.tensor(losses), torch.tensor(sizes, dtype=torch.float)
+    expected = (batch_losses * counts).sum() / counts.sum()
     causes = {
         f"the plain mean of the batch losses: weigh each batch by its size (the last batch has {sizes[-1]} "
         "images)": batch_losses.mean(),

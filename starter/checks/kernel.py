@@ -3,8 +3,9 @@
 A check holds handles, never the objects: calling a handle sends a request and returns data (or a handle of a new
 object). `LocalKernel` is the student's own notebook process (the check runs there, beside the student's code);
 in a grading run the grader holds a `starter.grading.kernel.RemoteKernel`, a sandboxed Jupyter kernel, and the
-same check code runs in the grader's process. Both send every request through `starter.checks.serve.Server`,
-seeded the same way, so the verdicts are the same.
+same check code runs in the grader's process. Both send every request through `starter.probes.serve.Server`,
+seeded the same way, so the verdicts are the same. A check runs a probe (`starter.probes`) by the object itself:
+`kernel.run(general.parameters, module)`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from starter.checks import wire
-from starter.checks.serve import Server
 from starter.exercises import Exercise
+from starter.probes import wire
+from starter.probes.serve import Server, probe_path
 
 PROC = Path("/proc")
 
@@ -28,14 +29,14 @@ def derived_seed(*parts: Any) -> int:
 
 
 class Handle:
-    """A student's object (function, class, module, or a harness fixture) living in the student's process."""
+    """A student's object (function, class, module, or a probe's fixture) living in the student's process."""
 
     def __init__(self, kernel: "Kernel", reference: dict):
         self.kernel, self.reference = kernel, reference
 
     @property
     def type_name(self) -> str:
-        return str(self.reference.get("type") or self.reference.get("name"))
+        return str(self.reference.get("type") or self.reference.get("name") or self.reference.get("probe"))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.kernel.call(self, *args, **kwargs)
@@ -45,7 +46,7 @@ class Handle:
 
 
 class Kernel:
-    """What a check needs of the student's process: call an object, run a harness function. `seed` is the grading
+    """What a check needs of the student's process: call an object, run a probe. `seed` is the grading
     run's seed (0 in a notebook): with it, every request's seed is derived from the check, its run and a count."""
 
     def __init__(self, seed: int = 0):
@@ -80,14 +81,19 @@ class Kernel:
         """Call a student's object with data and handles; returns data, or a handle of the object it returned."""
         return self.request({"op": "call", "target": target.reference, **self._arguments(args, kwargs)})
 
-    def run(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Run the harness function `name` (starter.checks.harness) in the student's process."""
-        return self.request({"op": "run", "name": name, **self._arguments(args, kwargs)})
+    def probe(self, function: Callable) -> Handle:
+        """A handle of a probe (a function or class of `starter.probes`) in the student's process."""
+        return Handle(self, {"probe": probe_path(function)})
 
-    def measured(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, int | None]:
+    def run(self, function: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run the probe `function` (of `starter.probes`) in the student's process."""
+        return self.call(self.probe(function), *args, **kwargs)
+
+    def measured(self, function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, int | None]:
         """`run`, and how much the student's process's peak memory grew while it ran (None where it cannot be
         measured), measured from outside what runs the request."""
-        return self.request({"op": "run", "name": name, **self._arguments(args, kwargs)}, measure=True)
+        target = self.probe(function).reference
+        return self.request({"op": "call", "target": target, **self._arguments(args, kwargs)}, measure=True)
 
     def named(self, name: str) -> Handle:
         """A handle of the notebook's global `name` (looked up when it is used)."""

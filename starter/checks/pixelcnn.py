@@ -10,8 +10,11 @@ from torch.nn import functional as F
 from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_raises, expect_shape
 from starter.checks.architecture import behaves_like, expect_same_as, matchings
 from starter.checks.kernel import Handle
-from starter.checks.sampling import expect_draws_follow_softmax
+from starter.checks.sampling import expect_draws_follow_softmax, order_stand_in, raster_draws
 from starter.models import pixelcnn as reference
+from starter.probes import general
+from starter.probes.pixelcnn import dependency_map, masked_stack
+from starter.probes.stand_in import Probe
 
 SIZE = 8  # causality is checked exhaustively on SIZE x SIZE inputs
 
@@ -48,18 +51,18 @@ def _layer_facts(MaskedConv2d: Handle, in_channels: int, out_channels: int, kern
     after the layer gets new weights (what an optimiser step does)."""
     kernel = MaskedConv2d.kernel
     layer = MaskedConv2d(in_channels, out_channels, kernel_size, mask_type)
-    facts = {"layer": layer, **kernel.run("describe", layer)}
+    facts = {"layer": layer, **kernel.run(general.describe, layer)}
     if not facts["module"]:
         return facts
     facts["output"] = layer(torch.randn(2, in_channels, SIZE, SIZE))
     if not torch.is_tensor(facts["output"]) or tuple(facts["output"].shape) != (2, out_channels, SIZE, SIZE):
         return facts
-    facts["buffers"] = dict(kernel.run("buffers", layer))
-    facts["parameters"] = [name for name, _ in kernel.run("parameters", layer)]
+    facts["buffers"] = dict(kernel.run(general.buffers, layer))
+    facts["parameters"] = [name for name, _ in kernel.run(general.parameters, layer)]
     facts["mask"] = facts["buffers"].get("mask")
-    facts["seen"] = kernel.run("dependency_map", layer, in_channels, SIZE)
-    kernel.run("load_parameters", layer, [torch.randn_like(p) for _, p in kernel.run("parameters", layer)])
-    facts["seen_after_training"] = kernel.run("dependency_map", layer, in_channels, SIZE)
+    facts["seen"] = kernel.run(dependency_map, layer, in_channels, SIZE)
+    kernel.run(general.load_parameters, layer, [torch.randn_like(p) for _, p in kernel.run(general.parameters, layer)])
+    facts["seen_after_training"] = kernel.run(dependency_map, layer, in_channels, SIZE)
     return facts
 
 
@@ -113,7 +116,7 @@ def _mask_values(mask: torch.Tensor, kernel_size: int, mask_type: str) -> None:
 
 def _stack_map(MaskedConv2d: Handle) -> torch.Tensor | None:
     kernel = MaskedConv2d.kernel
-    return kernel.run("dependency_map", kernel.run("masked_stack", MaskedConv2d), 1, SIZE, positive=True)
+    return kernel.run(dependency_map, kernel.run(masked_stack, MaskedConv2d), 1, SIZE, positive=True)
 
 
 def _computes_a_masked_convolution(facts: dict, kernel_size: int, mask_type: str) -> None:
@@ -201,7 +204,7 @@ def _model_step(PixelCNN: Handle, channels: int, blocks: int) -> dict:
 
 def _same_layers(PixelCNN: Handle, channels: int, blocks: int) -> None:
     for c, b in ((channels, blocks), (8, 1)):
-        found = PixelCNN.kernel.run("parameters", PixelCNN(channels=c, blocks=b))
+        found = PixelCNN.kernel.run(general.parameters, PixelCNN(channels=c, blocks=b))
         next(matchings(found, reference.PixelCNN(channels=c, blocks=b), f"PixelCNN(channels={c}, blocks={b})"))
 
 
@@ -263,7 +266,7 @@ def check_pixelcnn(
         run.step(
             "no logit sees its own pixel or a later one",
             lambda: _no_leak(
-                kernel.run("dependency_map", facts["model"], 1, SIZE, scale=200.0, positive=True), True, "the model"
+                kernel.run(dependency_map, facts["model"], 1, SIZE, scale=200.0, positive=True), True, "the model"
             ),
         )
         run.step(
@@ -283,28 +286,26 @@ def check_pixelcnn(
 
 
 def _sample_order(sample: Handle, height: int, width: int) -> None:
-    model = sample.kernel.run("next_value_model", 256, True)
-    out = sample(model, 2, 1.0, (height, width))
-    heights = sample.kernel.run("report", model)
+    """Judged by the image drawn: the stand-in's answers depend on the order, the number and the rows of the calls."""
+    stand_in = order_stand_in(256, crop=True)
+    out = sample(sample.kernel.run(Probe, **stand_in), 2, 1.0, (height, width))
     expect_shape(out, (2, 1, height, width), f"sample(model, 2, 1.0, image_size=({height}, {width}))")
-    expected = torch.arange(height * width).view(1, 1, height, width).expand(2, 1, height, width)
+    if torch.equal(out.long(), raster_draws(stand_in, 2, (height, width), pixels=True, crop=True)):
+        return
     expect(
-        torch.equal(out.long(), expected),
-        "pixels were not sampled one at a time in raster order, each "
-        "conditioned on the ones already drawn (or were not written back into the image)",
+        not torch.equal(out.long(), raster_draws(stand_in, 2, (height, width), pixels=True, crop=False)),
+        "every call fed the full image: crop it to the rows needed so far (x[..., :i + 1, :])",
     )
-    expect(
-        len(heights) == height * width, f"expected {height * width} network calls (one per pixel), found {len(heights)}"
-    )
-    expect(
-        min(heights) < height, "every call fed the full image: crop it to the rows needed so far (x[..., :i + 1, :])"
+    raise CheckFailed(
+        "pixels were not sampled one at a time in raster order, one network call per pixel, each conditioned on "
+        "the ones already drawn (or were not written back into the image)"
     )
 
 
 def _temperature_errors(sample: Handle) -> None:
     for bad in (0.0, -1.0):
         expect_raises(
-            lambda: sample(sample.kernel.run("next_value_model", 256, True), 1, bad, (2, 2)),
+            lambda: sample(sample.kernel.run(Probe, **order_stand_in(256, crop=True)), 1, bad, (2, 2)),
             ValueError,
             f"temperature={bad} should raise ValueError",
         )
@@ -319,7 +320,7 @@ def check_sample(sample: Handle, image_size: tuple[int, int] = (6, 6), hidden: b
         run.step(
             "draws follow softmax(logits / T) at T = 0.5, 1 and 2 (4000 draws each, not the argmax)",
             lambda: expect_draws_follow_softmax(
-                lambda t: sample(kernel.run("fixed_logits", 256), 500, t, (2, 4)), 256, 4000
+                lambda logits, t: sample(kernel.run(Probe, logits), 500, t, (2, 4)), 256, 4000
             ),
         )
         run.step(

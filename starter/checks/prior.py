@@ -7,26 +7,23 @@ import copy
 import torch
 from torch.nn import functional as F
 
-from starter.checks import CheckRun, Report, check, expect, expect_integer, expect_raises, expect_shape
+from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_integer, expect_raises, expect_shape
 from starter.checks.architecture import behaves_like, expect_same_as, matchings
 from starter.checks.kernel import Handle
-from starter.checks.sampling import expect_draws_follow_softmax
+from starter.checks.sampling import expect_draws_follow_softmax, order_stand_in, raster_draws
 from starter.models.pixelcnn import causal_mask
 from starter.models.prior import CodePrior
-from starter.models.vq import VQVAE
+from starter.probes import general
+from starter.probes.stand_in import Probe
 
-SMALL_VQVAE = {"num_codes": 16, "code_dim": 4, "hidden": 8}
+CODES = 16  # of the stand-in VQ-VAE
 
 
 def _encodes_like_reference(encode_codes: Handle, n: int, batch_size: int) -> None:
-    kernel = encode_codes.kernel
-    vqvae, images = VQVAE(**SMALL_VQVAE).eval(), torch.rand(n, 1, 28, 28)
-    theirs = kernel.run("course_model", "vqvae", SMALL_VQVAE)
-    kernel.run("load_parameters", theirs, [p.detach() for p in vqvae.parameters()])
-    kernel.run("set_training", theirs, False)
-    recorder = kernel.run("encode_recorder", theirs)
-    codes = encode_codes(recorder, images, batch_size)
-    sizes = kernel.run("report", recorder)
+    """On a stand-in VQ-VAE whose encode gives other codes to a call on more than `batch_size` images: the codes
+    returned show how the images were batched."""
+    stand_in, images = {"weight": torch.randn(CODES, 1, 4, 4), "limit": batch_size}, torch.rand(n, 1, 28, 28)
+    codes = encode_codes(encode_codes.kernel.run(Probe, **stand_in), images, batch_size)
     shape = tuple(getattr(codes, "shape", ()))
     hints = {
         (n - n % batch_size, 7, 7): "the last, smaller batch is missing",
@@ -40,14 +37,17 @@ def _encodes_like_reference(encode_codes: Handle, n: int, batch_size: int) -> No
     )
     expect_shape(codes, (n, 7, 7), f"encode_codes(vqvae, {n} images, batch_size={batch_size})", hint)
     expect_integer(codes, "codes")
-    expect(
-        max(sizes, default=0) <= batch_size,
-        f"vqvae.encode got a batch of {max(sizes, default=0)} images with "
-        f"batch_size={batch_size}: encode batch by batch (images.split(batch_size))",
-    )
-    with torch.no_grad():
-        wrong = int((codes != vqvae.encode(images)).sum())
-    expect(wrong == 0, f"{wrong} code indices differ from vqvae.encode(images)")
+    model = Probe(**stand_in)
+    expected = torch.cat([model.encode(chunk) for chunk in images.split(batch_size)])
+    wrong = codes != expected
+    if wrong.any():
+        oversized = int(((codes - expected) % CODES == 1).flatten(1).all(1).sum())
+        if oversized:
+            raise CheckFailed(
+                f"vqvae.encode got more than batch_size={batch_size} images at once ({oversized} of the {n} images "
+                "were encoded in such a call): encode batch by batch (images.split(batch_size))"
+            )
+        raise CheckFailed(f"{int(wrong.sum())} code indices differ from vqvae.encode(images)")
 
 
 @check
@@ -137,7 +137,7 @@ def _prior_step(Prior: Handle, num_codes: int, channels: int, blocks: int) -> di
 
 
 def _same_layers(model: Handle, num_codes: int, channels: int, blocks: int) -> None:
-    found = model.kernel.run("parameters", model)
+    found = model.kernel.run(general.parameters, model)
     next(
         matchings(
             found,
@@ -148,7 +148,7 @@ def _same_layers(model: Handle, num_codes: int, channels: int, blocks: int) -> N
 
 
 def _causal(model: Handle, num_codes: int) -> None:
-    model.kernel.run("set_training", model, False)
+    model.kernel.run(general.set_training, model, False)
     _prior_is_causal(model(perturbed_grids(num_codes)))
 
 
@@ -191,22 +191,22 @@ def check_prior(
 
 
 def _samples_in_order(sample_codes: Handle, n: int) -> None:
-    model = sample_codes.kernel.run("next_value_model", 64, False)
-    codes = sample_codes(model, n, 1.0)
-    calls = len(sample_codes.kernel.run("report", model))
+    """Judged by the grids drawn: the stand-in's answers depend on the order and the number of the calls."""
+    stand_in = order_stand_in(64, crop=False)
+    codes = sample_codes(sample_codes.kernel.run(Probe, **stand_in), n, 1.0)
     expect_shape(codes, (n, 7, 7), f"sample_codes(prior, {n}, 1.0)")
     expect_integer(codes, "the sampled codes")
     expect(
-        torch.equal(codes, torch.arange(49).view(1, 7, 7).expand(n, 7, 7)),
-        "codes were not drawn one position at a time in raster order, each given the ones before",
+        torch.equal(codes, raster_draws(stand_in, n, (7, 7), pixels=False, crop=False)),
+        "codes were not drawn one position at a time in raster order, one prior call per position, each given the "
+        "ones before",
     )
-    expect(calls == 49, f"expected 49 prior calls (one per position), found {calls}")
 
 
 def _rejects_bad_temperature(sample_codes: Handle) -> None:
     for bad in (0.0, -0.5):
         expect_raises(
-            lambda: sample_codes(sample_codes.kernel.run("next_value_model", 64, False), 1, bad),
+            lambda: sample_codes(sample_codes.kernel.run(Probe, **order_stand_in(64, crop=False)), 1, bad),
             ValueError,
             f"temperature={bad} should raise ValueError",
         )
@@ -220,7 +220,7 @@ def check_sample_codes(sample_codes: Handle, n: int = 3, hidden: bool = False) -
         run.step(
             "draws follow softmax(logits / T) at T = 0.5, 1 and 2 (4900 draws each, not the argmax)",
             lambda: expect_draws_follow_softmax(
-                lambda t: sample_codes(kernel.run("fixed_logits", 16), 100, t), 16, 4900
+                lambda logits, t: sample_codes(kernel.run(Probe, logits), 100, t), 16, 4900
             ),
         )
         run.step(

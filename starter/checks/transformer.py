@@ -11,6 +11,8 @@ from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_
 from starter.checks.architecture import behaves_like, expect_same_as
 from starter.checks.kernel import Handle
 from starter.models.transformer import SelfAttention
+from starter.probes import general
+from starter.probes.transformer import AttentionLayer, steps
 
 
 def _mask_answer(queries: int, keys: int) -> torch.Tensor:
@@ -151,7 +153,7 @@ def _self_attention_variants(x: torch.Tensor, heads: int) -> dict:
 
 def _self_attention(CausalSelfAttention: Handle, width: int, heads: int) -> None:
     layer, x = CausalSelfAttention(width, heads), torch.randn(2, 7, width)
-    facts = CausalSelfAttention.kernel.run("describe", layer)
+    facts = CausalSelfAttention.kernel.run(general.describe, layer)
     expect(facts["module"], f"CausalSelfAttention should build an nn.Module, found {facts['type']}")
     expect_shape(layer(x), (2, 7, width), f"CausalSelfAttention({width}, {heads})(x)")
     what = f"CausalSelfAttention({width}, {heads})"
@@ -190,10 +192,10 @@ def check_self_attention(CausalSelfAttention: Handle, width: int = 16, heads: in
 def _step_through(attention_step: Handle, width: int, heads: int, sizes: list[int]) -> None:
     kernel, length = attention_step.kernel, sum(sizes)
     reference = SelfAttention(width, heads)
-    layer = kernel.run("attention_layer", width, heads)
-    kernel.run("load_parameters", layer, [p.detach() for p in reference.parameters()])
+    layer = kernel.run(AttentionLayer, width, heads)
+    kernel.run(general.load_parameters, layer, [p.detach() for p in reference.parameters()])
     x = torch.randn(2, length, width)
-    facts = kernel.run("steps", attention_step, layer, x, sizes)
+    facts = kernel.run(steps, attention_step, layer, x, sizes)
     with torch.no_grad():
         wanted = reference(x)
         alone = torch.cat([reference(chunk) for chunk in x.split(sizes, dim=1)], 1)

@@ -8,10 +8,12 @@ import torch
 from torch.distributions import Normal, kl_divergence
 from torch.nn import functional as F
 
-from starter.checks import CheckRun, Report, check, expect, expect_close, expect_shape
-from starter.checks.kernel import Handle
+from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_close, expect_shape, passes
+from starter.checks.kernel import Handle, Kernel
 from starter.models import vae as reference
 from starter.models.vae import VAE
+from starter.probes import general
+from starter.probes.vae import course_vae
 
 TAIL = 0.0455  # P(|eps| > 2) for eps ~ N(0, 1)
 
@@ -60,7 +62,7 @@ def _samples_have_the_right_moments(reparameterize: Handle, n: int) -> None:
 
 def _gradients_flow(reparameterize: Handle) -> None:
     facts = reparameterize.kernel.run(
-        "gradients", reparameterize, [torch.zeros(1000, 3), torch.zeros(1000, 3)], wrt=(0, 1)
+        general.gradients, reparameterize, [torch.zeros(1000, 3), torch.zeros(1000, 3)], wrt=(0, 1)
     )
     expect(
         facts["requires_grad"],
@@ -79,7 +81,7 @@ def _gradients_flow(reparameterize: Handle) -> None:
 
 
 def _fresh_noise(reparameterize: Handle) -> None:
-    first, second = reparameterize.kernel.run("calls", reparameterize, [torch.zeros(4, 2), torch.zeros(4, 2)])
+    first, second = (reparameterize(torch.zeros(4, 2), torch.zeros(4, 2)) for _ in range(2))
     expect(
         not torch.equal(first, second), "the same sample twice: draw fresh noise with torch.randn_like on every call"
     )
@@ -138,6 +140,7 @@ def check_kl(kl: Handle, n: int = 6, d: int = 5, hidden: bool = False) -> Report
 
 
 NOISE_SEED = 1  # the student's loss and the reference draw their noise right after seeding with it
+PARTS = {"reparameterize": check_reparameterize, "kl_to_standard_normal": check_kl}  # vae_loss's own parts
 
 
 def _loss_causes(model: VAE, x: torch.Tensor, expected: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
@@ -166,30 +169,43 @@ def _loss_causes(model: VAE, x: torch.Tensor, expected: dict[str, torch.Tensor])
     }
 
 
-def _with_student_parts(loss_fn: Handle, model: VAE, x: torch.Tensor) -> dict[str, torch.Tensor] | None:
-    """What the negative ELBO is when computed with the notebook's own reparameterize and kl_to_standard_normal
-    (None if they are missing or fail): a vae_loss that calls them is judged on its own, not on them."""
-    kernel = loss_fn.kernel
+def _checked_parts(loss_fn: Handle) -> tuple[dict[str, Handle] | None, str]:
+    """The notebook's own reparameterize and kl_to_standard_normal, as vae_loss finds them, if both pass their own
+    checks (else None), and the names of those that are there but fail."""
+    parts = {name: loss_fn.kernel.run(general.global_of, loss_fn, name) for name in PARTS}
+    present = {name: part for name, part in parts.items() if isinstance(part, Handle)}
+    failing = [name for name, part in present.items() if not passes(PARTS[name], part)]
+    return (parts if len(present) == len(PARTS) and not failing else None), " and ".join(failing)
+
+
+def _with_student_parts(parts: dict[str, Handle], model: VAE, x: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    """What the negative ELBO is when computed with the notebook's own (checked) reparameterize and
+    kl_to_standard_normal (None if they fail here): a vae_loss that calls them is judged on its own."""
+    kernel = parts["reparameterize"].kernel
     with torch.no_grad():
         mean, log_var = model.encoder(x)
     try:
-        sampler, kl = (kernel.run("global_of", loss_fn, name) for name in ("reparameterize", "kl_to_standard_normal"))
-        z = kernel.run("seeded_call", sampler, [mean, log_var], NOISE_SEED)
-        kl_values = kl(mean, log_var)
+        z = kernel.run(general.seeded_call, parts["reparameterize"], [mean, log_var], NOISE_SEED)
+        kl_values = parts["kl_to_standard_normal"](mean, log_var)
         with torch.no_grad():
             reconstruction = F.binary_cross_entropy(model.decoder(z), x, reduction="sum") / len(x)
-        parts = {"reconstruction": reconstruction, "kl": kl_values.mean()}
-    except Exception:  # noqa: BLE001 (unfinished or broken earlier exercises)
+        terms = {"reconstruction": reconstruction, "kl": kl_values.mean()}
+    except Exception:  # noqa: BLE001 (parts that fail on these inputs)
         return None
-    return {**parts, "loss": parts["reconstruction"] + parts["kl"]}
+    return {**terms, "loss": terms["reconstruction"] + terms["kl"]}
+
+
+def _course_vae(kernel: Kernel, model: VAE) -> Handle:
+    """A course VAE in the student's process, holding `model`'s weights."""
+    theirs = kernel.run(course_vae, model.latent_dim, 8)
+    kernel.run(general.load_parameters, theirs, [p.detach() for p in model.parameters()])
+    return theirs
 
 
 def _loss_matches_reference(loss_fn: Handle, n: int, latent_dim: int) -> None:
     kernel = loss_fn.kernel
     model, x = VAE(latent_dim=latent_dim, hidden=8), torch.rand(n, 1, 28, 28)
-    theirs = kernel.run("course_model", "vae", {"latent_dim": latent_dim, "hidden": 8})
-    kernel.run("load_parameters", theirs, [p.detach() for p in model.parameters()])
-    found = kernel.run("seeded_call", loss_fn, [theirs, (x, None)], NOISE_SEED)
+    found = kernel.run(general.seeded_call, loss_fn, [_course_vae(kernel, model), (x, None)], NOISE_SEED)
     expect(
         isinstance(found, dict) and {"loss", "reconstruction", "kl"} <= set(found),
         "return a dict with the keys 'loss', 'reconstruction' and 'kl'",
@@ -198,29 +214,33 @@ def _loss_matches_reference(loss_fn: Handle, n: int, latent_dim: int) -> None:
     with torch.no_grad():
         expected = reference.vae_loss(model, (x, None))
         causes = _loss_causes(model, x, expected)
-    own = _with_student_parts(loss_fn, model, x)
+    parts, failing = _checked_parts(loss_fn)
+    own = _with_student_parts(parts, model, x) if parts else None
     if own is not None and all(
         torch.is_tensor(found[k])
         and found[k].shape == own[k].shape
         and torch.allclose(found[k].double(), own[k].double(), atol=1e-3)
         for k in own
     ):
-        return  # computed with the notebook's own (possibly imperfect) parts: vae_loss itself is right
+        return  # computed with the notebook's own parts, which pass their checks: vae_loss itself is right
     labels = {
         "reconstruction": "reconstruction (binary cross-entropy summed over pixels, averaged over the batch)",
         "kl": "kl (summed over the latent dimensions, averaged over the batch)",
         "loss": "loss (reconstruction + kl)",
     }
-    for key, label in labels.items():
-        expect_close(found[key], expected[key], label, atol=1e-3, causes=causes[key])
+    try:
+        for key, label in labels.items():
+            expect_close(found[key], expected[key], label, atol=1e-3, causes=causes[key])
+    except CheckFailed as failure:
+        note = f" (your {failing} does not pass its own check yet, so it is not used here)" if failing else ""
+        raise CheckFailed(f"{failure}{note}") from None
 
 
 def _reconstruction_trains_the_encoder(loss_fn: Handle, latent_dim: int) -> None:
     kernel = loss_fn.kernel
     model, x = VAE(latent_dim=latent_dim, hidden=8), torch.rand(5, 1, 28, 28)
-    theirs = kernel.run("course_model", "vae", {"latent_dim": latent_dim, "hidden": 8})
-    kernel.run("load_parameters", theirs, [p.detach() for p in model.parameters()])
-    facts = kernel.run("gradients", loss_fn, [theirs, (x, None)], select=("reconstruction",), modules=(theirs,))
+    theirs = _course_vae(kernel, model)
+    facts = kernel.run(general.gradients, loss_fn, [theirs, (x, None)], select=("reconstruction",), modules=(theirs,))
     expect(facts["requires_grad"], "the reconstruction term has no gradient: decode the reparameterised sample")
     names = [name for name, _ in model.named_parameters()]
     grad = facts["parameter_grads"][names.index("encoder.to_stats.weight")]
@@ -238,8 +258,9 @@ def _reconstruction_trains_the_encoder(loss_fn: Handle, latent_dim: int) -> None
 def check_vae_loss(loss_fn: Handle, n: int = 5, latent_dim: int = 4, hidden: bool = False) -> Report:
     """vae_loss(model, batch) -> {"loss", "reconstruction", "kl"}: the negative ELBO per image, in nats.
 
-    A vae_loss that calls the notebook's own reparameterize and kl_to_standard_normal passes when it combines them
-    rightly, even if they are wrong: only vae_loss itself is judged here."""
+    It equals the reference, or what the notebook's own reparameterize and kl_to_standard_normal give (their noise
+    may be drawn differently) once both pass their own checks: a vae_loss is never judged against parts that the
+    check has not checked."""
     with CheckRun("vae_loss", loss_fn.kernel, seed=int(hidden), hidden=hidden) as run:
         run.step(
             "reconstruction (Bernoulli), KL and their sum equal the reference",

@@ -7,6 +7,8 @@ from torch import nn
 
 from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_close, expect_integer, expect_shape
 from starter.checks.kernel import Handle
+from starter.probes import general
+from starter.probes.vq import largest_tensor, output_summary
 
 
 def _codebook_facts(make_codebook: Handle, k: int, d: int) -> dict:
@@ -129,7 +131,7 @@ def _small_enough(fn: Handle) -> None:
     m, k, d = BIG
     z, codebook = torch.randn(m, d), torch.randn(k, d)
     index = torch.randint(m * k, (256,))
-    summary, grown = fn.kernel.measured("output_summary", fn, [z, codebook], index)
+    summary, grown = fn.kernel.measured(output_summary, fn, [z, codebook], index)
     expect(summary.get("shape") == [m, k], f"for M={m}, K={k}, d={d} the output has shape {summary.get('shape')}")
     expected = torch.cdist(z, codebook) ** 2
     expect(
@@ -139,7 +141,7 @@ def _small_enough(fn: Handle) -> None:
     )
     answer = 4 * m * k
     if grown is None:  # no /proc (macOS): count the elements of the largest tensor instead
-        grown = 4 * fn.kernel.run("largest_tensor", fn, [m, d], [k, d])
+        grown = 4 * fn.kernel.run(largest_tensor, fn, [m, d], [k, d])
     expect(
         grown <= 16 * answer,
         f"for M={m} vectors and K={k} codes of d={d}, memory grew by about "
@@ -230,7 +232,7 @@ def check_quantize(quantize: Handle, m: int = 50, k: int = 20, d: int = 8, hidde
 def _gradient_to_codes(quantize: Handle, z: torch.Tensor, codebook: torch.Tensor) -> None:
     """The codebook loss trains the codes through z_q: d(sum(z_q * u))/d codebook puts u's rows on the chosen codes."""
     upstream = torch.randn(len(z), z.shape[1])
-    facts = quantize.kernel.run("gradients", quantize, [z, codebook], wrt=(0, 1), select=(0,), cotangent=upstream)
+    facts = quantize.kernel.run(general.gradients, quantize, [z, codebook], wrt=(0, 1), select=(0,), cotangent=upstream)
     to_z, to_codebook = facts.get("grads", (None, None))
     expect(
         facts["requires_grad"] and to_codebook is not None and bool(to_codebook.abs().sum() > 0),
@@ -252,13 +254,13 @@ def _straight_through_gradients(straight_through: Handle, n: int, d: int) -> Non
         z_e = encoder(torch.randn(n, 4))
     z_q = codebook[torch.cdist(z_e, codebook).argmin(1)]
     upstream = torch.randn(n, d)  # the gradient the decoder sends back to its input
-    facts = straight_through.kernel.run("gradients", straight_through, [z_e, z_q], wrt=(0, 1), cotangent=upstream)
     expect_close(
-        facts["output"],
+        straight_through(z_e, z_q),
         z_q,
         "forward value (should equal z_q)",
         causes={"the value is z_e: the decoder must see z_q; the .detach() goes on (z_q - z_e), added to z_e": z_e},
     )
+    facts = straight_through.kernel.run(general.gradients, straight_through, [z_e, z_q], wrt=(0, 1), cotangent=upstream)
     expect(
         facts["requires_grad"],
         "the output is detached as a whole: no gradient can reach the encoder; detach only (z_q - z_e)",
@@ -323,7 +325,7 @@ def _loss_causes(z_e: torch.Tensor, z_q: torch.Tensor) -> dict[str, torch.Tensor
 
 def _gradients(vq_losses: Handle, z_e: torch.Tensor, z_q: torch.Tensor, index: int) -> tuple[bool, bool]:
     """Whether the loss at `index` moves (the encoder output z_e, the codebook side z_q)."""
-    facts = vq_losses.kernel.run("gradients", vq_losses, [z_e, z_q], wrt=(0, 1), select=(index,))
+    facts = vq_losses.kernel.run(general.gradients, vq_losses, [z_e, z_q], wrt=(0, 1), select=(index,))
     if not facts["requires_grad"]:
         return False, False
     return tuple(g is not None and bool(g.abs().sum() > 0) for g in facts["grads"])

@@ -1,6 +1,6 @@
 """Grade a batch of submissions: each in a worker process of its own (its checks run there) with its kernel in a
-sandbox of its own, `jobs` at a time, each result written the moment it is done (see `reports`). The scratch folders
-the kernels wrote in are removed without recursion (`remove_tree`): a student can leave any tree behind."""
+sandbox of its own and both in cgroups of their own (`budget`), `jobs` at a time, each result written the moment it
+is done (see `reports`). The scratch folders are removed without recursion (`scratch.remove_tree`)."""
 
 from __future__ import annotations
 
@@ -32,20 +32,22 @@ from starter.config import (
 )
 from starter.exercises import BY_CHECK_ID
 from starter.grading import worker
+from starter.grading.budget import Budget, available, find
 from starter.grading.kernel import SOCKET_PATH
 from starter.grading.plan import Plan, make_plan
 from starter.grading.reports import CheckScore, Grade, Results, received, score
 from starter.grading.sandbox import Sandbox, SandboxUnavailable, check_available, check_runs, python_paths
+from starter.grading.scratch import remove_tree
 from starter.grading.similarity import course_fingerprints, similar_pairs, submission_fingerprints, write_report
 from starter.grading.submissions import Entry, admit, check_unique, collect, nbgrader
 from starter.grading.withheld import STARTER, withheld_copy
 
 WORKERS = multiprocessing.get_context("forkserver")  # workers are forked from a server that imported the checks once
 WORKERS.set_forkserver_preload(["starter.grading.worker"])
-FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW  # how `remove_tree` opens a folder
 GRADER_CODE = [
     STARTER / "exercises.py",
     *sorted((STARTER / "checks").glob("*.py")),
+    *sorted((STARTER / "probes").glob("*.py")),
     *sorted((STARTER / "grading").glob("*.py")),
 ]
 
@@ -58,6 +60,9 @@ class Settings:
     cell_timeout: int = 300
     notebook_timeout: int = 1800
     memory_mb: int = 6144
+    disk_mb: int = 1024  # each writable folder of a kernel (its own, /tmp, /dev/shm), and any one file
+    processes: int = 256  # tasks (processes and threads) of a kernel
+    per_process_limits: bool = False  # True: where no cgroup can be made, limit memory per process (else refused)
     hidden: bool = True  # False: without the hidden tests (a student's self-check)
     confine: bool = True  # False: kernels run unconfined, as this user (refused unless asked for)
     seed: int | None = None  # the hidden inputs; fresh for every run unless given
@@ -110,6 +115,7 @@ class Batch:
         self.threads = threads_per_job(settings.jobs)
         self.libraries: dict[str, Path] = {}
         self.lock = threading.Lock()
+        self.cgroups = available()
         checkout = PROJECT_ROOT if (PROJECT_ROOT / "solutions").is_dir() else None
         self.readable = python_paths(checkout) + [p for p in (DATA_ROOT, CHECKPOINTS) if p.is_dir()]
 
@@ -126,7 +132,8 @@ class Batch:
     def sandbox(self, folder: Path, library: Path) -> Sandbox | None:
         if not self.settings.confine:
             return None
-        return Sandbox(self.readable + [library], folder, {STARTER: library / "starter"}, self.settings.memory_mb)
+        masks, settings = {STARTER: library / "starter"}, self.settings
+        return Sandbox(self.readable + [library], folder, masks, settings.memory_mb, settings.disk_mb)
 
     def probe(self, notebook: str) -> None:
         """Raise SandboxUnavailable unless a kernel's Python can start in the sandbox for `notebook`."""
@@ -135,7 +142,7 @@ class Batch:
         check_runs(
             self.sandbox(folder, library),
             kernel_environment(folder, library, 1),
-            ["torch", "ipykernel", "starter.checks.serve"],
+            ["torch", "ipykernel", "starter.probes.serve"],
         )
         remove_tree(folder)
 
@@ -145,6 +152,8 @@ class Batch:
         folder = Path(tempfile.mkdtemp(prefix="g-", dir=self.scratch))
         library = self.library(plan.notebook)
         sandbox = self.sandbox(folder, library)
+        limits = self.settings.memory_mb, self.settings.processes
+        budget = Budget.create(self.cgroups, *limits) if self.cgroups else None
         job = {
             "plan": plan.to_json(),
             "seed": self.seed,
@@ -154,6 +163,7 @@ class Batch:
             "env": kernel_environment(folder, library, self.threads),
             "sandbox": sandbox.to_json() if sandbox else None,
             "memory_mb": self.settings.memory_mb,
+            "budget": budget.to_json() if budget else None,
             "threads": self.threads,
         }
         reader, writer = WORKERS.Pipe(duplex=False)
@@ -171,6 +181,8 @@ class Batch:
                 break
             if isinstance(result, dict) and "crashed" in result:
                 status = f"crashed ({result['crashed']})"
+            elif isinstance(result, dict) and "timeout" in result:
+                status = f"timeout ({result['timeout']})"
             elif (
                 isinstance(result, dict)
                 and isinstance(result.get("check"), str)
@@ -183,6 +195,8 @@ class Batch:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)  # the worker, if it is still there, and whatever it started
         process.join()
+        if budget:
+            budget.remove()  # and whatever of the kernel is left
         remove_tree(folder)
         return results, status
 
@@ -206,76 +220,6 @@ class Batch:
         return grade
 
 
-def remove_tree(path: Path) -> None:
-    """Delete a folder and all it holds, without recursion and by names relative to the folder being emptied (a tree
-    can be deeper than the recursion limit or PATH_MAX), following no symbolic link; what cannot go stays."""
-    try:
-        fd = os.open(path, FOLDER)
-    except OSError:
-        return
-    try:
-        stack = [("", _emptied(fd), os.fstat(fd).st_ino)]  # per level: its name, its subfolders left, its inode
-        while stack:
-            name, pending, _ = stack[-1]
-            if pending:
-                child = pending.pop()
-                opened = _enter(fd, child)
-                if opened is not None:
-                    fd = _switch(fd, opened)
-                    stack.append((child, _emptied(fd), os.fstat(fd).st_ino))
-                continue
-            stack.pop()
-            if stack:
-                fd = _switch(fd, os.open("..", FOLDER, dir_fd=fd))
-                if os.fstat(fd).st_ino != stack[-1][2]:
-                    return  # the tree was moved meanwhile: stop rather than delete elsewhere
-                with contextlib.suppress(OSError):
-                    os.rmdir(name, dir_fd=fd)
-    except OSError:
-        return
-    finally:
-        os.close(fd)
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
-
-
-def _switch(old: int, new: int) -> int:
-    """Close the descriptor `old` and go on with `new`."""
-    os.close(old)
-    return new
-
-
-def _enter(fd: int, name: str) -> int | None:
-    """Open the subfolder `name` of the folder `fd`, made this user's to empty; None if that is not possible."""
-    try:
-        with contextlib.suppress(PermissionError):
-            return _writable(os.open(name, FOLDER, dir_fd=fd))
-        os.chmod(name, 0o700, dir_fd=fd)
-        return _writable(os.open(name, FOLDER, dir_fd=fd))
-    except OSError:
-        return None
-
-
-def _writable(fd: int) -> int:
-    """A folder's descriptor, after giving this user the right to empty it (a kernel may have taken it away)."""
-    with contextlib.suppress(OSError):
-        os.fchmod(fd, 0o700)
-    return fd
-
-
-def _emptied(fd: int) -> list[str]:
-    """Delete everything in the folder `fd` but its subfolders, whose names it returns."""
-    folders = []
-    with contextlib.suppress(OSError), os.scandir(fd) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                folders.append(entry.name)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.name, dir_fd=fd)
-    return folders
-
-
 def grade_all(paths: list[Path], out: Path, settings: Settings | None = None, root: Path = PROJECT_ROOT) -> list[Grade]:
     """Grade every submission in `paths` against `root`/solutions, writing to `out` as results come in; a second
     run with the same submissions skips what is already graded. Raises DuplicateSubmissions (before grading
@@ -292,6 +236,8 @@ def grade_all(paths: list[Path], out: Path, settings: Settings | None = None, ro
     began = time.perf_counter()
     if settings.confine and to_grade:
         check_available()
+    if to_grade and not settings.per_process_limits:
+        find()  # BudgetUnavailable, saying why, where no kernel can have a budget of its own
     if len(tempfile.gettempdir()) > SOCKET_PATH - 40:  # room for grading-*/g-*/runtime/k-N
         raise SandboxUnavailable(
             f"the temporary folder {tempfile.gettempdir()} has too long a path for the kernels' "

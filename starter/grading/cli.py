@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from starter.grading.batch import Settings, grade_all
+from starter.grading.budget import UNENFORCED, BudgetUnavailable
 from starter.grading.reports import file_name, visible
 from starter.grading.sandbox import SandboxUnavailable, check_available
 from starter.grading.submissions import DuplicateSubmissions
@@ -37,8 +38,15 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--cell-timeout", type=int, default=300, help="seconds per cell and per check request")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per notebook")
     parser.add_argument("--memory-mb", type=int, default=6144, help="memory limit of each submission's kernel")
+    parser.add_argument("--disk-mb", type=int, default=1024, help="size of each writable folder of a kernel")
+    parser.add_argument("--processes", type=int, default=256, help="processes and threads of each kernel")
     parser.add_argument("--seed", type=int, default=None, help="fix the hidden inputs (default: fresh every run)")
     parser.add_argument("--unconfined", action="store_true", help="grade without the bubblewrap sandbox: " + UNCONFINED)
+    parser.add_argument(
+        "--per-process-limits",
+        action="store_true",
+        help="grade even where no cgroup can be made for each kernel: " + UNENFORCED,
+    )
     parser.add_argument(
         "--self",
         dest="self_check",
@@ -70,6 +78,9 @@ def grade_and_print(args: argparse.Namespace, out: Path, confine: bool) -> int:
         cell_timeout=args.cell_timeout,
         notebook_timeout=args.timeout,
         memory_mb=args.memory_mb,
+        disk_mb=args.disk_mb,
+        processes=args.processes,
+        per_process_limits=args.per_process_limits or args.self_check,
         hidden=not args.self_check,
         confine=confine,
         seed=args.seed,
@@ -77,10 +88,20 @@ def grade_and_print(args: argparse.Namespace, out: Path, confine: bool) -> int:
     )
     if not confine and not args.self_check:
         print(f"note: {UNCONFINED}")
+    if args.per_process_limits and not args.self_check:
+        print(f"note: where no cgroup can be made, {UNENFORCED}")
     try:
         grades = grade_all(args.submissions, out, settings)
     except DuplicateSubmissions as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except BudgetUnavailable as error:
+        print(
+            f"error: cannot give each submission a budget of its own (one cgroup for its memory, tmpfs included, and "
+            f"its processes): {error}.\nRun the grader where it may make cgroups (as root, or in a cgroup subtree "
+            f"delegated to it), or grade with --per-process-limits ({UNENFORCED}).",
+            file=sys.stderr,
+        )
         return 2
     except SandboxUnavailable as error:
         print(

@@ -1,39 +1,56 @@
 """A submission's Jupyter kernel, seen from the grader: it runs the notebook's cells and answers the checks' requests.
 
-The kernel is started (in its sandbox, when there is one) from a kernel spec whose command line is the sandbox's,
-and talks over Unix sockets in the submission's own folder (its network is cut). For each request of a check the
-grader sends a silent execution whose only content is a user expression, `__course__.reply('<json>')`: the reply
-comes back on the shell channel as the expression's text, and is parsed as data and nothing else.
+The kernel is started (in its sandbox and its cgroup, when there are) from a kernel spec whose command line is the
+sandbox's, and talks over Unix sockets (its network is cut). Nothing it controls decides what the grader touches:
+the spec and the connection file are in a folder of the grader's (the connection file bound read-only into the
+sandbox), and the sockets' folder, the only one it can write outside its tmpfs, is removed as soon as the grader is
+connected, before any student code runs, so that nothing can be made there again. The grader listens on the shell
+and control channels only (what the kernel prints never reaches it), drops unread any message over
+MESSAGE_LIMIT (ZMQ's MAXMSGSIZE) and checks its deadline on every message.
+
+For each request of a check the grader sends a silent execution whose only content is a user expression,
+`__course__.reply('<json>')`: the reply comes back on the shell channel as the expression's text, and is parsed as
+data and nothing else (a string literal, checked to be one before it is parsed).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
-import queue
-import shutil
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
+import zmq
 from jupyter_client import KernelManager
+from jupyter_client.channels import ZMQSocketChannel
 from jupyter_client.kernelspec import KernelSpecManager
 
-from starter.checks import wire
 from starter.checks.kernel import Kernel, peak_memory, reset_peak_memory
-from starter.grading.sandbox import Sandbox
+from starter.grading.budget import Cgroup
+from starter.grading.sandbox import Sandbox, limited
+from starter.grading.scratch import remove_tree
+from starter.probes import wire
 
 SOCKET_PATH = 100  # characters of a Unix socket's path (the system's limit is 107)
-BOOT = "import starter.checks.serve as _serve\n__course__ = _serve.Server(get_ipython().user_ns)\ndel _serve"
+BOOT = "import starter.probes.serve as _serve\n__course__ = _serve.Server(get_ipython().user_ns)\ndel _serve"
+MESSAGE_LIMIT = 2 * wire.REPLY_LIMIT + 2**20  # bytes of a message from the kernel: a reply, quoted twice, and more
+QUEUE = 4  # messages a socket keeps unread (ZMQ's receive high-water mark)
+START = 120  # seconds for a kernel to start
+GRACE = 10  # seconds for an interrupted kernel to answer again
+STRING = re.compile(r"""'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+\"""")  # one literal
 
 
 class KernelGone(RuntimeError):
     """The kernel stopped (it exited, was killed for memory, or was stopped after a time-out)."""
 
 
-class KernelTimeout(RuntimeError):
+class KernelTimeout(KernelGone):
     """The kernel did not answer in time; it was interrupted."""
 
 
@@ -55,8 +72,39 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def guarded_context() -> zmq.Context:
+    """A ZMQ context whose sockets drop, unread, any message part over MESSAGE_LIMIT, and keep at most QUEUE."""
+    context = zmq.Context()
+    context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)
+    context.setsockopt(zmq.RCVHWM, QUEUE)
+    return context
+
+
+def receive(channel: ZMQSocketChannel, timeout: float) -> dict | None:
+    """The next message on `channel` within `timeout` seconds, its size checked before it is parsed; None if none
+    came, or what came is too big or not a message of the protocol."""
+    if not channel.socket.poll(int(timeout * 1000)):
+        return None
+    parts = channel.socket.recv_multipart(zmq.NOBLOCK)
+    if sum(len(part) for part in parts) > MESSAGE_LIMIT:
+        return None
+    try:
+        return channel.session.deserialize(channel.session.feed_identities(parts)[1])
+    except Exception:  # a kernel can send anything: what is not a signed message of the protocol is dropped
+        return None
+
+
+def reply_text(plain: object) -> str:
+    """The string whose repr the kernel sent as the expression's text; WireError unless it is one string literal
+    (checked before it is parsed, so that no other expression is ever parsed)."""
+    if not isinstance(plain, str) or len(plain) > MESSAGE_LIMIT or not STRING.fullmatch(plain):
+        raise wire.WireError("a reply that is not a string")
+    return ast.literal_eval(plain)
+
+
 class RemoteKernel(Kernel):
-    """A kernel for one submission, in `folder` (its own, writable), confined by `sandbox` if given."""
+    """A kernel for one submission, in `folder` (the grader's; in the sandbox, the kernel's own tmpfs is there),
+    confined by `sandbox` and limited by `cgroup` if given (else its processes by `memory_mb` each)."""
 
     def __init__(
         self,
@@ -66,35 +114,27 @@ class RemoteKernel(Kernel):
         timeout: float,
         sandbox: Sandbox | None = None,
         memory_mb: int = 6144,
+        cgroup: Cgroup | None = None,
     ):
         super().__init__(seed)
-        self.folder, self.timeout = folder, timeout
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        if sandbox is None and shutil.which("prlimit"):
-            argv = ["prlimit", f"--data={memory_mb * 2**20}:{memory_mb * 2**20}", "--", *argv]
-        spec = folder / "spec" / "kernels" / "grading"
-        spec.mkdir(parents=True)
-        (spec / "kernel.json").write_text(
-            json.dumps(
-                {
-                    "argv": sandbox.command(argv, env) if sandbox else argv,
-                    "display_name": "grading",
-                    "language": "python",
-                    "interrupt_mode": "message",
-                }
-            )
-        )
-        (folder / "runtime").mkdir()
-        if len(str(folder / "runtime" / "k-99")) > SOCKET_PATH:
+        self.folder, self.timeout, self.cgroup = folder, timeout, cgroup
+        self.stopped: str | None = None  # why the grader stopped the kernel, once it has
+        sockets, connection = folder / "sockets", folder / "connection.json"
+        if len(str(sockets / "k-99")) > SOCKET_PATH:
             raise KernelGone(
                 f"the path of the kernel's folder {folder} is too long for its sockets: set TMPDIR to a shorter folder"
             )
+        sockets.mkdir()
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        argv = sandbox.command(argv, env, connection, sockets) if sandbox else limited(argv, memory_mb)
+        specs = self._spec(cgroup.launcher(argv) if cgroup else argv)
         self.manager = KernelManager(
             kernel_name="grading",
             transport="ipc",
-            ip=str(folder / "runtime" / "k"),
-            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec.parent)]),
-            connection_file=str(folder / "runtime" / "connection.json"),
+            ip=str(sockets / "k"),
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]),
+            connection_file=str(connection),
+            context=guarded_context(),
         )
         self.manager.start_kernel(
             cwd=str(folder),
@@ -102,86 +142,122 @@ class RemoteKernel(Kernel):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.client = self.manager.client()
-        self.client.start_channels()
+        self.client = self.manager.client(context=self.manager.context)
+        self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=True)
         try:
-            self.client.wait_for_ready(timeout=120)
-        except RuntimeError as error:
+            self._connected(sockets)
+        except KernelGone as error:
             self.stop()
             raise KernelGone(f"the kernel did not start ({error})") from None
         if self.execute(BOOT) is not None:
             self.stop()
             raise KernelGone("the kernel could not load the course's request server")
 
-    def _reply(self, msg_id: str, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
+    def _spec(self, argv: list[str]) -> Path:
+        """Write the kernel spec that starts `argv` in the grader's folder; returns the folder of kernel specs."""
+        spec = self.folder / "spec" / "kernels" / "grading"
+        spec.mkdir(parents=True)
+        kernel = {"argv": argv, "display_name": "grading", "language": "python", "interrupt_mode": "message"}
+        (spec / "kernel.json").write_text(json.dumps(kernel))
+        return spec.parent
+
+    def _connected(self, sockets: Path) -> None:
+        """Wait until the kernel answers on the shell and the control channel, then remove its sockets' folder (the
+        connections stay; no new file can be made where it was)."""
+        deadline = time.monotonic() + START
+        self._await(self.client.shell_channel, self.client.kernel_info(), deadline)
+        request = self.client.session.msg("kernel_info_request")
+        self.client.control_channel.send(request)
+        self._await(self.client.control_channel, request["header"]["msg_id"], deadline)
+        remove_tree(sockets)
+
+    def _await(self, channel: ZMQSocketChannel, msg_id: str, deadline: float) -> dict:
+        """The content of the reply to `msg_id` on `channel`; KernelTimeout once `deadline` is past, which is
+        checked on every message, whatever the kernel sends."""
         while True:
+            if self.stopped:
+                raise KernelGone(self.stopped)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise KernelTimeout(f"no answer within {self.timeout:.0f} s")
             if not self.manager.is_alive():
                 raise KernelGone("the kernel stopped")
-            try:
-                message = self.client.get_shell_msg(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
-            except queue.Empty:
-                if time.monotonic() > deadline:
-                    self._interrupt()
-                    raise KernelTimeout(f"no answer within {timeout:.0f} s") from None
-                continue
-            finally:
-                self._drain_output()
-            if message.get("parent_header", {}).get("msg_id") == msg_id:
+            message = receive(channel, min(1.0, left))
+            if message is not None and message.get("parent_header", {}).get("msg_id") == msg_id:
                 return message.get("content", {})
 
-    def _interrupt(self) -> None:
-        """Interrupt what runs, and wait (a while) for the kernel to be ready again; stop it if it is not."""
-        self.manager.interrupt_kernel()
-        msg_id = self.client.kernel_info()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.manager.is_alive():
-            try:
-                message = self.client.get_shell_msg(timeout=1)
-            except queue.Empty:
-                continue
-            if message.get("parent_header", {}).get("msg_id") == msg_id:
-                return
-        self.stop()
+    def _reply(self, msg_id: str) -> dict:
+        """The reply to the request `msg_id`; after a time-out the kernel is interrupted, and stopped if it does
+        not answer again within GRACE seconds."""
+        try:
+            return self._await(self.client.shell_channel, msg_id, time.monotonic() + self.timeout)
+        except KernelTimeout:
+            self._interrupt(msg_id)
+            raise
 
-    def _drain_output(self) -> None:
-        """Discard what the kernel printed: the grader reads nothing it prints."""
-        while True:
-            try:
-                self.client.get_iopub_msg(timeout=0)
-            except queue.Empty:
-                return
+    def _interrupt(self, msg_id: str) -> None:
+        """Interrupt what runs and wait for its reply; stop the kernel if none comes within GRACE seconds."""
+        self.client.control_channel.send(self.client.session.msg("interrupt_request"))
+        try:
+            self._await(self.client.shell_channel, msg_id, time.monotonic() + GRACE)
+        except KernelGone:
+            self.stop(f"a cell timed out after {self.timeout:.0f} s and ignored the interrupt: its kernel was stopped")
+
+    @property
+    def alive(self) -> bool:
+        return self.stopped is None and self.manager.is_alive()
 
     def execute(self, source: str) -> str | None:
-        """Run a cell; None if it ran, else what went wrong (an exception's name, a time-out)."""
+        """Run a cell; None if it ran, else what went wrong (an exception's name, a time-out, a kernel gone)."""
+        if not self.alive:
+            return self.stopped or "the kernel stopped"
         msg_id = self.client.execute(source, store_history=False, allow_stdin=False)
         try:
-            content = self._reply(msg_id, self.timeout)
+            content = self._reply(msg_id)
         except KernelTimeout:
             return f"timed out after {self.timeout:.0f} s"
+        except KernelGone as error:
+            return str(error)
         return None if content.get("status") == "ok" else str(content.get("ename", "error"))
 
     def transport(self, message: dict, measure: bool) -> tuple[dict, int | None]:
+        if self.stopped:
+            raise KernelGone(self.stopped)
         expression = f"__course__.reply({wire.dumps(message)!r})"
-        pids = descendants(self.manager.provisioner.process.pid) if measure and self.manager.provisioner else []
-        before = sum(peak_memory(pid) or 0 for pid in pids if reset_peak_memory(pid)) if pids else None
-        msg_id = self.client.execute(
-            "", silent=True, store_history=False, allow_stdin=False, user_expressions={"reply": expression}
-        )
-        content = self._reply(msg_id, self.timeout)
-        grown = sum(peak_memory(pid) or 0 for pid in pids) - before if before is not None else None
+        with self._measuring(measure) as grown:
+            msg_id = self.client.execute(
+                "", silent=True, store_history=False, allow_stdin=False, user_expressions={"reply": expression}
+            )
+            content = self._reply(msg_id)
+            growth = grown()
         result = content.get("user_expressions", {}).get("reply", {})
-        if result.get("status") != "ok":
-            raise wire.WireError(f"the request failed in the kernel ({result.get('ename', content.get('status'))})")
-        try:
-            text = ast.literal_eval(result.get("data", {}).get("text/plain", ""))
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise wire.WireError("a reply that is not a string") from None
-        return wire.loads(text), grown
+        if not isinstance(result, dict) or result.get("status") != "ok":
+            raise wire.WireError("the request failed in the kernel")
+        data = result.get("data")
+        return wire.loads(reply_text(data.get("text/plain") if isinstance(data, dict) else None)), growth
 
-    def stop(self) -> None:
+    @contextlib.contextmanager
+    def _measuring(self, measure: bool) -> Iterator[Callable[[], int | None]]:
+        """Yields what says how much the kernel's peak memory grew meanwhile: its cgroup's, all its processes
+        included; without one, the sum over its processes as they were on entry; nothing unless `measure`."""
+        if not measure:
+            yield lambda: None
+        elif self.cgroup is not None:
+            with self.cgroup.measuring() as grown:
+                yield grown
+        else:
+            pids = descendants(self.manager.provisioner.process.pid) if self.manager.provisioner else []
+            before = sum(peak_memory(pid) or 0 for pid in pids if reset_peak_memory(pid)) if pids else None
+            yield lambda: sum(peak_memory(pid) or 0 for pid in pids) - before if before is not None else None
+
+    def stop(self, reason: str = "the kernel was stopped") -> None:
+        """Stop the kernel (once), saying why."""
+        if self.stopped:
+            return
+        self.stopped = reason
         try:
             self.client.stop_channels()
         finally:
             if self.manager.has_kernel:
                 self.manager.shutdown_kernel(now=True)
+            self.manager.context.destroy(linger=0)

@@ -1,10 +1,13 @@
-"""The sandbox a submission's kernel runs in: bubblewrap (`bwrap`), as root or as any user.
+"""The sandbox a submission's kernel runs in: bubblewrap (`bwrap`, 0.7 or later), as root or as any user.
 
 Each kernel gets a file system of its own that holds only what it needs, read-only (the system's programs and
 libraries, Python and its packages, the datasets and checkpoints, a `starter` package from which the graded
-notebook's answers are withheld), and one writable folder, its own. It has its own /tmp, /dev/shm, /proc and
+notebook's answers are withheld, its connection file), and writable only its own folder, /tmp and /dev/shm, each a
+tmpfs of `disk_mb` (in memory: its cgroup counts them, see `budget`), with no file over `disk_mb` (RLIMIT_FSIZE).
+Its sockets' folder is writable only until the grader has connected (see `kernel`). It has its own /proc and
 process numbers, no network, no further user namespaces, and it dies with the grader. So it cannot read the
-solutions, the tests, the grader's output, or another submission, and nothing it starts outlives it.
+solutions, the tests, the grader's output, or another submission, writes nothing on disk, and nothing it starts
+outlives it.
 """
 
 from __future__ import annotations
@@ -58,12 +61,14 @@ def python_paths(checkout: Path | None) -> list[Path]:
 class Sandbox:
     """How to start a command in a bubblewrap sandbox: `readable` paths are bound read-only where they are,
     `masks` maps a path the sandbox must not see to what it sees there instead (e.g. the installed `starter`
-    package to the copy with the answers withheld), `writable` is the submission's own folder."""
+    package to the copy with the answers withheld), `writable` is where the submission's own folder is (a tmpfs);
+    each process may hold `memory_mb`, and each writable folder `disk_mb`."""
 
     readable: list[Path]
     writable: Path
     masks: dict[Path, Path] = field(default_factory=dict)
     memory_mb: int = 6144
+    disk_mb: int = 1024
 
     def to_json(self) -> dict:
         return {
@@ -71,6 +76,7 @@ class Sandbox:
             "writable": str(self.writable),
             "masks": {str(k): str(v) for k, v in self.masks.items()},
             "memory_mb": self.memory_mb,
+            "disk_mb": self.disk_mb,
         }
 
     @classmethod
@@ -80,10 +86,15 @@ class Sandbox:
             Path(data["writable"]),
             {Path(k): Path(v) for k, v in data["masks"].items()},
             int(data["memory_mb"]),
+            int(data["disk_mb"]),
         )
 
-    def command(self, argv: list[str], env: dict[str, str]) -> list[str]:
-        """The bwrap command line that runs `argv` inside, with exactly the environment `env`."""
+    def command(
+        self, argv: list[str], env: dict[str, str], connection: Path | None = None, sockets: Path | None = None
+    ) -> list[str]:
+        """The bwrap command line that runs `argv` inside, with exactly the environment `env`; the grader's
+        `connection` file is bound read-only and its `sockets` folder writable, where they are."""
+        disk = str(self.disk_mb * 2**20)
         command = [
             "bwrap",
             "--unshare-all",
@@ -100,8 +111,12 @@ class Sandbox:
             "/proc",
             "--dev",
             "/dev",
+            "--size",
+            disk,
             "--tmpfs",
             "/tmp",
+            "--size",
+            disk,
             "--tmpfs",
             "/dev/shm",
         ]
@@ -117,11 +132,22 @@ class Sandbox:
                 command += ["--ro-bind", str(path), str(path)]
         for hidden, shown in self.masks.items():
             command += ["--ro-bind", str(shown), str(hidden)]
-        command += ["--bind", str(self.writable), str(self.writable), "--chdir", str(self.writable)]
+        command += ["--size", disk, "--tmpfs", str(self.writable), "--chdir", str(self.writable)]
+        if connection is not None:
+            command += ["--ro-bind", str(connection), str(connection)]
+        if sockets is not None:
+            command += ["--bind", str(sockets), str(sockets)]
         for key, value in env.items():
             command += ["--setenv", key, value]
-        limit = self.memory_mb * 2**20
-        return command + ["--", "prlimit", f"--data={limit}:{limit}", "--", *argv]
+        return command + ["--", *limited(argv, self.memory_mb, self.disk_mb)]
+
+
+def limited(argv: list[str], memory_mb: int, disk_mb: int | None = None) -> list[str]:
+    """`argv` run with at most `memory_mb` of data per process (RLIMIT_DATA) and no file over `disk_mb`."""
+    limits = [f"--data={memory_mb * 2**20}:{memory_mb * 2**20}"]
+    if disk_mb is not None:
+        limits.append(f"--fsize={disk_mb * 2**20}:{disk_mb * 2**20}")
+    return ["prlimit", *limits, "--", *argv]
 
 
 def check_available() -> None:
@@ -143,11 +169,17 @@ def check_available() -> None:
             "/proc",
             "--uid",
             str(NOBODY),
+            "--size",
+            "1048576",
+            "--tmpfs",
+            "/tmp",
             "true",
         ],
         capture_output=True,
         text=True,
     )
+    if "--size" in probe.stderr:
+        raise SandboxUnavailable("bubblewrap cannot size a tmpfs (`--size`): version 0.7 or later is needed")
     if probe.returncode != 0:
         raise SandboxUnavailable(
             f"bubblewrap cannot make a sandbox here ({probe.stderr.strip()[:200]}): "

@@ -2,8 +2,8 @@
 kernel imports, and what a release for graded use ships.
 
 Each twin of an exercise (`starter.exercises`) becomes a stub that raises `Withheld` with the same message a
-notebook's own check gives, and the check modules become stubs too (checks run in the grader's process; a
-grading kernel only answers requests, through `serve` and `harness`).
+notebook's own check gives, and every module of `starter.checks` becomes a stub too (checks run in the grader's
+process). What a grading kernel runs for the checks is `starter.probes`, which it gets whole: it holds no answer.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 from starter.exercises import defined_names, stub_source, withheld_message, withheld_twins
 
 STARTER = Path(__file__).resolve().parent.parent
-KERNEL_SIDE = {"__init__", "kernel", "serve", "harness", "wire"}  # the parts of starter.checks a kernel runs
 
 
 def replace_definitions(source: str, stubs: dict[str, str]) -> str:
@@ -59,7 +58,7 @@ def withheld_copy(notebook: str, target: Path, source: Path = STARTER) -> Path:
             continue
         module = ".".join(("starter", *relative.with_suffix("").parts)).removesuffix(".__init__")
         text = path.read_text(encoding="utf-8")
-        if relative.parts[0] == "checks" and relative.stem not in KERNEL_SIDE:
+        if relative.parts[0] == "checks":
             text = check_stubs(text)
         elif module in by_module:
             names = defined_names(text)

@@ -1,10 +1,13 @@
 """Grade one submission, in a process of the grader's own: `run(job, results)` starts the submission's kernel
-(sandboxed when the job has a sandbox), runs the plan's cells there, and runs each exercise's checks here, with
-handles of the kernel's objects, sending one result per check cell down `results` as soon as it is decided.
+(sandboxed when the job has a sandbox, in its cgroup when it has a budget), runs the plan's cells there, and runs
+each exercise's checks here, with handles of the kernel's objects, sending one result per check cell down `results`
+as soon as it is decided, and {"timeout": why} if the kernel had to be stopped after a time-out.
 
 This process runs no student code: what the kernel answers is data, and the verdicts are computed here. What the
-kernel does after a check cannot change it: its result has already left. Workers are forked from a server that
-has imported torch and every check once (`starter.grading.batch`), so that a submission does not pay for that.
+kernel does after a check cannot change it: its result has already left. It has a memory limit of its own (its
+cgroup, else RLIMIT_DATA), so that a kernel's answers cannot make it grow without bound. Workers are forked from a
+server that has imported torch and every check once (`starter.grading.batch`), so that a submission does not pay for
+that.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import resource
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable
@@ -20,6 +24,7 @@ import torch
 
 from starter.checks import FAIL, Report, StepResult
 from starter.exercises import BY_ID, EXERCISES
+from starter.grading.budget import Budget
 from starter.grading.kernel import KernelGone, RemoteKernel
 from starter.grading.plan import Plan
 from starter.grading.sandbox import Sandbox
@@ -32,7 +37,8 @@ def failed(title: str, message: str) -> Report:
 
 
 def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit: Callable[[dict], None]) -> None:
-    """Run the plan; emit {"check": id, "reports": [...]} for each check step as soon as it is decided."""
+    """Run the plan; emit {"check": id, "reports": [...]} for each check step as soon as it is decided, and
+    {"timeout": why} if the kernel was stopped after a time-out (the steps left are not run)."""
     try:
         kernel = kernel_of()
     except KernelGone as error:
@@ -42,8 +48,10 @@ def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit:
         return
     try:
         for step in plan.steps:
+            if kernel.stopped:
+                break
             if step.kind == "run":
-                if kernel.manager.is_alive():
+                if kernel.alive:
                     kernel.execute(step.source)
                 continue
             exercise = BY_ID[step.exercise]
@@ -54,19 +62,37 @@ def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit:
             with contextlib.suppress(Exception):
                 kernel.release()
             emit({"check": exercise.check_id, "reports": [report.to_dict() for report in reports]})
+        if kernel.stopped:
+            emit({"timeout": kernel.stopped})
     finally:
         kernel.stop()
+
+
+def limit_memory(budget: Budget | None, memory_mb: int) -> None:
+    """Put this process into its budget's worker cgroup; without one, limit its data to `memory_mb`."""
+    if budget is not None:
+        budget.worker.join(os.getpid())
+    else:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_mb * 2**20, memory_mb * 2**20))
 
 
 def run(job: dict, results: Connection) -> None:
     """The worker process: its own session (so that a time-out stops everything it started), the job's threads."""
     os.setsid()
+    budget = Budget.from_json(job["budget"]) if job.get("budget") else None
+    limit_memory(budget, job["memory_mb"])
     torch.set_num_threads(job["threads"])
     sandbox = Sandbox.from_json(job["sandbox"]) if job.get("sandbox") else None
 
     def kernel_of() -> RemoteKernel:
         return RemoteKernel(
-            Path(job["folder"]), job["env"], job["seed"], job["cell_timeout"], sandbox, job["memory_mb"]
+            Path(job["folder"]),
+            job["env"],
+            job["seed"],
+            job["cell_timeout"],
+            sandbox,
+            job["memory_mb"],
+            budget.kernel if budget else None,
         )
 
     try:

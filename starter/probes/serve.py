@@ -1,10 +1,10 @@
 """The student's side of a check: answers requests with data, and decides nothing.
 
-A check (in the notebook itself, or in the grader's process) sends requests: call a student's object, or run one of
-the harness functions (`starter.checks.harness`) on them. `Server.handle` runs each under the seed the request
-names and replies with what came back, as data (see `starter.checks.wire`); an object that is not data stays here
-and is referred to by number. In a grading kernel the grader talks to `Server.reply` (JSON in, JSON out); in a
-notebook the check calls `Server.handle` directly, with the same code in between.
+A check (in the notebook itself, or in the grader's process) sends requests: call a student's object, or one of the
+probes of this package (`starter.probes`) on them. `Server.handle` runs each under the seed the request names and
+replies with what came back, as data (see `starter.probes.wire`); an object that is not data stays here and is
+referred to by number. In a grading kernel the grader talks to `Server.reply` (JSON in, JSON out); in a notebook the
+check calls `Server.handle` directly, with the same code in between.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import contextlib
 import importlib
 import inspect
 import random
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
-from starter.checks import harness, wire
 from starter.exercises import Exercise, stub_source, withheld_message
+from starter.probes import wire
+
+PACKAGE = "starter.probes"
 
 
 @contextlib.contextmanager
@@ -35,6 +37,23 @@ def seeded(seed: int) -> Iterator[None]:
         finally:
             random.setstate(python_state)
             np.random.set_state(numpy_state)
+
+
+def probe_path(probe: Callable) -> str:
+    """How a request names a probe: "starter.probes.module:name"."""
+    return f"{probe.__module__}:{probe.__qualname__}"
+
+
+def find_probe(path: str) -> Callable:
+    """The probe a request names: a public function or class defined in a module of this package; else KeyError."""
+    module, _, name = str(path).partition(":")
+    try:
+        found = getattr(importlib.import_module(module), name) if module.startswith(f"{PACKAGE}.") else None
+    except (ImportError, AttributeError, ValueError):
+        found = None
+    if name.startswith("_") or not callable(found) or getattr(found, "__module__", None) != module:
+        raise KeyError(f"no probe {str(path)[:100]!r}")
+    return found
 
 
 class Server:
@@ -56,23 +75,19 @@ class Server:
         return wire.dumps(self.handle(message))
 
     def handle(self, request: dict) -> dict:
-        """{"op": "call", "target": reference, "args": [...], "kwargs": {...}, "seed": n} calls a student's object;
-        {"op": "run", "name": harness function, ...} runs a harness function; {"op": "release"} forgets every
-        object kept so far. Returns {"value": data} or the exception as data."""
+        """{"op": "call", "target": reference, "args": [...], "kwargs": {...}, "seed": n} calls a student's object or
+        a probe; {"op": "release"} forgets every object kept so far. Returns {"value": data} or the exception as
+        data."""
         if request.get("op") == "release":
             self.objects.clear()
             return {"value": None}
         try:
             with seeded(int(request.get("seed", 0))), withholding(self.withheld):
+                if request.get("op") != "call":
+                    raise wire.WireError(f"unknown request {request.get('op')!r}")
                 args = wire.decode({"items": request.get("args", []), "tuple": False}, self.resolve)
                 kwargs = wire.decode({"dict": request.get("kwargs", {})}, self.resolve)
-                if request.get("op") == "call":
-                    value = self.resolve(request.get("target"))(*args, **kwargs)
-                elif request.get("op") == "run":
-                    value = harness.function(str(request.get("name")))(*args, **kwargs)
-                else:
-                    raise wire.WireError(f"unknown request {request.get('op')!r}")
-                return {"value": wire.encode(value, self.keep)}
+                return {"value": wire.encode(self.resolve(request.get("target"))(*args, **kwargs), self.keep)}
         except Exception as error:  # student code may raise anything
             return wire.describe_error(error)
 
@@ -83,9 +98,11 @@ class Server:
         return {"object": number, "type": type(value).__name__}
 
     def resolve(self, reference: Any) -> Any:
-        """The object a reference names: one kept here, or a name of the notebook."""
+        """The object a reference names: one kept here, a probe, or a name of the notebook."""
         if isinstance(reference, dict) and reference.get("object") in self.objects:
             return self.objects[reference["object"]]
+        if isinstance(reference, dict) and "probe" in reference:
+            return find_probe(reference["probe"])
         if isinstance(reference, dict) and isinstance(reference.get("name"), str):
             if reference["name"] not in self.namespace:
                 raise NameError(f"name {reference['name']!r} is not defined: run its cell first")

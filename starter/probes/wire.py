@@ -1,10 +1,11 @@
 """What crosses between a check and the student's code: plain data, as JSON.
 
-A check never holds a student's object. It holds a reference (a `{"object": id}` or a notebook `{"name": ...}`)
-and asks the student's process to call it; what comes back is data: None, booleans, numbers, strings, tensors, and
-tuples, lists and dicts of these, or a reference to a new object (a module the student's class built), or the
-exception it raised. Tensors keep their dtype and shape, and say whether they require gradients and are an
-`nn.Parameter`; nothing else of an object crosses, so nothing an object says about itself can reach a verdict.
+A check never holds a student's object. It holds a reference (a `{"object": id}`, a notebook `{"name": ...}` or a
+`{"probe": "starter.probes.module:name"}`) and asks the student's process to call it; what comes back is data:
+None, booleans, numbers, strings, tensors, and tuples, lists and dicts of these, or a reference to a new object (a
+module the student's class built), or the exception it raised. Tensors keep their dtype and shape, and say whether
+they require gradients and are an `nn.Parameter`; nothing else of an object crosses, so nothing an object says about
+itself can reach a verdict.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 
 TEXT_LIMIT = 300  # characters kept of an exception's message
 STRING_LIMIT = 3000  # characters kept of a returned string
-REPLY_LIMIT = 64 * 2**20  # bytes of one reply
+REPLY_LIMIT = 8 * 2**20  # characters of one request or reply (the largest a check sends is under 2 MB)
 DTYPES = {"float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
 ERRORS = {
     name: getattr(builtins, name)
@@ -108,7 +109,7 @@ def decode(data: Any, resolve: Callable[[dict], Any] | None = None) -> Any:
         return tuple(items) if data.get("tuple") else items
     if "dict" in data and isinstance(data["dict"], dict):
         return {str(k): decode(v, resolve) for k, v in data["dict"].items()}
-    if ("object" in data or "name" in data) and resolve is not None:
+    if ("object" in data or "name" in data or "probe" in data) and resolve is not None:
         return resolve(data)
     raise WireError("malformed data")
 
