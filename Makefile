@@ -24,7 +24,7 @@ run-fast: setup                   ## the same in fast mode (COURSE_FAST=1), a fe
 
 test: setup                       ## ruff, unit tests + nbval re-execution of the solutions in fast mode
 	$(VENV)/bin/ruff check --quiet . && $(VENV)/bin/ruff format --check --quiet .
-	COURSE_FAST=1 $(PY) -m pytest -n auto --dist loadfile --nbval-lax --nbval-current-env tests solutions
+	COURSE_FAST=1 $(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder --nbval-lax --nbval-current-env tests solutions
 
 check: setup                      ## your score and feedback before you submit: make check NB=02 (no hidden tests)
 	$(PY) -m starter.grade --self $(wildcard notebooks/$(NB)_*.ipynb)

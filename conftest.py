@@ -3,7 +3,8 @@
 - Nothing the tests start writes to the user's home, which may be read-only: Jupyter's data and runtime files, IPython's
   profile and matplotlib's cache go to this run's own temporary folder.
 - Under pytest-xdist (`make test` runs one worker per core), each worker and every kernel it starts use one torch
-  thread, so that workers share the cores instead of spinning against each other; the slowest files go out first.
+  thread, so that workers share the cores instead of spinning against each other; the slowest files go out first
+  (`make test` passes --no-loadscope-reorder, which keeps this order instead of xdist's most-tests-first).
 - Where Fashion-MNIST is not on this machine, the cells tagged `fashion` are skipped (with the reason) instead of
   failing; `.ci/run` installs Debian's dataset-fashion-mnist, so CI runs them.
 """
@@ -44,18 +45,23 @@ from starter.dataset_files import available_offline  # noqa: E402
 
 # The files that take longest, in that order: handed out first, so that no worker is left with one at the end.
 SLOWEST_FIRST = [
-    "tests/test_grade.py",
     "tests/test_browser.py",
+    "tests/test_grade.py",
     "tests/test_agreement.py",
     "tests/test_nbgrader.py",
-    "solutions/03_pixelcnn.ipynb",
-    "tests/test_packaging.py",
-    "tests/test_pixelcnn.py",
-    "tests/test_prior.py",
-    "solutions/06_transformer.ipynb",
-    "solutions/05_comparison.ipynb",
-    "solutions/04_prior.ipynb",
+    "tests/test_batch.py",
     "tests/test_release.py",
+    "tests/test_sandbox.py",
+    "tests/test_packaging.py",
+    "solutions/03_pixelcnn.ipynb",
+    "solutions/06_transformer.ipynb",
+    "solutions/04_prior.ipynb",
+    "solutions/05_comparison.ipynb",
+    "tests/test_twins.py",
+    "tests/test_intake.py",
+    "solutions/02_vqvae.ipynb",
+    "solutions/01_autoencoder.ipynb",
+    "tests/test_wrong_answers.py",
 ]
 
 

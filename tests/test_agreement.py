@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ import nbformat
 import pytest
 from corpus import local_reports, namespace, notebook_path, solution_sources
 from correct_answers import CORRECT_ANSWERS, UNSEEN_WRONG_ANSWERS
+from sandboxed import require_sandbox
 from wrong_answers import REFERENCE_ANSWERS, WRONG_ANSWERS
 
 from starter.build import strip_source, student_version
@@ -25,7 +25,6 @@ from starter.exercises import BY_ID, EXERCISES
 from starter.grading import cli
 from starter.grading.batch import Batch, Settings, load_solutions
 from starter.grading.plan import Plan, Step, make_plan
-from starter.grading.sandbox import SandboxUnavailable, check_available
 from starter.grading.submissions import exercise_sources
 
 NOTEBOOKS = sorted({e.notebook for e in EXERCISES})
@@ -66,11 +65,7 @@ def scratch():
 def test_notebook_and_grader_agree_on_every_answer(notebook, scratch):
     """One grading kernel per notebook: the set-up cells and the solution's exercises, then each answer followed by
     its exercise's checks and the solution again (so that every answer meets the solution's other exercises)."""
-    try:
-        check_available()
-    except SandboxUnavailable as reason:
-        if not os.environ.get("CI"):  # .ci/run installs bubblewrap
-            pytest.skip(f"needs the grader's sandbox: {reason} (`sudo apt install bubblewrap`)")
+    require_sandbox()
     solutions = load_solutions(notebook_path(notebook).parent)
     name = notebook_path(notebook).stem
     plan = make_plan(name, solutions[name], exercise_sources(solutions[name]))

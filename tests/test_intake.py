@@ -14,12 +14,11 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
-import pytest
 from grading_corpus import SOLUTION
+from sandboxed import confined
 
 from starter.grading.batch import Settings, grade_all, load_solutions, remove_tree, report_similarity
 from starter.grading.reports import FORMULA
-from starter.grading.sandbox import SandboxUnavailable, check_available
 from starter.grading.submissions import Entry, admit, collect, exercise_sources
 
 SETTINGS = Settings(jobs=2, cell_timeout=20, progress=False)
@@ -29,11 +28,6 @@ FORGED = "| forged | 7 | 7 |"
 NAMES = [f"evil\n{FORGED}\n# heading <img src=x onerror=alert(1)> [click](javascript:alert(1))", "=1+1", "@SUM(A1)"]
 NAMES += ["-2+3", "+cmd", "a b", "a_b", "a?b", "x" * 200, "`code`"]
 UNESCAPED = re.compile(r"(?<!\\)<img|\]\(javascript")  # HTML or a link that markdown would render
-try:
-    check_available()
-    SANDBOX = ""
-except SandboxUnavailable as reason:
-    SANDBOX = str(reason)
 
 
 def solution_with(grade_id: str, code: str = "", **cell: object) -> dict:
@@ -241,10 +235,7 @@ def test_code_that_nests_too_deeply_is_left_out_of_the_similarity_report_with_a_
     assert "- deep (01)\n- deeper (01)" in text and "| honest (01) | course solution (01) |" in text
 
 
-@pytest.mark.skipif(  # in CI (.ci/run installs bubblewrap) a missing sandbox fails instead
-    bool(SANDBOX) and not os.environ.get("CI"),
-    reason=f"needs the grader's sandbox: {SANDBOX} (`sudo apt install bubblewrap`)",
-)
+@confined
 def test_an_honest_neighbour_keeps_every_point_and_a_resume_with_only_invalid_left_works(
     tmp_path, tmp_path_factory, monkeypatch
 ):

@@ -20,6 +20,7 @@ from typing import Iterator
 
 import nbformat
 import pytest
+import sandboxed
 import torch
 import zmq
 
@@ -31,18 +32,12 @@ from starter.grading.batch import Batch, Settings, kernel_environment, load_solu
 from starter.grading.budget import Budget, BudgetUnavailable
 from starter.grading.kernel import MESSAGE_LIMIT, RemoteKernel, guarded_context
 from starter.grading.plan import Plan, Step
-from starter.grading.sandbox import SandboxUnavailable, check_available
 from starter.grading.scratch import remove_tree
 from starter.probes import general
 from starter.probes import vq as vq_probes
 
-try:
-    check_available()
-    SANDBOX = ""
-except SandboxUnavailable as reason:
-    SANDBOX = f"{reason} (`sudo apt install bubblewrap`)"
 CGROUPS = "" if budget.available() else "no cgroup can be made here (run as root, or in a delegated cgroup)"
-MISSING = SANDBOX or CGROUPS
+MISSING = sandboxed.MISSING or CGROUPS
 confined = pytest.mark.skipif(  # in CI (bubblewrap installed, cgroups writable) a missing sandbox fails instead
     bool(MISSING) and not os.environ.get("CI"), reason=f"needs the grader's sandbox and cgroups: {MISSING}"
 )
@@ -352,7 +347,8 @@ def test_without_a_writable_cgroup_the_grader_refuses_unless_told(tmp_path, monk
     error = capsys.readouterr().err
     assert "cannot give each submission a budget" in error and "--per-process-limits" in error
     assert "not limited" in error and not (tmp_path / "out" / "grades.csv").exists()
-    arguments = [str(notebook), "--cell-timeout", "30", "--per-process-limits", *(["--unconfined"] if SANDBOX else [])]
+    unconfined = ["--unconfined"] if sandboxed.MISSING else []
+    arguments = [str(notebook), "--cell-timeout", "30", "--per-process-limits", *unconfined]
     assert cli.main([*arguments, "--out", str(tmp_path / "out")]) == 0
     assert "0 / 7" in capsys.readouterr().out
     assert cli.main(["--self", str(notebook), "--cell-timeout", "30"]) == 0

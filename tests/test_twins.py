@@ -18,6 +18,7 @@ import pytest
 from corpus import namespace
 
 from starter.exercises import EXERCISES, Exercise
+from starter.models.registry import KINDS, kinds
 
 PACKAGES = ("starter.models", "starter.train", "starter.probes")
 SECONDS = 20  # a candidate that takes longer on a check does not answer it
@@ -78,6 +79,15 @@ def answers(exercise: Exercise, objects: list[Any]) -> bool:
             return exercise.check_function()(*objects, **exercise.visible).passed
     except Exception:  # noqa: BLE001 (a candidate may fail in any way)
         return False
+
+
+@pytest.fixture(autouse=True)
+def registry_kept():
+    """Candidates run with made-up arguments: `register` among them adds kinds, removed after each test."""
+    saved = dict(kinds())  # every module of starter.models imported, so every kind registered
+    yield
+    KINDS.clear()
+    KINDS.update(saved)
 
 
 @pytest.mark.filterwarnings("ignore")  # what candidates say when given what they were not made for

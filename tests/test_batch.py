@@ -1,0 +1,116 @@
+"""The grader as instructors and students run it: submissions as instructors receive them, one per student and
+notebook; `make check` (the self-check); a killed batch that resumes; no sandbox, no silent grading."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from grading_corpus import SOLUTION
+from sandboxed import confined
+
+from starter.build import student_version
+from starter.grading import cli
+from starter.grading.batch import Settings, grade_all
+from starter.grading.submissions import DuplicateSubmissions, collect
+
+
+def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    own = tempfile.mkdtemp(prefix="sc-")  # short (kernel sockets), and its own: other files may self-check meanwhile
+    monkeypatch.setattr(tempfile, "tempdir", own)
+    before = set(Path(tempfile.gettempdir()).glob("self-check-*"))
+    solution = nbformat.read(SOLUTION, as_version=4)
+    for name, notebook, score in [("done_01", solution, "7 / 7"), ("stub_01", student_version(solution), "0 / 7")]:
+        nbformat.write(notebook, tmp_path / f"{name}.ipynb")
+        assert cli.main(["--self", str(tmp_path / f"{name}.ipynb"), "--cell-timeout", "20"]) == 0
+        out = capsys.readouterr().out
+        assert score in out and "Encoder" in out and "hidden test" not in out
+    assert set(Path(tempfile.gettempdir()).glob("self-check-*")) == before
+
+
+def test_submissions_as_instructors_receive_them(tmp_path):
+    """nbgrader's submitted/<student>/<assignment>/ and LMS exports (also zipped): one student id each."""
+    text = SOLUTION.read_bytes()
+    for student in ("alice", "bob"):
+        folder = tmp_path / "course" / "submitted" / student / "ps1"
+        folder.mkdir(parents=True)
+        (folder / "01_autoencoder.ipynb").write_bytes(text)
+    lms = tmp_path / "lms"
+    lms.mkdir()
+    (lms / "smithjane_12345_67890_01_autoencoder.ipynb").write_bytes(text)
+    (lms / "doejohn_LATE_555_777_01_autoencoder-1.ipynb").write_bytes(text)
+    with zipfile.ZipFile(tmp_path / "export.zip", "w") as archive:
+        archive.writestr("submissions/leeann_42_99_01_autoencoder.ipynb", text)
+    found = collect([tmp_path / "course", lms, tmp_path / "export.zip"])
+    assert sorted(s.student for s in found) == ["alice", "bob", "doejohn_555", "leeann_42", "smithjane_12345"]
+
+
+def test_two_submissions_for_one_student_and_notebook_are_an_error_before_grading(tmp_path):
+    for name in ("smithjane_12345_1_01_autoencoder.ipynb", "smithjane_12345_2_01_autoencoder.ipynb"):
+        (tmp_path / name).write_bytes(SOLUTION.read_bytes())
+    with pytest.raises(DuplicateSubmissions, match="smithjane_12345 / 01_autoencoder"):
+        grade_all([tmp_path], tmp_path / "out", Settings(progress=False))
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+@confined
+def test_a_killed_batch_resumes_without_grading_again_and_ends_as_an_uninterrupted_one(tmp_path):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    solution, stub = nbformat.read(SOLUTION, as_version=4), student_version(nbformat.read(SOLUTION, as_version=4))
+    for index in range(2):
+        nbformat.write(solution if index % 2 else stub, submissions / f"student{index}_01.ipynb")
+    command = [
+        sys.executable,
+        "-m",
+        "starter.grade",
+        str(submissions),
+        "--jobs",
+        "1",
+        "--seed",
+        "1",
+        "--cell-timeout",
+        "20",
+    ]
+    scratch = tempfile.mkdtemp(prefix="kb-")  # short (kernel sockets): what the killed run leaves is removed below
+    env = {**os.environ, "TMPDIR": scratch}
+    whole = subprocess.Popen(  # meanwhile, the uninterrupted run it must end as
+        [*command, "--out", str(tmp_path / "whole")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    first = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "killed")],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    results = tmp_path / "killed" / "results"
+    while first.poll() is None and not list(results.glob("*.json")):
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    done = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
+    assert len(done) == 1 and (tmp_path / "killed" / "grades.csv").exists()
+    subprocess.run([*command, "--out", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
+    assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json") if p.name in done} == done
+    assert whole.wait(timeout=600) == 0
+    shutil.rmtree(scratch)
+    assert (tmp_path / "killed" / "grades.csv").read_text() == (tmp_path / "whole" / "grades.csv").read_text()
+
+
+def test_without_a_sandbox_the_grader_refuses_unless_told(tmp_path, monkeypatch, capsys):
+    """No bubblewrap: batch grading stops with what to do, never a silent zero; --unconfined grades."""
+    nbformat.write(nbformat.read(SOLUTION, as_version=4), tmp_path / "solution_01.ipynb")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no bwrap on this PATH
+    assert cli.main([str(tmp_path / "solution_01.ipynb"), "--out", str(tmp_path / "out")]) == 2
+    assert "bubblewrap" in capsys.readouterr().err
+    monkeypatch.undo()
