@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from starter.config import DATA_ROOT
-from starter.dataset_files import DATASETS, Dataset, mnist
+from starter.dataset_files import DATASETS, Dataset, mnist_tensors
 
 __all__ = ["DATASETS", "load_mnist", "make_loader", "to_float", "binarize", "to_int"]
 
@@ -46,8 +46,8 @@ def load_mnist(
     `limit` keeps the first examples."""
     if form not in TRANSFORMS:
         raise ValueError(f"form must be one of {sorted(TRANSFORMS)}, got {form!r}")
-    source = mnist(train, root, dataset)
-    images, labels = source.data[:limit], source.targets[:limit]
+    images, labels = mnist_tensors(train, root, dataset)
+    images, labels = images[:limit], labels[:limit]
     return TensorDataset(TRANSFORMS[form](images).to(device), labels.to(device))
 
 

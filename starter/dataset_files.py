@@ -7,9 +7,12 @@ import gzip
 import hashlib
 import os
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import torch
 
 from starter.config import DATA_ROOT, FASHION_ENV, MNIST_ENV
 
@@ -144,9 +147,24 @@ def prepare_mnist(root: Path | str = DATA_ROOT, dataset: Dataset = "mnist") -> P
     return root
 
 
-def mnist(train: bool = True, root: Path | str = DATA_ROOT, dataset: Dataset = "mnist"):
-    """The torchvision MNIST (or FashionMNIST) dataset of PIL images, prepared offline when the files are local."""
-    import torchvision.datasets
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file of unsigned bytes (the MNIST format: a 4-byte magic number, big-endian sizes, then the data) as a
+    uint8 tensor of its shape; what torchvision's MNIST reads, without importing torchvision (a second: it imports
+    torch._dynamo)."""
+    data = path.read_bytes()
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise DatasetNotFoundError(f"{path} is not an IDX file of unsigned bytes")
+    dims = data[3]
+    shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
+    return torch.frombuffer(bytearray(data[4 + 4 * dims :]), dtype=torch.uint8).reshape(shape)
 
-    root = prepare_mnist(root, dataset)
-    return getattr(torchvision.datasets, _spec(dataset).torchvision_class)(root=str(root), train=train, download=False)
+
+def mnist_tensors(
+    train: bool = True, root: Path | str = DATA_ROOT, dataset: Dataset = "mnist"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST (or Fashion-MNIST) as torchvision's dataset holds it, prepared offline when the files are local: uint8
+    images (N, 28, 28) and int64 labels (N,)."""
+    spec = _spec(dataset)
+    raw = _raw_dir(prepare_mnist(root, dataset), spec)
+    split = "train" if train else "t10k"
+    return read_idx(raw / f"{split}-images-idx3-ubyte"), read_idx(raw / f"{split}-labels-idx1-ubyte").long()

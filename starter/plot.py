@@ -8,13 +8,14 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from torchvision.utils import make_grid
 
 
 def draw_images(
     figure: Figure, images: torch.Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.6
 ) -> Figure:
     """Draw a batch (N, 1, H, W) of images in [0, 1] as one grid on `figure`, sized to fit."""
+    from torchvision.utils import make_grid  # here: importing torchvision takes a second (it imports torch._dynamo)
+
     images = images.detach().float().cpu()
     if images.dim() == 3:
         images = images.unsqueeze(1)

@@ -14,7 +14,7 @@ import torchvision
 from starter import dataset_files
 from starter.config import FASHION_ENV, MNIST_ENV
 from starter.data import load_mnist, make_loader
-from starter.dataset_files import DatasetNotFoundError, prepare_mnist
+from starter.dataset_files import DatasetNotFoundError, mnist_tensors, prepare_mnist, read_idx
 
 
 @pytest.fixture
@@ -39,6 +39,21 @@ def test_offline_files_are_unpacked_and_verified(tmp_path, monkeypatch, local_mn
     ]
     test = load_mnist(train=False, root=root)
     assert len(test) == 10_000 and test.tensors[0].shape == (10_000, 1, 28, 28)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_the_tensors_are_torchvision_s(tmp_path, monkeypatch, local_mnist, no_network, train):
+    """The course reads the IDX files itself (importing torchvision costs a second): the same tensors as
+    torchvision.datasets.MNIST; and a file that is not IDX is refused by name."""
+    monkeypatch.setenv(MNIST_ENV, str(local_mnist))
+    images, labels = mnist_tensors(train, tmp_path)
+    reference = torchvision.datasets.MNIST(root=str(tmp_path), train=train, download=False)
+    assert torch.equal(images, reference.data) and torch.equal(labels, reference.targets)
+    assert images.dtype == reference.data.dtype and labels.dtype == reference.targets.dtype
+    broken = tmp_path / "broken-idx3-ubyte"
+    broken.write_bytes(b"\x00\x00\x0d\x03" + bytes(12))
+    with pytest.raises(DatasetNotFoundError, match="broken-idx3-ubyte is not an IDX file"):
+        read_idx(broken)
 
 
 def test_transforms(tmp_path, monkeypatch, local_mnist, no_network):

@@ -14,12 +14,13 @@ import tracemalloc
 import zipfile
 from pathlib import Path
 
+import pytest
 from grading_corpus import SOLUTION
 from sandboxed import confined
 
 from starter.grading.batch import Settings, grade_all, load_solutions, remove_tree, report_similarity
 from starter.grading.reports import FORMULA
-from starter.grading.submissions import Entry, admit, collect, exercise_sources
+from starter.grading.submissions import DuplicateSubmissions, Entry, admit, check_unique, collect, exercise_sources
 
 SETTINGS = Settings(jobs=2, cell_timeout=20, progress=False)
 MB = 2**20
@@ -178,6 +179,24 @@ def test_ids_come_from_what_the_instructor_s_side_named(tmp_path):
         "mallory_666_1_hw.zip:doejohn_555_1_01_autoencoder.ipynb": "mallory_666",
         "work.zip:bob_1_2_01_autoencoder.ipynb": "alice",
     }
+
+
+def test_a_name_inside_a_zip_never_takes_a_classmate_s_place(tmp_path):
+    """Mallory's .zip holds a notebook named as Alice's LMS upload: it is a row saying so, Alice's own is graded,
+    and the batch goes on; two files of one student named by the instructor's side still stop it."""
+    text = SOLUTION.read_bytes()
+    (tmp_path / "alice_77_1_01_autoencoder.ipynb").write_bytes(text)
+    write_zip(tmp_path / "mallory.zip", {"alice_77_9_01_autoencoder.ipynb": text})
+    solutions = load_solutions(SOLUTION.parent)
+    entries = [admit(submission, solutions) for submission in collect([tmp_path])]
+    check_unique(entries)
+    by_origin = {Path(e.origin).name: e for e in entries}
+    assert by_origin["alice_77_1_01_autoencoder.ipynb"].notebook == "01_autoencoder"
+    claimed = by_origin["mallory.zip:alice_77_9_01_autoencoder.ipynb"]
+    assert claimed.student == "alice_77" and claimed.invalid.startswith("its name inside a .zip says alice_77")
+    (tmp_path / "alice_77_2_01_autoencoder.ipynb").write_bytes(text)
+    with pytest.raises(DuplicateSubmissions, match="alice_77 / 01_autoencoder"):
+        check_unique([admit(submission, solutions) for submission in collect([tmp_path])])
 
 
 def test_two_copies_in_one_upload_cost_only_their_student(tmp_path):

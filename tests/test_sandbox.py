@@ -34,7 +34,6 @@ from starter.grading.kernel import MESSAGE_LIMIT, RemoteKernel, guarded_context
 from starter.grading.plan import Plan, Step
 from starter.grading.scratch import remove_tree
 from starter.probes import general
-from starter.probes import vq as vq_probes
 
 CGROUPS = "" if budget.available() else "no cgroup can be made here (run as root, or in a delegated cgroup)"
 MISSING = sandboxed.MISSING or CGROUPS
@@ -169,10 +168,10 @@ def freed(z, codebook):
     return z @ codebook.T
 """,
     )
-    z, codebook, index = torch.randn(64, 8), torch.randn(16, 8), torch.arange(4)
+    z, codebook = torch.randn(64, 8), torch.randn(16, 8)
     for name in ("in_a_child", "freed"):
-        summary, grown = kernel.measured(vq_probes.output_summary, kernel.named(name), [z, codebook], index)
-        assert summary["shape"] == [64, 16] and grown >= 250 * MB, (name, grown)
+        found, grown = kernel.measured(kernel.named(name), z, codebook)
+        assert found.shape == (64, 16) and grown >= 250 * MB, (name, grown)
 
 
 @confined
@@ -192,7 +191,7 @@ def squared_distances(z, codebook):
     )
     report = check_squared_distances(kernel.named("squared_distances"), memory_efficient=True)
     assert [step.status for step in report.steps] == ["pass", "fail"], report.steps
-    assert "memory grew by about" in report.steps[1].message
+    assert "memory grew by more than" in report.steps[1].message
     ran(kernel, "import os\nos.remove('/tmp/z'); os.remove('/tmp/d')")
 
 

@@ -51,6 +51,38 @@ def test_reference_versions_pass_the_checks():
     assert check_vae_loss(kernel.adopt(vae_loss)).passed
 
 
+RIGHT_LOSS_WRONG_SAMPLE = """
+import torch
+from torch.nn import functional as F
+
+def reparameterize(mean, log_var):
+    return mean + torch.exp(log_var) * torch.randn_like(mean)  # the variance, not sigma
+
+def kl_to_standard_normal(mean, log_var):
+    return 0.5 * (mean.pow(2) + log_var.exp() - log_var - 1).sum(1)
+
+def vae_loss(model, batch):
+    x, _ = batch
+    mean, log_var = model.encoder(x)
+    reconstruction = F.binary_cross_entropy(model.decoder(reparameterize(mean, log_var)), x, reduction="sum") / len(x)
+    kl = kl_to_standard_normal(mean, log_var).mean()
+    return {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
+"""
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_vae_loss_over_a_failing_reparameterize_fails_at_every_seed(seed):
+    """The notebook (seed 0) and the grader (a seed of its own) agree: vae_loss is judged against the reference
+    when the notebook's reparameterize fails its check, and the check's VAE makes sigma and the variance differ."""
+    namespace: dict = {}
+    exec(RIGHT_LOSS_WRONG_SAMPLE, namespace)
+    kernel = LocalKernel()
+    kernel.seed = seed
+    for hidden in (False, True):
+        report = check_vae_loss(kernel.adopt(namespace["vae_loss"]), hidden=hidden)
+        assert not report.passed and "your reparameterize does not pass its own check" in str(report)
+
+
 def test_two_level_vqvae_round_trip_and_loss():
     model = TwoLevelVQVAE(top_codes=16, bottom_codes=8, code_dim=4, hidden=8)
     x = torch.rand(2, 1, 28, 28)

@@ -90,7 +90,8 @@ def behaves_like(
 ) -> dict:
     """Give the student's `module` the reference's weights (drawn by the check: seed first) and compare outputs on
     `inputs`. Returns {"output": student's output, "reference": the reference holding the student's placement of
-    the weights, "matched": bool}. `run(model)` computes an output from a model (default: model(*inputs)).
+    the weights, "placement": that placement (`matchings`), "names": the student's parameters' names, "matched":
+    bool}. `run(model)` computes an output from a model (default: model(*inputs)).
     CheckFailed when the parameters do not fit the architecture."""
     kernel = module.kernel
     found = kernel.run(general.parameters, module)
@@ -103,6 +104,7 @@ def behaves_like(
     output = kernel.call(module, *inputs) if run is None else None
     if run is not None:
         output = run(module)
+    names = [name for name, _ in found]
     for placement in matchings(found, reference, what):
         with torch.no_grad():
             for parameter, s in zip(reference.parameters(), placement):
@@ -113,11 +115,11 @@ def behaves_like(
             and output.shape == expected.shape
             and torch.allclose(output.double(), expected.double(), atol=atol, rtol=1e-4)
         ):
-            return {"output": output, "reference": reference, "matched": True}
+            return {"output": output, "reference": reference, "placement": placement, "names": names, "matched": True}
     with torch.no_grad():
         for parameter, s in zip(reference.parameters(), first):
             parameter.copy_(student_values[s])
-    return {"output": output, "reference": reference, "matched": False}
+    return {"output": output, "reference": reference, "placement": first, "names": names, "matched": False}
 
 
 def expect_same_as(

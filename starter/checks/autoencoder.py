@@ -35,12 +35,34 @@ def _layers_of_the_table(build: Handle, reference: type, sizes: list[tuple[int, 
         next(matchings(found, reference(latent, width), f"{what}(latent_dim={latent}, hidden={width})"))
 
 
-def _every_parameter_learns(model: Handle, x: torch.Tensor, what: str) -> None:
-    facts = model.kernel.run(general.gradients, model, [x], modules=(model,))
-    expect(facts["requires_grad"], f"{what}: the output does not require a gradient (is it detached?)")
-    names = [name for name, _ in model.kernel.run(general.parameters, model)]
-    missing = [name for name, grad in zip(names, facts["parameter_grads"]) if grad is None or not grad.abs().sum()]
+def _same_as_the_table(model: Handle, reference: nn.Module, inputs: torch.Tensor, what: str, variants: dict) -> dict:
+    """`behaves_like`'s facts, once the student's module computes the table with the reference's weights."""
+    facts = behaves_like(model, reference, (inputs,), what)
+    expect_same_as(facts, what, variants)
+    return facts
+
+
+def _every_parameter_learns(model: Handle, x: torch.Tensor, facts: dict, what: str) -> None:
+    """A cotangent drawn here, backpropagated through the student's module (holding the weights `facts` placed):
+    exactly one gradient per parameter, of its shape, nonzero and equal to the reference's with the same weights."""
+    reference, placement, names = facts["reference"], facts["placement"], facts["names"]
+    expected_output = reference(x)
+    cotangent = torch.randn_like(expected_output)
+    expected = torch.autograd.grad(expected_output, list(reference.parameters()), cotangent)
+    found = model.kernel.run(general.gradients, model, [x], cotangent=cotangent, modules=(model,))
+    expect(found.get("requires_grad") is True, f"{what}: the output does not require a gradient (is it detached?)")
+    grads = found.get("parameter_grads")
+    expect(
+        isinstance(grads, list) and len(grads) == len(names),
+        f"{what}: expected one gradient for each of its {len(names)} parameters, found "
+        + (f"{len(grads)}" if isinstance(grads, list) else type(grads).__name__),
+    )
+    missing = [names[s] for s in placement if not torch.is_tensor(grads[s]) or not grads[s].abs().sum()]
     expect(not missing, f"{what}: no gradient reaches {missing[:3]}: is every layer used in forward()?")
+    for wanted, s in zip(expected, placement):
+        expect_shape(grads[s], wanted.shape, f"{what}: the gradient of {names[s]}")
+        scale = max(1.0, wanted.abs().max().item())
+        expect_close(grads[s], wanted, f"{what}: the gradient of {names[s]}", atol=1e-4 * scale, rtol=1e-3)
 
 
 def _encoder_variants(x: torch.Tensor) -> dict:
@@ -89,15 +111,11 @@ def check_encoder(
             "the layers of the table, for any latent_dim and hidden",
             lambda: _layers_of_the_table(Encoder, ReferenceEncoder, [(latent_dim, width), (2, 8)], "Encoder"),
         )
-        run.step(
+        facts = run.step(
             "computes the table: conv, ReLU, conv, ReLU, flatten, Linear (no activation after it)",
-            lambda: expect_same_as(
-                behaves_like(model, ReferenceEncoder(latent_dim, width), (x,), "Encoder"),
-                "Encoder",
-                _encoder_variants(x),
-            ),
+            lambda: _same_as_the_table(model, ReferenceEncoder(latent_dim, width), x, "Encoder", _encoder_variants(x)),
         )
-        run.step("gradients reach every parameter", lambda: _every_parameter_learns(model, x, "Encoder"))
+        run.step("gradients reach every parameter", lambda: _every_parameter_learns(model, x, facts, "Encoder"))
     return run.report
 
 
@@ -154,15 +172,13 @@ def check_decoder(
             "the layers of the table, for any latent_dim and hidden",
             lambda: _layers_of_the_table(Decoder, ReferenceDecoder, [(latent_dim, width), (2, 8)], "Decoder"),
         )
-        run.step(
+        facts = run.step(
             "computes the table: Linear, reshape, transposed conv, ReLU, transposed conv, sigmoid",
-            lambda: expect_same_as(
-                behaves_like(model, ReferenceDecoder(latent_dim, width), (z,), "Decoder"),
-                "Decoder",
-                _decoder_variants(z, width),
+            lambda: _same_as_the_table(
+                model, ReferenceDecoder(latent_dim, width), z, "Decoder", _decoder_variants(z, width)
             ),
         )
-        run.step("gradients reach every parameter", lambda: _every_parameter_learns(model, z, "Decoder"))
+        run.step("gradients reach every parameter", lambda: _every_parameter_learns(model, z, facts, "Decoder"))
     return run.report
 
 

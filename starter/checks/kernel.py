@@ -60,9 +60,10 @@ class Kernel:
         """Send one request; returns the reply and, with `measure`, the growth of peak memory while it ran."""
         raise NotImplementedError
 
-    def request(self, message: dict, measure: bool = False) -> Any:
+    def request(self, message: dict, measure: bool = False, seed: int | None = None) -> Any:
+        """Send one request, seeded by `seed` or else by the check run and the count of its requests."""
         self.count += 1
-        message["seed"] = derived_seed(self.seed, *self.context, self.count)
+        message["seed"] = derived_seed(self.seed, *self.context, self.count) if seed is None else seed
         reply, peak = self.transport(message, measure)
         if "error" in reply:
             raise wire.rebuild_error(reply)
@@ -81,6 +82,11 @@ class Kernel:
         """Call a student's object with data and handles; returns data, or a handle of the object it returned."""
         return self.request({"op": "call", "target": target.reference, **self._arguments(args, kwargs)})
 
+    def call_seeded(self, seed: int, target: Handle, *args: Any, **kwargs: Any) -> Any:
+        """`call`, with torch (and NumPy, Python's random) seeded by `seed` just before: a plain call, no probe in
+        between, whose noise a check can draw again."""
+        return self.request({"op": "call", "target": target.reference, **self._arguments(args, kwargs)}, seed=seed)
+
     def probe(self, function: Callable) -> Handle:
         """A handle of a probe (a function or class of `starter.probes`) in the student's process."""
         return Handle(self, {"probe": probe_path(function)})
@@ -89,11 +95,11 @@ class Kernel:
         """Run the probe `function` (of `starter.probes`) in the student's process."""
         return self.call(self.probe(function), *args, **kwargs)
 
-    def measured(self, function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, int | None]:
-        """`run`, and how much the student's process's peak memory grew while it ran (None where it cannot be
-        measured), measured from outside what runs the request."""
-        target = self.probe(function).reference
-        return self.request({"op": "call", "target": target, **self._arguments(args, kwargs)}, measure=True)
+    def measured(self, target: Handle | Callable, *args: Any, **kwargs: Any) -> tuple[Any, int | None]:
+        """Call a student's object (a handle: a plain call) or run a probe; and, measured from outside it, how much
+        the student's process's peak memory grew meanwhile (None where it cannot be measured; see `transport`)."""
+        reference = target.reference if isinstance(target, Handle) else self.probe(target).reference
+        return self.request({"op": "call", "target": reference, **self._arguments(args, kwargs)}, measure=True)
 
     def named(self, name: str) -> Handle:
         """A handle of the notebook's global `name` (looked up when it is used)."""

@@ -12,7 +12,7 @@ from starter.checks.architecture import behaves_like, expect_same_as
 from starter.checks.kernel import Handle
 from starter.models.transformer import SelfAttention
 from starter.probes import general
-from starter.probes.transformer import AttentionLayer, steps
+from starter.probes.transformer import AttentionLayer, cache_length, kv_cache
 
 
 def _mask_answer(queries: int, keys: int) -> torch.Tensor:
@@ -190,22 +190,25 @@ def check_self_attention(CausalSelfAttention: Handle, width: int = 16, heads: in
 
 
 def _step_through(attention_step: Handle, width: int, heads: int, sizes: list[int]) -> None:
+    """Plain calls of attention_step(layer, chunk, cache), one per chunk, with one cache: the outputs are compared
+    with the reference's here."""
     kernel, length = attention_step.kernel, sum(sizes)
     reference = SelfAttention(width, heads)
     layer = kernel.run(AttentionLayer, width, heads)
     kernel.run(general.load_parameters, layer, [p.detach() for p in reference.parameters()])
     x = torch.randn(2, length, width)
-    facts = kernel.run(steps, attention_step, layer, x, sizes)
+    cache = kernel.run(kv_cache, length)
+    outputs = [attention_step(layer, chunk, cache) for chunk in x.split(sizes, dim=1)]
     with torch.no_grad():
         wanted = reference(x)
         alone = torch.cat([reference(chunk) for chunk in x.split(sizes, dim=1)], 1)
-    outputs = facts["outputs"]
     expect(all(torch.is_tensor(o) for o in outputs), "attention_step should return a tensor")
-    expect_shape(outputs[0], (2, sizes[0], width), f"attention_step on the first {sizes[0]} positions")
+    for output, size in zip(outputs, sizes):
+        expect_shape(output, (2, size, width), f"attention_step on {size} new position(s)")
+    cached = kernel.run(cache_length, cache)
     expect(
-        facts["cached"] == length,
-        f"after {length} positions the cache holds {facts['cached']}: add each step's "
-        "keys and values with cache.extend(k, v)",
+        cached == length,
+        f"after {length} positions the cache holds {cached}: add each step's keys and values with cache.extend(k, v)",
     )
     expect_close(
         torch.cat(outputs, 1),

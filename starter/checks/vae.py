@@ -178,14 +178,28 @@ def _checked_parts(loss_fn: Handle) -> tuple[dict[str, Handle] | None, str]:
     return (parts if len(present) == len(PARTS) and not failing else None), " and ".join(failing)
 
 
+def _is_fresh_noise(z: torch.Tensor, again: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> bool:
+    """Two samples of reparameterize for the same inputs and two seeds differ, and each one's noise
+    (z - mean) / sigma has a standard deviation near 1 (over 20 values, outside [0.4, 2.5] less than once in 10^4)."""
+    if not (torch.is_tensor(z) and torch.is_tensor(again) and z.shape == again.shape == mean.shape):
+        return False
+    sigma = torch.exp(0.5 * log_var)
+    spreads = [((sample.double() - mean.double()) / sigma.double()).std() for sample in (z, again)]
+    return not torch.allclose(z, again) and all(0.4 < float(spread) < 2.5 for spread in spreads)
+
+
 def _with_student_parts(parts: dict[str, Handle], model: VAE, x: torch.Tensor) -> dict[str, torch.Tensor] | None:
     """What the negative ELBO is when computed with the notebook's own (checked) reparameterize and
-    kl_to_standard_normal (None if they fail here): a vae_loss that calls them is judged on its own."""
+    kl_to_standard_normal, called plainly (None if they fail here, or if reparameterize's sample is not fresh noise
+    here): a vae_loss that calls them is judged on its own."""
     kernel = parts["reparameterize"].kernel
     with torch.no_grad():
         mean, log_var = model.encoder(x)
     try:
-        z = kernel.run(general.seeded_call, parts["reparameterize"], [mean, log_var], NOISE_SEED)
+        z = kernel.call_seeded(NOISE_SEED, parts["reparameterize"], mean, log_var)
+        again = kernel.call_seeded(NOISE_SEED + 1, parts["reparameterize"], mean, log_var)
+        if not _is_fresh_noise(z, again, mean, log_var):
+            return None
         kl_values = parts["kl_to_standard_normal"](mean, log_var)
         with torch.no_grad():
             reconstruction = F.binary_cross_entropy(model.decoder(z), x, reduction="sum") / len(x)
@@ -193,6 +207,15 @@ def _with_student_parts(parts: dict[str, Handle], model: VAE, x: torch.Tensor) -
     except Exception:  # noqa: BLE001 (parts that fail on these inputs)
         return None
     return {**terms, "loss": terms["reconstruction"] + terms["kl"]}
+
+
+def _test_vae(latent_dim: int) -> VAE:
+    """A small VAE whose posterior standard deviations are near 2 (log-variance biased by log 4): there, sigma, the
+    variance and the log-variance give clearly different samples, for any weights the check draws."""
+    model = VAE(latent_dim=latent_dim, hidden=8)
+    with torch.no_grad():
+        model.encoder.to_stats.bias[latent_dim:] += math.log(4)
+    return model
 
 
 def _course_vae(kernel: Kernel, model: VAE) -> Handle:
@@ -204,8 +227,8 @@ def _course_vae(kernel: Kernel, model: VAE) -> Handle:
 
 def _loss_matches_reference(loss_fn: Handle, n: int, latent_dim: int) -> None:
     kernel = loss_fn.kernel
-    model, x = VAE(latent_dim=latent_dim, hidden=8), torch.rand(n, 1, 28, 28)
-    found = kernel.run(general.seeded_call, loss_fn, [_course_vae(kernel, model), (x, None)], NOISE_SEED)
+    model, x = _test_vae(latent_dim), torch.rand(n, 1, 28, 28)
+    found = kernel.call_seeded(NOISE_SEED, loss_fn, _course_vae(kernel, model), (x, None))
     expect(
         isinstance(found, dict) and {"loss", "reconstruction", "kl"} <= set(found),
         "return a dict with the keys 'loss', 'reconstruction' and 'kl'",
@@ -238,7 +261,7 @@ def _loss_matches_reference(loss_fn: Handle, n: int, latent_dim: int) -> None:
 
 def _reconstruction_trains_the_encoder(loss_fn: Handle, latent_dim: int) -> None:
     kernel = loss_fn.kernel
-    model, x = VAE(latent_dim=latent_dim, hidden=8), torch.rand(5, 1, 28, 28)
+    model, x = _test_vae(latent_dim), torch.rand(5, 1, 28, 28)
     theirs = _course_vae(kernel, model)
     facts = kernel.run(general.gradients, loss_fn, [theirs, (x, None)], select=("reconstruction",), modules=(theirs,))
     expect(facts["requires_grad"], "the reconstruction term has no gradient: decode the reparameterised sample")

@@ -8,7 +8,7 @@ from torch import nn
 from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_close, expect_integer, expect_shape
 from starter.checks.kernel import Handle
 from starter.probes import general
-from starter.probes.vq import largest_tensor, output_summary
+from starter.probes.vq import largest_tensor
 
 
 def _codebook_facts(make_codebook: Handle, k: int, d: int) -> dict:
@@ -122,31 +122,27 @@ BROADCAST_HINT = (
     "shapes that do not broadcast: keep ||z||² an (M, 1) column (.sum(1, keepdim=True)), ||e||² a (K,) row, "
     "and multiply by codebook.T"
 )
-BIG = (4096, 512, 64)  # M, K, d for the memory step: an (M, K, d) tensor is 512 MB, the (M, K) answer 8 MB
+BIG = (2048, 512, 128)  # M, K, d for the memory step: an (M, K, d) tensor is 512 MB, the (M, K) answer 4 MB
+GROWTH = 32  # times the (M, K) answer that the kernel's memory may grow by, the reply's encoding included
 
 
 def _small_enough(fn: Handle) -> None:
-    """The student's process's peak memory while computing the distances of BIG inputs (measured from outside
-    it) stays near the (M, K) answer; the values it computed there are checked on a sample of entries."""
+    """A plain call of the student's function on BIG inputs: its whole output equals the reference, and the
+    student's process's peak memory meanwhile (measured from outside it, from before any student code ran if it
+    held more since) stays within GROWTH times the (M, K) answer."""
     m, k, d = BIG
     z, codebook = torch.randn(m, d), torch.randn(k, d)
-    index = torch.randint(m * k, (256,))
-    summary, grown = fn.kernel.measured(output_summary, fn, [z, codebook], index)
-    expect(summary.get("shape") == [m, k], f"for M={m}, K={k}, d={d} the output has shape {summary.get('shape')}")
-    expected = torch.cdist(z, codebook) ** 2
-    expect(
-        torch.allclose(summary["values"], expected.flatten()[index], atol=1e-2, rtol=1e-4)
-        and torch.allclose(summary["row_sums"], expected.sum(1), rtol=1e-4),
-        f"for M={m}, K={k}, d={d} the distances are wrong",
-    )
+    found, grown = fn.kernel.measured(fn, z, codebook)
+    expect_shape(found, (m, k), f"distances(z: ({m}, {d}), codebook: ({k}, {d}))")
+    expect_close(found, torch.cdist(z, codebook) ** 2, f"for M={m}, K={k}, d={d} the distances", atol=1e-2)
     answer = 4 * m * k
     if grown is None:  # no /proc (macOS): count the elements of the largest tensor instead
         grown = 4 * fn.kernel.run(largest_tensor, fn, [m, d], [k, d])
     expect(
-        grown <= 16 * answer,
-        f"for M={m} vectors and K={k} codes of d={d}, memory grew by about "
-        f"{grown / 2**30:.1f} GB while computing them (the (M, K) answer is {answer / 2**20:.0f} MB): expand "
-        "||z||² - 2 z·e + ||e||² so nothing bigger than the (M, K) matrix is made",
+        grown <= GROWTH * answer,
+        f"for M={m} vectors and K={k} codes of d={d}, memory grew by more than {GROWTH * answer / 2**20:.0f} MB "
+        f"while computing them (the (M, K) answer is {answer / 2**20:.0f} MB): expand ||z||² - 2 z·e + ||e||² so "
+        "nothing bigger than the (M, K) matrix is made",
     )
 
 

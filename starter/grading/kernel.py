@@ -32,7 +32,7 @@ from jupyter_client.channels import ZMQSocketChannel
 from jupyter_client.kernelspec import KernelSpecManager
 
 from starter.checks.kernel import Kernel, peak_memory, reset_peak_memory
-from starter.grading.budget import Cgroup
+from starter.grading.budget import Cgroup, read
 from starter.grading.sandbox import Sandbox, limited
 from starter.grading.scratch import remove_tree
 from starter.probes import wire
@@ -70,6 +70,14 @@ def descendants(pid: int) -> list[int]:
         found.append(current)
         todo += children.get(current, [])
     return found
+
+
+def resident_memory(pid: int) -> int | None:
+    """A process's resident memory now (bytes), or None where /proc does not say."""
+    try:
+        return int(re.search(r"VmRSS:\s+(\d+)", (Path("/proc") / str(pid) / "status").read_text())[1]) * 1024
+    except (OSError, TypeError):
+        return None
 
 
 def guarded_context() -> zmq.Context:
@@ -119,6 +127,7 @@ class RemoteKernel(Kernel):
         super().__init__(seed)
         self.folder, self.timeout, self.cgroup = folder, timeout, cgroup
         self.stopped: str | None = None  # why the grader stopped the kernel, once it has
+        self.baseline: int | None = None  # its memory before any student code ran (`mark_baseline`)
         sockets, connection = folder / "sockets", folder / "connection.json"
         if len(str(sockets / "k-99")) > SOCKET_PATH:
             raise KernelGone(
@@ -236,19 +245,52 @@ class RemoteKernel(Kernel):
         data = result.get("data")
         return wire.loads(reply_text(data.get("text/plain") if isinstance(data, dict) else None)), growth
 
+    def _pids(self) -> list[int]:
+        return descendants(self.manager.provisioner.process.pid) if self.manager.provisioner else []
+
+    def usage(self) -> int | None:
+        """The memory the kernel holds now: its cgroup's usage; without one, the sum over its processes."""
+        if self.cgroup is not None:
+            name = "memory.current" if self.cgroup.version == 2 else "memory.usage_in_bytes"
+            return int(read(self.cgroup.folders[0] / name))
+        pids = self._pids()
+        return sum(resident_memory(pid) or 0 for pid in pids) if pids else None
+
+    def mark_baseline(self) -> None:
+        """Remember what the kernel holds now (before the first cell of student code), so that a measured request
+        counts what student code took earlier and still holds as grown too (memory written into before the
+        request is not seen by a peak measured from the request's start)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.baseline = self.usage()
+
     @contextlib.contextmanager
     def _measuring(self, measure: bool) -> Iterator[Callable[[], int | None]]:
         """Yields what says how much the kernel's peak memory grew meanwhile: its cgroup's, all its processes
-        included; without one, the sum over its processes as they were on entry; nothing unless `measure`."""
+        included; without one, the sum over its processes as they were on entry; nothing unless `measure`. Growth
+        counts from the baseline (`mark_baseline`) where the kernel held more than that on entry."""
         if not measure:
             yield lambda: None
-        elif self.cgroup is not None:
+            return
+        if self.cgroup is not None:
             with self.cgroup.measuring() as grown:
-                yield grown
+                start = self.usage()  # read once the peak is counted: what is charged after this is in the peak
+                yield lambda: self._above_baseline(grown(), start)
         else:
-            pids = descendants(self.manager.provisioner.process.pid) if self.manager.provisioner else []
+            pids = self._pids()
             before = sum(peak_memory(pid) or 0 for pid in pids if reset_peak_memory(pid)) if pids else None
-            yield lambda: sum(peak_memory(pid) or 0 for pid in pids) - before if before is not None else None
+            yield (
+                lambda: (
+                    self._above_baseline(sum(peak_memory(pid) or 0 for pid in pids) - before, before)
+                    if before is not None
+                    else None
+                )
+            )
+
+    def _above_baseline(self, grown: int | None, start: int | None) -> int | None:
+        """`grown` (a peak above the usage `start` on a request's entry), counted from the baseline if lower."""
+        if grown is None or start is None or self.baseline is None:
+            return grown
+        return grown + max(0, start - self.baseline)
 
     def stop(self, reason: str = "the kernel was stopped") -> None:
         """Stop the kernel (once), saying why."""

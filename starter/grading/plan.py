@@ -19,7 +19,7 @@ MISSING = "raise NotImplementedError('cell missing from the submission')"
 class Step:
     kind: str  # "run": a cell to execute; "check": the checks of an exercise
     source: str = ""  # the cell's source (run)
-    exercise: str = ""  # the exercise's grade_id (check)
+    exercise: str = ""  # the exercise's grade_id (check, and run for an exercise cell)
 
 
 @dataclass
@@ -45,7 +45,7 @@ def make_plan(name: str, solution: nbformat.NotebookNode, student: dict[str, str
         meta = nbgrader(cell)
         if meta.get("solution"):
             seen_exercise = True
-            plan.steps.append(Step("run", student.get(meta["grade_id"], MISSING)))
+            plan.steps.append(Step("run", student.get(meta["grade_id"], MISSING), exercise=meta["grade_id"]))
         elif meta.get("grade"):
             exercise = BY_CHECK_ID.get(meta["grade_id"])
             if exercise is None:

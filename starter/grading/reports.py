@@ -24,7 +24,7 @@ from pathlib import Path
 from starter.checks import FAIL, PASS, Report, ReportError, StepResult, overall_status
 
 MESSAGE_LIMIT = 500  # characters of a check message kept in the feedback
-NAME_LIMIT = 100  # characters of a file name made from a student id
+NAME_LIMIT = 100  # bytes (UTF-8) of a file name made from a student id; file systems allow 255
 FORMULA = ("=", "+", "-", "@", "\t", "\r")  # how a spreadsheet cell that is a formula starts (OWASP)
 
 
@@ -81,12 +81,13 @@ def score(check: CheckScore, reports: list[Report]) -> CheckScore:
 
 def file_name(text: str) -> str:
     """A file name for `text` that no other text gets: `text` itself when it is a plain name (letters, digits, `.`,
-    `-`, `_`, not only dots, at most NAME_LIMIT characters), else its plain characters, `+` and a hash of it."""
+    `-`, `_`, not only dots, at most NAME_LIMIT bytes), else its plain characters cut to fit, `+` and a hash of it."""
     plain = re.sub(r"[^\w.-]", "_", text)
-    if plain == text and text.strip(".") and len(text) <= NAME_LIMIT:
+    if plain == text and text.strip(".") and len(text.encode()) <= NAME_LIMIT:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return f"{plain[: NAME_LIMIT - 13]}+{digest}"  # a plain name never holds `+`
+    cut = plain.encode()[: NAME_LIMIT - 13].decode("utf-8", "ignore")  # whole characters only
+    return f"{cut}+{digest}"  # a plain name never holds `+`
 
 
 def visible(text: str) -> str:
@@ -97,14 +98,21 @@ def visible(text: str) -> str:
 
 def markdown(text: str) -> str:
     """`text` quoted as plain text in markdown (a table cell, a heading, a list item): one line, with backslashes,
-    backticks, `|` and `<` escaped, links broken (`](`) and a leading `#` escaped."""
-    escaped = re.sub(r"[\\`|<]|(?<=\])\(", lambda match: "\\" + match[0], visible(text))
+    backticks, `|` and `<` escaped, links broken (`](`, and `://`, which renderers turn into links by themselves) and
+    a leading `#` escaped."""
+    escaped = re.sub(r"[\\`|<]|(?<=\])\(", lambda match: "\\" + match[0], unlinked(visible(text)))
     return re.sub(r"^(\s*)#", r"\1\\#", escaped)
+
+
+def unlinked(text: str) -> str:
+    """`text` with every `://` and `www.` broken by a zero-width space (as HTML's entity), so that no renderer makes
+    a link of it."""
+    return re.sub(r"(?<=:/)/|(?<=www)\.", lambda match: "&#8203;" + match[0], text, flags=re.IGNORECASE)
 
 
 def markdown_line(text: str) -> str:
     """A check's message as a line of a feedback list: one line, its code spans kept, HTML and links neutralised."""
-    return visible(text).replace("<", "&lt;").replace("](", "]\\(")
+    return unlinked(visible(text)).replace("<", "&lt;").replace("](", "]\\(")
 
 
 def spreadsheet(value: str | int) -> str | int:

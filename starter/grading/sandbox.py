@@ -12,9 +12,9 @@ outlives it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import site
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -39,11 +39,18 @@ class SandboxUnavailable(RuntimeError):
 
 
 def python_paths(checkout: Path | None) -> list[Path]:
-    """What the kernel's Python needs: its prefixes and the folders on sys.path, each once, but none that shows the
-    course `checkout` (its solutions and tests): a folder that holds it, or one inside it other than Python's own
-    (a virtual environment in the checkout is fine)."""
+    """What the kernel's Python needs: its prefixes and the folders on the sys.path of `python -I` (isolated: not the
+    current folder, PYTHONPATH or the user's site-packages, which may hold anything), each once, but none that shows
+    the course `checkout` (its solutions and tests): a folder that holds it, or one inside it other than Python's
+    own (a virtual environment in the checkout is fine)."""
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
-    candidates = prefixes | {Path(p).resolve() for p in [*sys.path, *site.getsitepackages()] if p}
+    isolated = subprocess.run(
+        [sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    candidates = prefixes | {Path(p).resolve() for p in json.loads(isolated.stdout) if p}
     paths: list[Path] = []
     for path in sorted(p for p in candidates if p.exists()):
         if checkout is not None and (
@@ -137,6 +144,7 @@ class Sandbox:
             command += ["--ro-bind", str(connection), str(connection)]
         if sockets is not None:
             command += ["--bind", str(sockets), str(sockets)]
+        command += ["--remount-ro", "/", "--remount-ro", "/dev"]  # bwrap's own tmpfs under the mounts: not writable
         for key, value in env.items():
             command += ["--setenv", key, value]
         return command + ["--", *limited(argv, self.memory_mb, self.disk_mb)]

@@ -7,8 +7,10 @@ class's methods put in a fixed order, the layout rewritten by `ast.unparse`. Its
 windows of that text (as MOSS and JPlag compare programs), less every window the stub of the cell already holds:
 the code the course hands out never counts. Two submissions are as similar as the share of windows they have in
 common over all their exercises (Jaccard), and a pair is reported when that share and the amount of shared code
-are both high. Short cells, which independent students can write alike, count little. A submission whose code
-nests too deeply for Python's parser or `ast` (a RecursionError) is left out, and the report says so.
+are both high. Short cells, which independent students can write alike, count little. A submission that cannot be
+compared cheaply is left out, and the report says so: an exercise cell longer than CELL_LIMIT characters (a
+fingerprint costs time and memory in proportion), code that nests too deeply for Python's parser or `ast`, or any
+other failure to fingerprint it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from starter.grading.submissions import exercise_sources
 WINDOW = 5
 THRESHOLD = 0.6  # share of windows in common from which a pair is reported
 MINIMUM = 40  # ... if they also have at least this many windows in common
+CELL_LIMIT = 20_000  # characters of an exercise cell fingerprinted (the course's longest answer is under 2,000)
 
 
 class Renamer(ast.NodeTransformer):
@@ -136,7 +139,10 @@ def windows(source: str) -> set[int]:
         ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         tokens = source.split()
-    return {zlib.crc32(" ".join(tokens[i : i + WINDOW]).encode()) for i in range(max(0, len(tokens) - WINDOW + 1))}
+    return {
+        zlib.crc32(" ".join(tokens[i : i + WINDOW]).encode("utf-8", "surrogatepass"))
+        for i in range(max(0, len(tokens) - WINDOW + 1))
+    }
 
 
 def fingerprint(source: str, stub: str) -> set[int]:
@@ -214,7 +220,11 @@ def write_report(matches: list[Match], out: Path, submissions: int, left_out: li
             for m in matches
         ]
     if left_out:
-        lines += ["", "Left out, their code nesting too deeply for Python's parser to normalise it (read their cells):"]
+        lines += [
+            "",
+            f"Left out, their code too long (a cell over {CELL_LIMIT:,} characters) or too deeply nested to "
+            "normalise (read their cells):",
+        ]
         lines += [f"- {markdown(label)}" for label in left_out]
     write_atomically(out / "similarity.md", "\n".join(lines) + "\n")
 
@@ -231,10 +241,13 @@ def source_fingerprints(sources: dict[str, str], solution) -> dict[str, set[int]
 
 
 def submission_fingerprints(sources: dict[str, str], solution) -> dict[str, set[int]] | None:
-    """A submission's fingerprints, or None when its code nests too deeply for the parser or `ast` to handle."""
+    """A submission's fingerprints, or None when it cannot be compared cheaply: a cell over CELL_LIMIT characters,
+    code that nests too deeply for the parser or `ast`, or any other failure (it must never stop a batch)."""
+    if any(len(source) > CELL_LIMIT for source in sources.values()):
+        return None
     try:
         return source_fingerprints(sources, solution)
-    except (RecursionError, MemoryError):  # Python 3.11's parser reports some deep nesting as MemoryError
+    except Exception:  # noqa: BLE001 (RecursionError, MemoryError from 3.11's parser, a lone surrogate, ...)
         return None
 
 

@@ -18,7 +18,8 @@ of more than ARCHIVE_MEMBERS entries or whose notebooks unpack to more than ARCH
 text that is not a valid notebook: each is a row of its own saying why. Notebooks are read one at a time, and the
 batch keeps only their exercise sources. Two notebooks of one student for one notebook of the course are an error
 before anything is graded when they came in separate files (the instructor picks one), and rows saying so when
-they came in one upload (a .zip holding two copies costs only its student).
+they came in one upload (a .zip holding two copies costs only its student). A notebook whose student only its own
+name inside a .zip gives never takes the place of another notebook of that student: it becomes a row saying so.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Submission:
     upload: str  # the file its student handed in: the notebook itself, or the .zip holding it
     content: bytes = b""
     invalid: str = ""  # why it cannot be graded, found before reading it as a notebook
+    claimed: bool = False  # its student is named by its own name inside a .zip that names no one (an export)
 
     @property
     def digest(self) -> str:
@@ -89,6 +91,7 @@ class Entry:
     notebook: str = ""  # the course notebook it is graded against; "" when it is not graded
     sources: dict[str, str] = field(default_factory=dict)  # its exercise cells' sources by grade_id
     invalid: str = ""  # why it is not graded
+    claimed: bool = False  # as Submission.claimed
 
 
 def named_student(path: PurePosixPath) -> str | None:
@@ -161,13 +164,15 @@ def _submissions(file: Path, path: PurePosixPath, problem: str) -> Iterator[Subm
         yield _submission(student_of(path), str(file), str(file), functools.partial(_read_file, file))
 
 
-def _submission(student: str, origin: str, upload: str, read: Callable[[], bytes | str]) -> Submission:
+def _submission(
+    student: str, origin: str, upload: str, read: Callable[[], bytes | str], claimed: bool = False
+) -> Submission:
     """A submission, its content read unless its student id is refused; `read` gives bytes, or why not."""
     refused = id_problem(student)
     content = refused or read()
     if isinstance(content, str):
-        return Submission(student, origin, upload, invalid=content)
-    return Submission(student, origin, upload, content)
+        return Submission(student, origin, upload, invalid=content, claimed=claimed)
+    return Submission(student, origin, upload, content, claimed=claimed)
 
 
 def _read_file(file: Path) -> bytes | str:
@@ -203,7 +208,7 @@ def _from_archive(file: Path, path: PurePosixPath) -> Iterator[Submission]:
             origin = f"{file}:{member.filename}"
             named = None if owner else named_student(PurePosixPath(member.filename))
             read = functools.partial(_read_member, archive, member)
-            yield _submission(owner or named or path.stem, origin, origin if named else str(file), read)
+            yield _submission(owner or named or path.stem, origin, origin if named else str(file), read, bool(named))
 
 
 def _wanted(member: zipfile.ZipInfo) -> bool:
@@ -319,6 +324,7 @@ def match_solution(origin: str, notebook, solutions: dict) -> str:
 def admit(submission: Submission, solutions: dict) -> Entry:
     """What a batch keeps of a submission: its course notebook and exercise sources, or why it is not graded."""
     entry = Entry(submission.student, submission.origin, submission.upload, submission.digest)
+    entry.claimed = submission.claimed
     entry.invalid = submission.invalid
     if not entry.invalid:
         try:
@@ -331,13 +337,21 @@ def admit(submission: Submission, solutions: dict) -> Entry:
 
 
 def check_unique(entries: list[Entry]) -> None:
-    """Several entries of one student for one notebook: raise DuplicateSubmissions listing every such clash when
-    one came in separate files; when each came in a single upload, its entries become invalid, saying so."""
+    """Several entries of one student for one notebook: those whose id a .zip member's own name claims become
+    invalid, saying so (an upload cannot take a classmate's place or stop the batch); of the others, raise
+    DuplicateSubmissions listing every clash when they came in separate files, and make them invalid, saying so,
+    when they came in a single upload."""
     seen: dict[tuple[str, str], list[Entry]] = {}
     for entry in entries:
         if entry.notebook:
             seen.setdefault((entry.student, entry.notebook), []).append(entry)
     clashes = {key: group for key, group in seen.items() if len(group) > 1}
+    for (student, notebook), group in clashes.items():
+        for entry in (e for e in group if e.claimed):
+            entry.invalid = f"its name inside a .zip says {student}, who has another notebook for {notebook}"
+            entry.notebook, entry.sources = "", {}
+    clashes = {key: [e for e in group if not e.claimed] for key, group in clashes.items()}
+    clashes = {key: group for key, group in clashes.items() if len(group) > 1}
     separate = {key: group for key, group in clashes.items() if len({e.upload for e in group}) > 1}
     if separate:
         lines = [

@@ -36,6 +36,11 @@ def failed(title: str, message: str) -> Report:
     return Report(title, [StepResult("the check ran", FAIL, message)])
 
 
+def first_exercise_cell(plan: Plan) -> int | None:
+    """The index of the plan's first exercise cell (after the instructor's set-up cells), or None."""
+    return next((index for index, step in enumerate(plan.steps) if step.kind == "run" and step.exercise), None)
+
+
 def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit: Callable[[dict], None]) -> None:
     """Run the plan; emit {"check": id, "reports": [...]} for each check step as soon as it is decided, and
     {"timeout": why} if the kernel was stopped after a time-out (the steps left are not run)."""
@@ -46,11 +51,14 @@ def grade(plan: Plan, kernel_of: Callable[[], RemoteKernel], hidden: bool, emit:
             if step.kind == "check":
                 emit({"check": BY_ID[step.exercise].check_id, "reports": [failed(step.exercise, str(error)).to_dict()]})
         return
+    first = first_exercise_cell(plan)
     try:
-        for step in plan.steps:
+        for index, step in enumerate(plan.steps):
             if kernel.stopped:
                 break
             if step.kind == "run":
+                if index == first:
+                    kernel.mark_baseline()  # a measured request counts what student code holds from here on
                 if kernel.alive:
                     kernel.execute(step.source)
                 continue

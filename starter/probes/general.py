@@ -85,12 +85,6 @@ def gradients(
     return facts
 
 
-def seeded_call(fn: Callable, args: list, seed: int) -> Any:
-    """fn(*args) with torch seeded by `seed` just before (so a check can draw the same noise itself)."""
-    torch.manual_seed(seed)
-    return fn(*args)
-
-
 def global_of(fn: Any, name: str) -> Any:
     """The object that the function `fn` finds under `name` in its module (for a notebook function: the notebook's
     own `name`), or None."""
