@@ -45,23 +45,26 @@ from starter.dataset_files import available_offline  # noqa: E402
 
 # The files that take longest, in that order: handed out first, so that no worker is left with one at the end.
 SLOWEST_FIRST = [
-    "tests/test_browser.py",
     "tests/test_grade.py",
+    "tests/test_browser.py",
     "tests/test_agreement.py",
+    "tests/test_hostile_class.py",
     "tests/test_nbgrader.py",
     "tests/test_batch.py",
-    "tests/test_release.py",
     "tests/test_sandbox.py",
-    "tests/test_packaging.py",
     "solutions/03_pixelcnn.ipynb",
-    "solutions/06_transformer.ipynb",
-    "solutions/04_prior.ipynb",
-    "solutions/05_comparison.ipynb",
+    "tests/test_release.py",
     "tests/test_twins.py",
+    "tests/test_packaging.py",
+    "solutions/04_prior.ipynb",
+    "solutions/06_transformer.ipynb",
     "tests/test_intake.py",
-    "solutions/02_vqvae.ipynb",
+    "solutions/05_comparison.ipynb",
+    "tests/test_prior.py",
     "solutions/01_autoencoder.ipynb",
-    "tests/test_wrong_answers.py",
+    "solutions/02_vqvae.ipynb",
+    "tests/test_correct_answers.py",
+    "tests/test_pixelcnn.py",
 ]
 
 

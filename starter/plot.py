@@ -10,16 +10,31 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 
+def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
+    """Images (N, C, H, W) tiled row by row, `nrow` to a row, into one (C, H', W') image with `padding` pixels of
+    `pad_value` around each (a single image as it is): torchvision's make_grid, whose one-channel grids repeat the
+    channel three times (tests/test_train_and_plot.py holds them equal), without importing torchvision, which takes
+    a second (it imports torch._dynamo)."""
+    n, channels, height, width = images.shape
+    if n == 1:
+        return images[0]
+    columns, rows = min(nrow, n), -(-n // nrow)
+    cell_h, cell_w = height + padding, width + padding
+    grid = images.new_full((channels, rows * cell_h + padding, columns * cell_w + padding), pad_value)
+    for index, image in enumerate(images):
+        top, left = (index // columns) * cell_h + padding, (index % columns) * cell_w + padding
+        grid[:, top : top + height, left : left + width] = image
+    return grid
+
+
 def draw_images(
     figure: Figure, images: torch.Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.6
 ) -> Figure:
     """Draw a batch (N, 1, H, W) of images in [0, 1] as one grid on `figure`, sized to fit."""
-    from torchvision.utils import make_grid  # here: importing torchvision takes a second (it imports torch._dynamo)
-
     images = images.detach().float().cpu()
     if images.dim() == 3:
         images = images.unsqueeze(1)
-    grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+    grid = image_grid(images.clamp(0, 1), nrow=nrow)
     rows = (len(images) + nrow - 1) // nrow
     figure.set_size_inches(scale * nrow, scale * rows + (0.4 if title else 0))
     axis = figure.subplots()

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from starter.config import RESULTS_ENV
 from starter.data import make_loader
 from starter.models.autoencoder import Autoencoder, autoencoder_loss
-from starter.plot import compare_images, plot_history, plot_xy, show_images
+from starter.plot import compare_images, image_grid, plot_history, plot_xy, show_images
 from starter.summary import report_results
 from starter.train import as_dict, fit
 
@@ -65,6 +65,18 @@ def test_plots_return_figures():
     assert isinstance(compare_images({"a": images[:4], "b": images[:4]}), Figure)
     assert isinstance(plot_history({"train_loss": [2, 1], "test_loss": [2.5, 1.5]}), Figure)
     assert isinstance(plot_xy([2, 4], [0.1, 0.05], "d", "mse", logx=True, logy=True), Figure)
+
+
+@pytest.mark.parametrize("count", [1, 3, 8, 9, 17, 64])
+@pytest.mark.parametrize("nrow", [1, 4, 8, 10])
+def test_image_grid_is_torchvision_s_make_grid(count, nrow):
+    from torchvision.utils import make_grid
+
+    images = torch.rand(count, 1, 28, 28)
+    expected = make_grid(images, nrow=nrow, padding=2, pad_value=1.0)
+    assert torch.equal(image_grid(images, nrow).expand_as(expected), expected)
+    colour = torch.rand(count, 3, 5, 7)
+    assert torch.equal(image_grid(colour, nrow, padding=1, pad_value=0.5), make_grid(colour, nrow, 1, pad_value=0.5))
 
 
 def test_report_results_prints_and_writes(tmp_path, monkeypatch, capsys):
