@@ -10,9 +10,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from starter.config import FAST
+
 Batch = tuple  # (inputs, labels) as yielded by starter.data.make_loader
 LossOutput = Union[torch.Tensor, Mapping[str, torch.Tensor]]
 LossFn = Callable[[nn.Module, Batch], LossOutput]
+SMOKE_RUN = "fast mode: a smoke run on a small subset, so the numbers below mean nothing (full mode trains for real)"
 
 
 class History(dict):
@@ -102,8 +105,10 @@ def fit(
 
     `epoch_fn(model, loader, optimizer, loss_fn)` does one epoch; it may return a float or a dict of terms.
     `lr_decay` multiplies the learning rate after every epoch (a StepSchedule moves it itself); `time_limit`
-    (seconds) stops after the epoch that passes it.
+    (seconds) stops after the epoch that passes it. In fast mode it first says that the run is a smoke run.
     """
+    if FAST and progress:
+        print(SMOKE_RUN)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=lr_decay) if lr_decay != 1.0 else None
     history = History()

@@ -83,3 +83,30 @@ def test_prose_is_markdown_not_commented_text(path):
         lines = [line for line in cell.source.splitlines() if line.strip()]
         if cell.cell_type == "markdown" and len(lines) >= 3:
             assert not all(line.startswith("#") for line in lines), f"markdown cell {cell.id} is all headings"
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_claim_has_marks_of_its_own_and_none_in_fast_mode(monkeypatch, capsys, fast):
+    from starter import summary
+
+    monkeypatch.setattr(summary, "FAST", fast)
+    summary.claim("A beats B", True)
+    summary.claim("B beats A", False)
+    lines = capsys.readouterr().out.splitlines()
+    if fast:
+        assert lines == ["[fast mode: not evaluated] A beats B", "[fast mode: not evaluated] B beats A"]
+    else:
+        assert lines == ["[holds] A beats B", "[does not hold in this run] B beats A"]
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_no_claim_wears_a_check_s_mark(path):
+    """✓ and ✗ belong to checks (the student's code): no code cell prints them itself, and no stored output of a
+    cell that makes claims starts a line with them."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        assert "✓" not in cell.source and "✗" not in cell.source, cell.id
+        if "claim(" in cell.source:
+            lines = "".join(o.get("text", "") for o in cell.outputs).splitlines()
+            assert not [line for line in lines if line.startswith(("✓", "✗"))], cell.id

@@ -99,3 +99,14 @@ def test_sample_quality_metrics():
     a, b = torch.randn(4000, 3).double(), (torch.randn(4000, 3) + torch.tensor([2.0, 0, 0])).double()
     assert frechet_distance(a, a) < 1e-6
     assert abs(frechet_distance(a, b) - 4.0) < 0.2  # squared mean shift of 2, same covariance
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_fit_says_in_fast_mode_that_it_is_a_smoke_run(monkeypatch, capsys, fast):
+    from starter import train
+
+    monkeypatch.setattr(train, "FAST", fast)
+    model = torch.nn.Linear(2, 1)
+    batches = [(torch.randn(4, 2), torch.randn(4, 1))]
+    fit(model, batches, None, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), epochs=1)
+    assert (train.SMOKE_RUN in capsys.readouterr().out) == fast
