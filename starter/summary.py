@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Mapping, Union
 
@@ -39,10 +40,24 @@ def print_table(rows: Mapping[str, Mapping[str, Number]], first: str = "") -> No
         print("  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])]))
 
 
-CLAIM_MARKS = {True: "[holds]", False: "[does not hold in this run]", None: "[fast mode: not evaluated]"}
+CLAIM_MARKS = {
+    True: "[holds]",
+    False: "[does not hold in this run]",
+    "tie": "[ties at this n: the difference is within twice its standard error]",
+    None: "[fast mode: not evaluated]",
+}
 
 
 def claim(text: str, holds: bool) -> None:
     """Print a claim of the prose with a mark of its own (never a check's ✓ or ✗: a claim is about the models, not
     the student's code): whether this run's numbers bear it out; fast mode's tiny runs evaluate none."""
     print(f"{CLAIM_MARKS[None if FAST else bool(holds)]} {text}")
+
+
+def claim_lower(text: str, ours: tuple[float, float], theirs: tuple[float, float], runs: int) -> None:
+    """Claim that a mean over `runs` seeds, `ours` = (mean, standard deviation), is lower than `theirs`: it holds, or
+    does not, only when the difference passes twice the standard error of the difference; within it, they tie."""
+    difference = theirs[0] - ours[0]
+    error = math.sqrt((ours[1] ** 2 + theirs[1] ** 2) / runs)
+    verdict = "tie" if runs < 2 or abs(difference) <= 2 * error else difference > 0
+    print(f"{CLAIM_MARKS[None if FAST else verdict]} {text}")

@@ -110,3 +110,23 @@ def test_no_claim_wears_a_check_s_mark(path):
         if "claim(" in cell.source:
             lines = "".join(o.get("text", "") for o in cell.outputs).splitlines()
             assert not [line for line in lines if line.startswith(("✓", "✗"))], cell.id
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, runs, mark",
+    [
+        ((60.0, 2.0), (70.0, 2.0), 3, "[holds]"),  # 10 apart, standard error of the difference 1.6
+        ((70.0, 2.0), (60.0, 2.0), 3, "[does not hold in this run]"),
+        ((66.0, 3.0), (69.0, 3.0), 3, "[ties at this n"),  # 3 apart, twice the standard error 4.9
+        ((60.0, 0.0), (70.0, 0.0), 1, "[ties at this n"),  # one seed: no spread, no claim
+    ],
+)
+def test_a_comparison_holds_only_beyond_its_uncertainty(monkeypatch, capsys, ours, theirs, runs, mark):
+    from starter import summary
+
+    monkeypatch.setattr(summary, "FAST", False)
+    summary.claim_lower("ours is lower", ours, theirs, runs)
+    assert capsys.readouterr().out.startswith(mark)
+    monkeypatch.setattr(summary, "FAST", True)
+    summary.claim_lower("ours is lower", ours, theirs, runs)
+    assert capsys.readouterr().out == "[fast mode: not evaluated] ours is lower\n"

@@ -110,3 +110,26 @@ def test_fit_says_in_fast_mode_that_it_is_a_smoke_run(monkeypatch, capsys, fast)
     batches = [(torch.randn(4, 2), torch.randn(4, 1))]
     fit(model, batches, None, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), epochs=1)
     assert (train.SMOKE_RUN in capsys.readouterr().out) == fast
+
+
+def test_numbers_over_seeds_carry_their_spread_and_subsets_differ_by_seed():
+    from starter.metrics import over_seeds, subset_quality
+    from starter.models.classifier import Classifier
+
+    runs = [{"IS": 8.0, "FID-MNIST": 10.0}, {"IS": 9.0, "FID-MNIST": 14.0}, {"IS": 10.0, "FID-MNIST": 12.0}]
+    assert over_seeds(runs) == {
+        "IS": 9.0,
+        "FID-MNIST": 12.0,
+        "IS range": 2.0,
+        "IS sd": pytest.approx(1.0),
+        "FID-MNIST sd": pytest.approx(2.0),
+    }
+    assert over_seeds(runs[:1])["FID-MNIST sd"] == 0.0
+    torch.manual_seed(0)
+    classifier, images = Classifier().eval(), torch.rand(300, 1, 28, 28)
+    reference = torch.randn(300, Classifier().features(images[:1]).shape[1]).double()
+    one = subset_quality(classifier, images, reference, 100, seeds=(0,))
+    assert one == subset_quality(classifier, images, reference, 100, seeds=(0,))
+    assert one != subset_quality(classifier, images, reference, 100, seeds=(1,))
+    dark = subset_quality(classifier, images, reference, 100, seeds=(0,), transform=torch.zeros_like)
+    assert dark["FID-MNIST"] != one["FID-MNIST"]
