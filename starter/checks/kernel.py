@@ -70,22 +70,25 @@ class Kernel:
         value = wire.decode(reply.get("value"), lambda reference: Handle(self, reference))
         return (value, peak) if measure else value
 
-    def _arguments(self, args: tuple, kwargs: dict) -> dict:
+    def _call(self, target: dict, args: tuple, kwargs: dict) -> dict:
+        """The request that calls `target` (a reference) with data and handles of this kernel."""
+
         def reference(value: Any) -> dict:
             if not isinstance(value, Handle) or value.kernel is not self:
                 raise TypeError(f"a check can send data and handles of this kernel, not {type(value).__name__}")
             return value.reference
 
-        return {"args": wire.encode(list(args), reference)["items"], "kwargs": wire.encode(kwargs, reference)["dict"]}
+        args_data, kwargs_data = wire.encode(list(args), reference)["items"], wire.encode(kwargs, reference)["dict"]
+        return {"op": "call", "target": target, "args": args_data, "kwargs": kwargs_data}
 
     def call(self, target: Handle, *args: Any, **kwargs: Any) -> Any:
         """Call a student's object with data and handles; returns data, or a handle of the object it returned."""
-        return self.request({"op": "call", "target": target.reference, **self._arguments(args, kwargs)})
+        return self.request(self._call(target.reference, args, kwargs))
 
     def call_seeded(self, seed: int, target: Handle, *args: Any, **kwargs: Any) -> Any:
         """`call`, with torch (and NumPy, Python's random) seeded by `seed` just before: a plain call, no probe in
         between, whose noise a check can draw again."""
-        return self.request({"op": "call", "target": target.reference, **self._arguments(args, kwargs)}, seed=seed)
+        return self.request(self._call(target.reference, args, kwargs), seed=seed)
 
     def probe(self, function: Callable) -> Handle:
         """A handle of a probe (a function or class of `starter.probes`) in the student's process."""
@@ -99,7 +102,7 @@ class Kernel:
         """Call a student's object (a handle: a plain call) or run a probe; and, measured from outside it, how much
         the student's process's peak memory grew meanwhile (None where it cannot be measured; see `transport`)."""
         reference = target.reference if isinstance(target, Handle) else self.probe(target).reference
-        return self.request({"op": "call", "target": reference, **self._arguments(args, kwargs)}, measure=True)
+        return self.request(self._call(reference, args, kwargs), measure=True)
 
     def named(self, name: str) -> Handle:
         """A handle of the notebook's global `name` (looked up when it is used)."""
