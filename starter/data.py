@@ -46,8 +46,7 @@ def load_mnist(
     `limit` keeps the first examples."""
     if form not in TRANSFORMS:
         raise ValueError(f"form must be one of {sorted(TRANSFORMS)}, got {form!r}")
-    images, labels = mnist_tensors(train, root, dataset)
-    images, labels = images[:limit], labels[:limit]
+    images, labels = mnist_tensors(train, root, dataset, limit)
     return TensorDataset(TRANSFORMS[form](images).to(device), labels.to(device))
 
 

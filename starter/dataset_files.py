@@ -3,8 +3,11 @@ file checked against its md5."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import json
+import math
 import os
 import shutil
 import struct
@@ -17,6 +20,7 @@ import torch
 from starter.config import DATA_ROOT, FASHION_ENV, MNIST_ENV
 
 Dataset = Literal["mnist", "fashion"]
+VERIFIED = "verified.json"  # beside raw/: the size and modification time of each file when it last matched its md5
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,29 @@ def _raw_dir(root: Path, spec: DatasetSpec) -> Path:
 
 
 def _missing_or_bad(raw: Path, spec: DatasetSpec) -> list[str]:
-    return [name for name, md5 in spec.md5.items() if not (raw / name).exists() or _md5(raw / name) != md5]
+    """The files missing from `raw` or not matching their md5. A file is read only when its size or modification time
+    differs from the last time it matched (recorded in VERIFIED beside `raw`, where the folder is writable)."""
+    record_path = raw.parent / VERIFIED
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    bad, seen = [], {}
+    for name, md5 in spec.md5.items():
+        try:
+            stat = (raw / name).stat()
+        except OSError:
+            bad.append(name)
+            continue
+        seen[name] = [stat.st_size, stat.st_mtime_ns, md5]
+        if record.get(name) != seen[name] and _md5(raw / name) != md5:
+            bad.append(name)
+    if not bad and seen != record:
+        partial = record_path.with_name(f"{VERIFIED}.{os.getpid()}.part")
+        with contextlib.suppress(OSError):
+            partial.write_text(json.dumps(seen))
+            partial.replace(record_path)
+    return bad
 
 
 def _copy_from_local(source: Path, raw: Path, spec: DatasetSpec) -> None:
@@ -126,7 +152,18 @@ def prepare_mnist(root: Path | str = DATA_ROOT, dataset: Dataset = "mnist") -> P
     local = _local_folder(spec)
     if local is not None:
         _copy_from_local(local, raw, spec)
-        return root
+    else:
+        _download(root, raw, spec)
+    bad = _missing_or_bad(raw, spec)
+    if bad:
+        raise DatasetNotFoundError(
+            f"These files in {raw} are missing or corrupt: {', '.join(bad)}. Delete them and retry."
+        )
+    return root
+
+
+def _download(root: Path, raw: Path, spec: DatasetSpec) -> None:
+    """torchvision's download of the dataset into `raw`, or a DatasetNotFoundError that says what to do offline."""
     import torchvision.datasets
 
     try:
@@ -139,32 +176,32 @@ def prepare_mnist(root: Path | str = DATA_ROOT, dataset: Dataset = "mnist") -> P
             f"  {spec.env}=/path/to/that/folder\n"
             f"or unpack them yourself into {raw}/ ."
         ) from None
-    bad = _missing_or_bad(raw, spec)
-    if bad:
-        raise DatasetNotFoundError(
-            f"These files in {raw} are missing or corrupt: {', '.join(bad)}. Delete them and retry."
-        )
-    return root
 
 
-def read_idx(path: Path) -> torch.Tensor:
-    """An IDX file of unsigned bytes (the MNIST format: a 4-byte magic number, big-endian sizes, then the data) as a
-    uint8 tensor of its shape; what torchvision's MNIST reads, without importing torchvision (a second: it imports
-    torch._dynamo)."""
-    data = path.read_bytes()
-    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
-        raise DatasetNotFoundError(f"{path} is not an IDX file of unsigned bytes")
-    dims = data[3]
-    shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
-    return torch.frombuffer(bytearray(data[4 + 4 * dims :]), dtype=torch.uint8).reshape(shape)
+def read_idx(path: Path, limit: int | None = None) -> torch.Tensor:
+    """The first `limit` records (all when None) of an IDX file of unsigned bytes (the MNIST format: a 4-byte magic
+    number, big-endian sizes, then the data) as a uint8 tensor; what torchvision's MNIST reads, without importing
+    torchvision (a second: it imports torch._dynamo), and without reading the records it does not keep."""
+    with open(path, "rb") as file:
+        magic = file.read(4)
+        if len(magic) < 4 or magic[:3] != b"\x00\x00\x08" or magic[3] == 0:
+            raise DatasetNotFoundError(f"{path} is not an IDX file of unsigned bytes")
+        shape = struct.unpack(f">{magic[3]}I", file.read(4 * magic[3]))
+        count = len(range(shape[0])[:limit])
+        size = count * math.prod(shape[1:])
+        data = file.read(size)
+    if len(data) < size:
+        raise DatasetNotFoundError(f"{path} is shorter than its header says: delete it and retry")
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(count, *shape[1:])
 
 
 def mnist_tensors(
-    train: bool = True, root: Path | str = DATA_ROOT, dataset: Dataset = "mnist"
+    train: bool = True, root: Path | str = DATA_ROOT, dataset: Dataset = "mnist", limit: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST (or Fashion-MNIST) as torchvision's dataset holds it, prepared offline when the files are local: uint8
-    images (N, 28, 28) and int64 labels (N,)."""
+    """The first `limit` examples (all when None) of MNIST (or Fashion-MNIST) as torchvision's dataset holds them,
+    prepared offline when the files are local: uint8 images (N, 28, 28) and int64 labels (N,)."""
     spec = _spec(dataset)
     raw = _raw_dir(prepare_mnist(root, dataset), spec)
     split = "train" if train else "t10k"
-    return read_idx(raw / f"{split}-images-idx3-ubyte"), read_idx(raw / f"{split}-labels-idx1-ubyte").long()
+    images = read_idx(raw / f"{split}-images-idx3-ubyte", limit)
+    return images, read_idx(raw / f"{split}-labels-idx1-ubyte", limit).long()

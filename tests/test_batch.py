@@ -19,7 +19,7 @@ from grading_corpus import SOLUTION
 from sandboxed import confined
 
 from starter.build import student_version
-from starter.grading import cli
+from starter.grading import batch, cli
 from starter.grading.batch import Settings, grade_all
 from starter.grading.submissions import DuplicateSubmissions, collect
 
@@ -114,3 +114,21 @@ def test_without_a_sandbox_the_grader_refuses_unless_told(tmp_path, monkeypatch,
     assert cli.main([str(tmp_path / "solution_01.ipynb"), "--out", str(tmp_path / "out")]) == 2
     assert "bubblewrap" in capsys.readouterr().err
     monkeypatch.undo()
+
+
+def test_a_sandbox_is_probed_once_per_process_for_the_same_notebook_paths_and_limits(tmp_path, monkeypatch):
+    """A long-lived process (a test session) grades many batches: a kernel's Python is seen to start in a sandbox
+    once for each notebook, paths and limits, not once per batch; a failure is not remembered."""
+    monkeypatch.setattr(batch, "STARTED", set())
+    probed = []
+    monkeypatch.setattr(batch, "check_runs", lambda sandbox, env, modules: probed.append(sandbox.readable[-1]))
+    solutions = batch.load_solutions(SOLUTION.parent)
+    for index, (notebook, memory_mb) in enumerate([("01", 4096), ("01", 4096), ("03", 4096), ("01", 2048)]):
+        scratch = tmp_path / f"batch{index}"
+        scratch.mkdir()
+        batch.Batch(solutions, Settings(memory_mb=memory_mb), scratch).probe(notebook)
+    assert [path.parent.name for path in probed] == ["batch0", "batch2", "batch3"]
+    monkeypatch.setattr(batch, "check_runs", lambda *args: (_ for _ in ()).throw(batch.SandboxUnavailable("no")))
+    for _ in range(2):
+        with pytest.raises(batch.SandboxUnavailable):
+            batch.Batch(solutions, Settings(disk_mb=7), tmp_path / "batch0").probe("01")

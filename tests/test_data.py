@@ -56,6 +56,39 @@ def test_the_tensors_are_torchvision_s(tmp_path, monkeypatch, local_mnist, no_ne
         read_idx(broken)
 
 
+def test_a_limit_reads_only_the_first_records_and_a_short_file_is_named(tmp_path, monkeypatch, local_mnist, no_network):
+    monkeypatch.setenv(MNIST_ENV, str(local_mnist))
+    images, labels = mnist_tensors(False, tmp_path)
+    first, first_labels = mnist_tensors(False, tmp_path, limit=100)
+    assert torch.equal(first, images[:100]) and torch.equal(first_labels, labels[:100])
+    assert torch.equal(mnist_tensors(False, tmp_path, limit=-9_990)[0], images[:-9_990])
+    assert len(mnist_tensors(False, tmp_path, limit=20_000)[0]) == 10_000
+    raw = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    short = tmp_path / "short-idx1-ubyte"
+    short.write_bytes(raw.read_bytes()[:500])
+    assert len(read_idx(short, limit=400)) == 400
+    with pytest.raises(DatasetNotFoundError, match="short-idx1-ubyte is shorter than its header says"):
+        read_idx(short)
+
+
+def test_a_file_is_hashed_again_only_when_it_changed(tmp_path, monkeypatch, local_mnist, no_network):
+    """prepare_mnist records each file's size and time once it matched its md5; a file changed since is hashed,
+    and found corrupt, again."""
+    monkeypatch.setenv(MNIST_ENV, str(local_mnist))
+    prepare_mnist(tmp_path)
+    raw, spec = tmp_path / "MNIST" / "raw", dataset_files.DATASETS["mnist"]
+    assert (tmp_path / "MNIST" / dataset_files.VERIFIED).exists()
+    hashed = []
+    monkeypatch.setattr(dataset_files, "_md5", lambda path: hashed.append(path.name) or spec.md5[path.name])
+    assert dataset_files._missing_or_bad(raw, spec) == [] and hashed == []
+    labels = raw / "t10k-labels-idx1-ubyte"
+    data = bytearray(labels.read_bytes())
+    data[-1] ^= 1
+    labels.write_bytes(bytes(data))
+    monkeypatch.undo()
+    assert dataset_files._missing_or_bad(raw, spec) == ["t10k-labels-idx1-ubyte"]
+
+
 def test_transforms(tmp_path, monkeypatch, local_mnist, no_network):
     monkeypatch.setenv(MNIST_ENV, str(local_mnist))
     images, labels = load_mnist(train=False, form="float", limit=100, root=tmp_path).tensors

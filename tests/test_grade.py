@@ -17,7 +17,7 @@ from starter.config import PROJECT_ROOT
 from starter.grading.batch import Settings, grade_all
 from starter.grading.reports import MESSAGE_LIMIT
 
-FAST = Settings(jobs=2, cell_timeout=20, notebook_timeout=300, memory_mb=4096, progress=False)
+FAST = Settings(jobs=2, cell_timeout=10, notebook_timeout=300, memory_mb=4096, progress=False)
 
 
 @pytest.fixture(scope="module")

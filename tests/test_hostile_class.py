@@ -31,7 +31,7 @@ from starter.grading.reports import FORMULA, Grade, file_name, markdown, spreads
 from starter.grading.similarity import submission_fingerprints
 from starter.grading.submissions import exercise_sources
 
-SETTINGS = Settings(jobs=2, cell_timeout=20, notebook_timeout=300, memory_mb=4096, progress=False)
+SETTINGS = Settings(jobs=2, cell_timeout=10, notebook_timeout=300, memory_mb=4096, progress=False)
 BASE = Path(tempfile.mkdtemp(prefix="hc-"))  # short: kernels' socket paths must be
 atexit.register(shutil.rmtree, BASE, ignore_errors=True)  # also when the module is skipped or deselected
 WORK = BASE / "w"  # the instructor's working folder: the submissions and the grades

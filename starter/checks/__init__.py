@@ -30,6 +30,7 @@ import torch
 
 from starter.checks.kernel import Handle, Kernel, LocalKernel, derived_seed
 from starter.exercises import EXERCISES, withheld_twins
+from starter.probes.serve import torch_seeded
 from starter.probes.wire import WireError
 
 NBGRADER_ENV = "NBGRADER_EXECUTION"  # set by nbgrader while it validates or autogrades a notebook
@@ -170,8 +171,7 @@ class CheckRun:
         `hints` maps an exception type that student code may raise to the likely cause, added to the message.
         """
         try:
-            with torch.random.fork_rng():
-                torch.manual_seed(derived_seed(self.kernel.seed, self.report.title, self.seed, len(self.report.steps)))
+            with torch_seeded(derived_seed(self.kernel.seed, self.report.title, self.seed, len(self.report.steps))):
                 value = fn()
         except NotImplementedError:
             self._record(name, TODO, "not implemented yet (replace the `raise NotImplementedError()` stub)")

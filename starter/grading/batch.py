@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -44,6 +45,7 @@ from starter.grading.withheld import STARTER, withheld_copy
 
 WORKERS = multiprocessing.get_context("forkserver")  # workers are forked from a server that imported the checks once
 WORKERS.set_forkserver_preload(["starter.grading.worker"])
+STARTED: set[tuple] = set()  # the sandboxes in which this process saw a kernel's Python start (`Batch.probe`)
 GRADER_CODE = [
     STARTER / "exercises.py",
     *sorted((STARTER / "checks").glob("*.py")),
@@ -136,7 +138,11 @@ class Batch:
         return Sandbox(self.readable + [library], folder, masks, settings.memory_mb, settings.disk_mb)
 
     def probe(self, notebook: str) -> None:
-        """Raise SandboxUnavailable unless a kernel's Python can start in the sandbox for `notebook`."""
+        """Raise SandboxUnavailable unless a kernel's Python can start in the sandbox for `notebook`; once per process
+        for the same Python, paths and limits (a long-lived process, such as a test session, grades many batches)."""
+        key = (sys.executable, notebook, tuple(map(str, self.readable)), self.settings.memory_mb, self.settings.disk_mb)
+        if key in STARTED:
+            return
         folder = Path(tempfile.mkdtemp(prefix="probe-", dir=self.scratch))
         library = self.library(notebook)
         check_runs(
@@ -145,6 +151,7 @@ class Batch:
             ["torch", "ipykernel", "starter.probes.serve"],
         )
         remove_tree(folder)
+        STARTED.add(key)
 
     def run(self, plan: Plan) -> tuple[list[dict], str]:
         """Run a plan in a worker process of its own (its kernel in its own folder and sandbox); returns what the

@@ -6,8 +6,8 @@ as soon as it is decided, and {"timeout": why} if the kernel had to be stopped a
 This process runs no student code: what the kernel answers is data, and the verdicts are computed here. What the
 kernel does after a check cannot change it: its result has already left. It has a memory limit of its own (its
 cgroup, else RLIMIT_DATA), so that a kernel's answers cannot make it grow without bound. Workers are forked from a
-server that has imported torch and every check once (`starter.grading.batch`), so that a submission does not pay for
-that.
+server that has imported torch (with the compiler that its optimizers import on first use, a second) and every check
+once (`starter.grading.batch`), so that a submission does not pay for that.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch._dynamo  # noqa: F401  torch imports it (and sympy) at a worker's first optimizer: once here instead
 
 from starter.checks import FAIL, Report, StepResult
 from starter.exercises import BY_ID, EXERCISES

@@ -25,11 +25,22 @@ PACKAGE = "starter.probes"
 
 
 @contextlib.contextmanager
+def torch_seeded(seed: int) -> Iterator[None]:
+    """Run with torch's generators seeded by `seed` and restored afterwards: the CPU's, and CUDA's once CUDA is in
+    use (torch.manual_seed before that queues a call, with its stack, for each device kind at every request)."""
+    cuda = torch.cuda.is_initialized()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if cuda else []):
+        torch.random.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.manual_seed_all(seed)
+        yield
+
+
+@contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Run with torch, NumPy and Python's random all seeded by `seed`; their states are restored afterwards."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with torch_seeded(seed):
         random.seed(seed)
         np.random.seed(seed % 2**32)
         try:
