@@ -63,32 +63,19 @@ def test_two_submissions_for_one_student_and_notebook_are_an_error_before_gradin
 
 
 @confined
-def test_a_killed_batch_resumes_without_grading_again_and_ends_as_an_uninterrupted_one(tmp_path):
+def test_a_killed_batch_resumes_without_grading_again_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    """The grader's process is killed after its first result; a second run resumes (here in the test's own process,
+    as is the uninterrupted run it must end as)."""
     submissions = tmp_path / "submissions"
     submissions.mkdir()
     solution, stub = nbformat.read(SOLUTION, as_version=4), student_version(nbformat.read(SOLUTION, as_version=4))
     for index in range(2):
         nbformat.write(solution if index % 2 else stub, submissions / f"student{index}_01.ipynb")
-    command = [
-        sys.executable,
-        "-m",
-        "starter.grade",
-        str(submissions),
-        "--jobs",
-        "1",
-        "--seed",
-        "1",
-        "--cell-timeout",
-        "20",
-    ]
+    arguments = [str(submissions), "--jobs", "1", "--seed", "1", "--cell-timeout", "20"]
     scratch = tempfile.mkdtemp(prefix="kb-")  # short (kernel sockets): what the killed run leaves is removed below
-    env = {**os.environ, "TMPDIR": scratch}
-    whole = subprocess.Popen(  # meanwhile, the uninterrupted run it must end as
-        [*command, "--out", str(tmp_path / "whole")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     first = subprocess.Popen(
-        [*command, "--out", str(tmp_path / "killed")],
-        env=env,
+        [sys.executable, "-m", "starter.grade", *arguments, "--out", str(tmp_path / "killed")],
+        env={**os.environ, "TMPDIR": scratch},
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -100,9 +87,10 @@ def test_a_killed_batch_resumes_without_grading_again_and_ends_as_an_uninterrupt
     first.wait()
     done = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
     assert len(done) == 1 and (tmp_path / "killed" / "grades.csv").exists()
-    subprocess.run([*command, "--out", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
+    monkeypatch.setattr(tempfile, "tempdir", scratch)
+    assert cli.main([*arguments, "--out", str(tmp_path / "killed")]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json") if p.name in done} == done
-    assert whole.wait(timeout=600) == 0
+    assert cli.main([*arguments, "--out", str(tmp_path / "whole")]) == 0
     shutil.rmtree(scratch)
     assert (tmp_path / "killed" / "grades.csv").read_text() == (tmp_path / "whole" / "grades.csv").read_text()
 

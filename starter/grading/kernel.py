@@ -42,7 +42,7 @@ BOOT = "import starter.probes.serve as _serve\n__course__ = _serve.Server(get_ip
 MESSAGE_LIMIT = 2 * wire.REPLY_LIMIT + 2**20  # bytes of a message from the kernel: a reply, quoted twice, and more
 QUEUE = 4  # messages a socket keeps unread (ZMQ's receive high-water mark)
 START = 120  # seconds for a kernel to start
-GRACE = 10  # seconds for an interrupted kernel to answer again
+GRACE = 10  # seconds for an interrupted kernel to answer again (at most its cell time-out)
 STRING = re.compile(r"""'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+\"""")  # one literal
 
 
@@ -197,7 +197,7 @@ class RemoteKernel(Kernel):
 
     def _reply(self, msg_id: str) -> dict:
         """The reply to the request `msg_id`; after a time-out the kernel is interrupted, and stopped if it does
-        not answer again within GRACE seconds."""
+        not answer again within GRACE seconds (or the cell time-out, if shorter)."""
         try:
             return self._await(self.client.shell_channel, msg_id, time.monotonic() + self.timeout)
         except KernelTimeout:
@@ -205,10 +205,11 @@ class RemoteKernel(Kernel):
             raise
 
     def _interrupt(self, msg_id: str) -> None:
-        """Interrupt what runs and wait for its reply; stop the kernel if none comes within GRACE seconds."""
+        """Interrupt what runs and wait for its reply; stop the kernel if none comes within GRACE seconds (or the cell
+        time-out, if shorter)."""
         self.client.control_channel.send(self.client.session.msg("interrupt_request"))
         try:
-            self._await(self.client.shell_channel, msg_id, time.monotonic() + GRACE)
+            self._await(self.client.shell_channel, msg_id, time.monotonic() + min(GRACE, self.timeout))
         except KernelGone:
             self.stop(f"a cell timed out after {self.timeout:.0f} s and ignored the interrupt: its kernel was stopped")
 
