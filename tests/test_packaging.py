@@ -90,10 +90,10 @@ def test_a_venv_under_tmp_stays_visible_in_the_read_only_system(tmp_path):
 
 
 @needs_bwrap
-def test_a_hub_installs_the_wheel_and_runs_notebook_04_from_anywhere(tmp_path):
+def test_a_hub_installs_the_wheel_and_runs_notebook_02_from_anywhere(tmp_path):
     """The wheel, pip-installed (not editable) into a fresh virtual environment whose files are then read-only,
-    runs notebook 04 in fast mode from an unrelated folder: the shipped checkpoints come from the package, MNIST
-    and a student's own files go to the per-user folder."""
+    runs notebook 02 in fast mode from an unrelated folder: the shipped checkpoint comes from the package, MNIST
+    and the student's own checkpoint go to the per-user folder."""
     dist, fresh, home, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "home", tmp_path / "anywhere"
     for folder in (home, work):
         folder.mkdir()
@@ -120,9 +120,9 @@ def test_a_hub_installs_the_wheel_and_runs_notebook_04_from_anywhere(tmp_path):
         check=True,
         capture_output=True,
     )
-    shutil.copy(PROJECT_ROOT / "solutions" / "04_prior.ipynb", work / "04_prior.ipynb")
+    shutil.copy(PROJECT_ROOT / "solutions" / "02_vqvae.ipynb", work / "02_vqvae.ipynb")
     run = (
-        "import nbformat, nbclient; nb = nbformat.read('04_prior.ipynb', 4); "
+        "import nbformat, nbclient; nb = nbformat.read('02_vqvae.ipynb', 4); "
         "nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute(); "
         "import starter.config as c; print('checkpoints', c.CHECKPOINTS); print('data', c.DATA_ROOT)"
     )
@@ -142,4 +142,5 @@ def test_a_hub_installs_the_wheel_and_runs_notebook_04_from_anywhere(tmp_path):
     assert f"checkpoints {site / 'starter' / 'shipped'}" in result.stdout
     assert f"data {home / '.local' / 'share' / 'discrete-latents'}" in result.stdout
     assert (home / ".local" / "share" / "discrete-latents" / "MNIST" / "raw").is_dir()
+    assert (home / ".local" / "share" / "discrete-latents" / "my_checkpoints" / "vqvae.pt").is_file()
     assert not (site / "starter" / "data").exists() and not list(work.glob("data"))
