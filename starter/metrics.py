@@ -148,6 +148,27 @@ def subset_quality(
 
 
 @torch.no_grad()
+def generated_quality(
+    classifier: torch.nn.Module,
+    generate: Callable[[int], torch.Tensor | tuple[torch.Tensor, torch.Tensor]],
+    reference_features: torch.Tensor,
+    n: int,
+    seeds: Sequence[int] = (0,),
+) -> dict[str, float]:
+    """`sample_quality` of the n images `generate(n)` makes (or of the images and the labels asked for, for a
+    conditional model, whose accuracy is then reported), over `seeds` (`over_seeds`), with "seconds": the time
+    `generate` takes for one seed."""
+    runs, seconds = [], 0.0
+    for seed in seeds:
+        seed_everything(seed)
+        start = time.perf_counter()
+        made = generate(n)
+        seconds += time.perf_counter() - start
+        images, labels = made if isinstance(made, tuple) else (made, None)
+        runs.append(sample_quality(classifier, images, reference_features, labels))
+    return {**over_seeds(runs), "seconds": seconds / len(seeds)}
+
+
 def prior_sample_quality(
     prior: torch.nn.Module,
     vqvae: torch.nn.Module,
@@ -158,17 +179,11 @@ def prior_sample_quality(
     sampler: Callable[..., torch.Tensor] = sample,
     **sampling: Any,
 ) -> dict[str, float]:
-    """`sample_quality` of n digits drawn from a code prior by `sampler(prior, n, **sampling)` (the autoregressive
-    `sample` by default) and decoded by `vqvae`, over `seeds` (`over_seeds`), with "seconds": the sampling time of
-    one seed."""
-    runs, seconds = [], 0.0
-    for seed in seeds:
-        seed_everything(seed)
-        start = time.perf_counter()
-        codes = sampler(prior, n, **sampling)
-        seconds += time.perf_counter() - start
-        runs.append(sample_quality(classifier, vqvae.decode(codes), reference_features))
-    return {**over_seeds(runs), "seconds": seconds / len(seeds)}
+    """`generated_quality` of n digits drawn from a code prior by `sampler(prior, n, **sampling)` (the
+    autoregressive `sample` by default) and decoded by `vqvae`."""
+    return generated_quality(
+        classifier, lambda count: vqvae.decode(sampler(prior, count, **sampling)), reference_features, n, seeds
+    )
 
 
 def linear_probe(

@@ -133,3 +133,23 @@ def test_numbers_over_seeds_carry_their_spread_and_subsets_differ_by_seed():
     assert one != subset_quality(classifier, images, reference, 100, seeds=(1,))
     dark = subset_quality(classifier, images, reference, 100, seeds=(0,), transform=torch.zeros_like)
     assert dark["FID-MNIST"] != one["FID-MNIST"]
+
+
+def test_generated_quality_reseeds_each_run_and_scores_the_digits_a_conditional_model_was_asked_for():
+    from starter.metrics import generated_quality
+    from starter.models.classifier import Classifier
+
+    torch.manual_seed(0)
+    classifier = Classifier().eval()
+    images = torch.rand(40, 1, 28, 28)
+    reference = classifier.features(images).double()
+    predicted = classifier(images).argmax(1)
+    noise = generated_quality(classifier, lambda n: torch.rand(n, 1, 28, 28), reference, 40, seeds=(0, 1))
+    assert noise == {
+        **generated_quality(classifier, lambda n: torch.rand(n, 1, 28, 28), reference, 40, seeds=(0, 1)),
+        "seconds": noise["seconds"],
+    }
+    assert noise["FID-MNIST sd"] > 0 and "accuracy" not in noise
+    asked = generated_quality(classifier, lambda n: (images[:n], predicted[:n]), reference, 40)
+    wrong = generated_quality(classifier, lambda n: (images[:n], (predicted[:n] + 1) % 10), reference, 40)
+    assert asked["accuracy"] == 1.0 and wrong["accuracy"] == 0.0
