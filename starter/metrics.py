@@ -147,6 +147,11 @@ def subset_quality(
     return over_seeds(runs)
 
 
+def asked_digits(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The n labels a conditional generator is asked for: the digits 0 to 9 in turn."""
+    return torch.arange(10, device=device).repeat(n // 10 + 1)[:n]
+
+
 @torch.no_grad()
 def generated_quality(
     classifier: torch.nn.Module,

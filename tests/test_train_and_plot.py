@@ -153,3 +153,10 @@ def test_generated_quality_reseeds_each_run_and_scores_the_digits_a_conditional_
     asked = generated_quality(classifier, lambda n: (images[:n], predicted[:n]), reference, 40)
     wrong = generated_quality(classifier, lambda n: (images[:n], (predicted[:n] + 1) % 10), reference, 40)
     assert asked["accuracy"] == 1.0 and wrong["accuracy"] == 0.0
+
+
+def test_asked_digits_cycles_through_every_digit_for_any_count():
+    from starter.metrics import asked_digits
+
+    assert asked_digits(12).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert torch.bincount(asked_digits(5000), minlength=10).tolist() == [500] * 10
