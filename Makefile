@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab run run-fast test check release notebooks clean
+.PHONY: setup lab run run-fast test check release autograder notebooks clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ check: setup                      ## your score and feedback before you submit: 
 
 release: setup                    ## a notebook for graded use, its answers withheld: make release NB=03 OUT=dist
 	$(PY) -m starter.release $(NB) --out $(or $(OUT),dist)
+
+autograder: setup                 ## a Gradescope or PrairieLearn autograder: make autograder NB=03 FORMAT=gradescope OUT=dist
+	$(PY) -m starter.autograder.build $(NB) --format $(FORMAT) --out $(or $(OUT),dist)
 
 notebooks: setup                  ## regenerate notebooks/ from solutions/
 	$(PY) -m starter.build

@@ -50,6 +50,7 @@ SLOWEST_FIRST = [
     "tests/test_agreement.py",
     "tests/test_hostile_class.py",
     "tests/test_nbgrader.py",
+    "tests/test_autograder.py",
     "tests/test_batch.py",
     "tests/test_sandbox.py",
     "solutions/03_pixelcnn.ipynb",

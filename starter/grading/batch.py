@@ -35,6 +35,7 @@ from starter.exercises import BY_CHECK_ID
 from starter.grading import worker
 from starter.grading.budget import Budget, available, find
 from starter.grading.kernel import SOCKET_PATH
+from starter.grading.kernel_user import KernelUser
 from starter.grading.plan import Plan, make_plan
 from starter.grading.reports import CheckScore, Grade, Results, received, score
 from starter.grading.sandbox import Sandbox, SandboxUnavailable, check_available, check_runs, python_paths
@@ -67,6 +68,7 @@ class Settings:
     per_process_limits: bool = False  # True: where no cgroup can be made, limit memory per process (else refused)
     hidden: bool = True  # False: without the hidden tests (a student's self-check)
     confine: bool = True  # False: kernels run unconfined, as this user (refused unless asked for)
+    kernel_user: str | None = None  # unconfined kernels run as this user instead (root only; see `kernel_user`)
     seed: int | None = None  # the hidden inputs; fresh for every run unless given
     progress: bool = True
 
@@ -120,6 +122,8 @@ class Batch:
         self.cgroups = available()
         checkout = PROJECT_ROOT if (PROJECT_ROOT / "solutions").is_dir() else None
         self.readable = python_paths(checkout) + [p for p in (DATA_ROOT, CHECKPOINTS) if p.is_dir()]
+        limits = {"memory_mb": settings.memory_mb, "disk_mb": settings.disk_mb, "processes": settings.processes}
+        self.user = KernelUser.named(settings.kernel_user, **limits) if settings.kernel_user else None
 
     def library(self, notebook: str) -> Path:
         """The folder holding the withheld `starter` for `notebook` (made once per run)."""
@@ -169,6 +173,7 @@ class Batch:
             "cell_timeout": self.settings.cell_timeout,
             "env": kernel_environment(folder, library, self.threads),
             "sandbox": sandbox.to_json() if sandbox else None,
+            "user": self.user.to_json() if self.user and not sandbox else None,
             "memory_mb": self.settings.memory_mb,
             "budget": budget.to_json() if budget else None,
             "threads": self.threads,

@@ -33,6 +33,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from starter.checks.kernel import Kernel, peak_memory, reset_peak_memory
 from starter.grading.budget import Cgroup, read
+from starter.grading.kernel_user import KernelUser
 from starter.grading.sandbox import Sandbox, limited
 from starter.grading.scratch import remove_tree
 from starter.probes import wire
@@ -112,7 +113,8 @@ def reply_text(plain: object) -> str:
 
 class RemoteKernel(Kernel):
     """A kernel for one submission, in `folder` (the grader's; in the sandbox, the kernel's own tmpfs is there),
-    confined by `sandbox` and limited by `cgroup` if given (else its processes by `memory_mb` each)."""
+    confined by `sandbox`, else run as `user` if given, and limited by `cgroup` if given (else its processes by
+    `memory_mb` each)."""
 
     def __init__(
         self,
@@ -123,6 +125,7 @@ class RemoteKernel(Kernel):
         sandbox: Sandbox | None = None,
         memory_mb: int = 6144,
         cgroup: Cgroup | None = None,
+        user: KernelUser | None = None,
     ):
         super().__init__(seed)
         self.folder, self.timeout, self.cgroup = folder, timeout, cgroup
@@ -135,7 +138,13 @@ class RemoteKernel(Kernel):
             )
         sockets.mkdir()
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        argv = sandbox.command(argv, env, connection, sockets) if sandbox else limited(argv, memory_mb)
+        if sandbox:
+            argv = sandbox.command(argv, env, connection, sockets)
+        elif user:
+            user.admit(folder, env, sockets)
+            argv = user.kernel_command(argv)
+        else:
+            argv = limited(argv, memory_mb)
         specs = self._spec(cgroup.launcher(argv) if cgroup else argv)
         self.manager = KernelManager(
             kernel_name="grading",

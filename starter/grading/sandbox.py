@@ -150,11 +150,14 @@ class Sandbox:
         return command + ["--", *limited(argv, self.memory_mb, self.disk_mb)]
 
 
-def limited(argv: list[str], memory_mb: int, disk_mb: int | None = None) -> list[str]:
-    """`argv` run with at most `memory_mb` of data per process (RLIMIT_DATA) and no file over `disk_mb`."""
+def limited(argv: list[str], memory_mb: int, disk_mb: int | None = None, processes: int | None = None) -> list[str]:
+    """`argv` run with at most `memory_mb` of data per process (RLIMIT_DATA), no file over `disk_mb`, and at most
+    `processes` processes and threads of its user (RLIMIT_NPROC)."""
     limits = [f"--data={memory_mb * 2**20}:{memory_mb * 2**20}"]
     if disk_mb is not None:
         limits.append(f"--fsize={disk_mb * 2**20}:{disk_mb * 2**20}")
+    if processes is not None:
+        limits.append(f"--nproc={processes}:{processes}")
     return ["prlimit", *limits, "--", *argv]
 
 

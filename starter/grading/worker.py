@@ -27,6 +27,7 @@ from starter.checks import FAIL, Report, StepResult
 from starter.exercises import BY_ID, EXERCISES
 from starter.grading.budget import Budget
 from starter.grading.kernel import KernelGone, RemoteKernel
+from starter.grading.kernel_user import KernelUser
 from starter.grading.plan import Plan
 from starter.grading.sandbox import Sandbox
 
@@ -92,6 +93,7 @@ def run(job: dict, results: Connection) -> None:
     limit_memory(budget, job["memory_mb"])
     torch.set_num_threads(job["threads"])
     sandbox = Sandbox.from_json(job["sandbox"]) if job.get("sandbox") else None
+    user = KernelUser.from_json(job["user"]) if job.get("user") else None
 
     def kernel_of() -> RemoteKernel:
         return RemoteKernel(
@@ -102,6 +104,7 @@ def run(job: dict, results: Connection) -> None:
             sandbox,
             job["memory_mb"],
             budget.kernel if budget else None,
+            user,
         )
 
     try:
