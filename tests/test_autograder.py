@@ -25,13 +25,14 @@ from pathlib import Path
 import jsonschema
 import nbformat
 import pytest
+import tomllib
 from grading_corpus import SOLUTION, _solution, _stubs
 from sandboxed import require_sandbox
 from wrong_answers import VISIBLE_ONLY
 
 from starter.autograder import gradescope, prairielearn
 from starter.autograder.build import build
-from starter.autograder.bundle import build_wheel
+from starter.autograder.bundle import PACKAGES, build_wheel
 from starter.autograder.isolation import KERNEL_USER, SANDBOX, UNCONFINED, USER, decide
 from starter.autograder.platform import PREFIX, Layout, Outcome, grade_submission, parser, settings
 from starter.build import student_version
@@ -364,6 +365,8 @@ def test_both_formats_build_for_notebooks_01_and_06(built):
     image = built / "prairielearn" / "image"
     assert "sh install.sh" in (image / "Dockerfile").read_text() and len(list(image.glob("*.whl"))) == 1
     assert "torch==" in (image / "requirements.txt").read_text() and "useradd" in (image / "install.sh").read_text()
+    course = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert set(course) <= set(PACKAGES)  # the platform's container installs what the course needs
 
 
 def test_gradescope_gives_a_wrong_notebook_the_course_grader_s_points(runs):

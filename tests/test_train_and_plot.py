@@ -116,13 +116,16 @@ def test_numbers_over_seeds_carry_their_spread_and_subsets_differ_by_seed():
     from starter.metrics import over_seeds, subset_quality
     from starter.models.classifier import Classifier
 
-    runs = [{"IS": 8.0, "FID-MNIST": 10.0}, {"IS": 9.0, "FID-MNIST": 14.0}, {"IS": 10.0, "FID-MNIST": 12.0}]
+    runs = [{"IS": 8.0, "FID-MNIST": 10.0, "KID": 1.0}, {"IS": 9.0, "FID-MNIST": 14.0, "KID": 3.0}]
+    runs.append({"IS": 10.0, "FID-MNIST": 12.0, "KID": 5.0})
     assert over_seeds(runs) == {
         "IS": 9.0,
         "FID-MNIST": 12.0,
+        "KID": 3.0,
         "IS range": 2.0,
         "IS sd": pytest.approx(1.0),
         "FID-MNIST sd": pytest.approx(2.0),
+        "KID sd": pytest.approx(2.0),
     }
     assert over_seeds(runs[:1])["FID-MNIST sd"] == 0.0
     torch.manual_seed(0)
@@ -160,3 +163,38 @@ def test_asked_digits_cycles_through_every_digit_for_any_count():
 
     assert asked_digits(12).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
     assert torch.bincount(asked_digits(5000), minlength=10).tolist() == [500] * 10
+
+
+def test_frechet_distance_matches_torchmetrics_and_kid_has_no_small_sample_bias():
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from starter.metrics import frechet_distance, kernel_distance
+
+    generator = torch.Generator().manual_seed(0)
+    same = [torch.randn(200, 8, generator=generator, dtype=torch.float64) for _ in range(2)]
+    shifted = torch.randn(200, 8, generator=generator, dtype=torch.float64) * 1.5 + 0.5
+    identity = torch.nn.Identity()
+    identity.num_features = 8  # torchmetrics' FID on given features
+    fid = FrechetInceptionDistance(feature=identity)
+    fid.update(same[0], real=True)
+    fid.update(shifted, real=False)
+    assert frechet_distance(same[0], shifted) == pytest.approx(float(fid.compute()), rel=1e-6)
+
+    def unbiased_mmd(x: torch.Tensor, y: torch.Tensor) -> float:  # KID's definition, written out: cubic kernel
+        k = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3  # noqa: E731
+        kxx, kyy, m = k(x, x), k(y, y), len(x)
+        within = (kxx.sum() - kxx.diag().sum() + kyy.sum() - kyy.diag().sum()) / (m * (m - 1))
+        return float(within - 2 * k(x, y).mean())
+
+    assert kernel_distance(same[0], shifted, subsets=1, size=200) == pytest.approx(unbiased_mmd(same[0], shifted))
+    assert kernel_distance(*same) == pytest.approx(unbiased_mmd(*same))
+    pairs = [[torch.randn(50, 8, generator=generator, dtype=torch.float64) for _ in range(2)] for _ in range(40)]
+    kid = torch.tensor([kernel_distance(*pair, subsets=1) for pair in pairs])
+    fid = torch.tensor([frechet_distance(*pair) for pair in pairs])
+    error = lambda values: float(values.std() / len(values) ** 0.5)  # noqa: E731
+    assert abs(float(kid.mean())) < 2 * error(kid)  # two samples of one distribution: KID is 0 on average,
+    assert float(fid.mean()) > 20 * error(fid)  # FID far above 0 at n = 50
+    assert kernel_distance(same[0], shifted) > 0.5
+    before = torch.get_rng_state()
+    kernel_distance(same[0], shifted)
+    assert torch.equal(torch.get_rng_state(), before)  # its subsets leave the global generator as it was
