@@ -19,7 +19,7 @@ from starter.autograder.isolation import KERNEL_USER
 from starter.autograder.platform import ENVIRONMENT, PREFIX
 
 # The course's requirements and the grader's; jsonschema as pinned in pyproject.toml (later ones import slowly).
-PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "tqdm", "ipywidgets", "torchmetrics")
+PACKAGES = ("torch", "torchvision", "numpy", "matplotlib", "tqdm", "ipywidgets", "torchmetrics", "safetensors")
 GRADER_PACKAGES = ("nbformat", "jsonschema", "jupyter_client", "ipykernel", "pyzmq")
 WHEEL_SOURCES = ("pyproject.toml", "README.md", "starter", "data/checkpoints")  # what pyproject.toml packages
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # torch without CUDA: the grader runs on CPUs

@@ -1,0 +1,103 @@
+"""Capstone A's interface: a VQ-VAE for Fashion-MNIST, handed in as weights only, in one safetensors file.
+
+The reference architecture is the course's `starter.models.vq.VQVAE(num_codes, code_dim, hidden)`; the file holds its
+state dict under the names VQVAE gives it, each float32 with exactly VQVAE's shape for the sizes below. The sizes are
+read from the shapes themselves (`hidden` from the first convolution, `num_codes` and `code_dim` from the codebook),
+never from a config. At most 64 codes (6 bits per position of the 7x7 grid, 294 bits per image): every shipped
+VQ-VAE has 128, so none of them fits this interface as it is (and `score.similar` catches one trimmed to fit).
+
+Extra tensors are refused, except the three training-only buffers of VQVAE's quantizer (EMA counts and sums, steps
+since a code was last used), which are ignored, so that `save_file(model.state_dict(), FILENAME)` of an EMA-trained
+VQVAE is a valid submission. `submission_tensors(model)` gives the minimal form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from starter.models.vq import VQVAE
+
+FILENAME = "capstone_vqvae.safetensors"  # saved next to the notebook
+MAX_BYTES = 4 * 1024 * 1024  # the largest sizes allowed below take 1.4 MB
+BOUNDS = {"num_codes": (16, 64), "code_dim": (4, 64), "hidden": (16, 64)}  # inclusive
+IGNORED = ("quantizer.ema_count", "quantizer.ema_sum", "quantizer.steps_unused")  # training state, not evaluated
+DTYPE = torch.float32
+
+Tensors = dict[str, torch.Tensor]
+
+
+class SubmissionError(ValueError):
+    """A submission that cannot be scored; its message is the one-line reason."""
+
+
+def expected_shapes(num_codes: int, code_dim: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    """Every tensor name of VQVAE(num_codes, code_dim, hidden) that evaluation needs, with its shape."""
+    with torch.device("meta"):  # shapes only: no memory, no draw from the random state
+        model = VQVAE(num_codes, code_dim, hidden)
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items() if name not in IGNORED}
+
+
+def listed(names: list[str], most: int = 5) -> str:
+    """The first `most` names, comma-separated, and how many more there are: a reason stays one short line."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def sizes_of(tensors: Tensors) -> dict[str, int]:
+    """The sizes a submission's shapes imply, checked against BOUNDS and the whole schema; raises SubmissionError."""
+    for name, rank in (("encoder.0.0.weight", 4), ("quantizer.codebook", 2)):
+        if name not in tensors:
+            raise SubmissionError(f"schema: no tensor named {name!r}")
+        if tensors[name].dim() != rank:
+            raise SubmissionError(f"schema: {name} has shape {tuple(tensors[name].shape)}, expected {rank} dimensions")
+    num_codes, code_dim = tensors["quantizer.codebook"].shape
+    sizes = {"num_codes": num_codes, "code_dim": code_dim, "hidden": tensors["encoder.0.0.weight"].shape[0]}
+    for size, value in sizes.items():
+        low, high = BOUNDS[size]
+        if not low <= value <= high:
+            raise SubmissionError(f"schema: {size} = {value} (from the tensor shapes) is outside {low}..{high}")
+    expected = expected_shapes(**sizes)
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise SubmissionError(f"schema: missing tensors {listed(missing)}")
+    extra = sorted(set(tensors) - set(expected) - set(IGNORED))
+    if extra:
+        raise SubmissionError(f"schema: unexpected tensors {listed(extra)}")
+    for name, shape in expected.items():
+        if tuple(tensors[name].shape) != shape:
+            found, implied = tuple(tensors[name].shape), ", ".join(f"{k}={v}" for k, v in sizes.items())
+            raise SubmissionError(f"schema: {name} has shape {found}, expected {shape} for {implied}")
+        if tensors[name].dtype != DTYPE:
+            raise SubmissionError(f"schema: {name} is {tensors[name].dtype}, expected {DTYPE}")
+    return sizes
+
+
+def submission_tensors(model: nn.Module) -> Tensors:
+    """What to save for capstone A: the model's state dict without its training-only buffers, on the CPU."""
+    state = model.state_dict()
+    return {name: tensor.detach().cpu().contiguous() for name, tensor in state.items() if name not in IGNORED}
+
+
+def read_submission(path: Path | str) -> Tensors:
+    """The tensors of a submitted file, read by safetensors only (never pickle); raises SubmissionError when the file
+    is missing, over MAX_BYTES or not a safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SubmissionError(f"missing: no file at {path}")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise SubmissionError(f"too large: {size:,} bytes, the limit is {MAX_BYTES:,}")
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own error, OSError or ValueError for damaged files
+        with open(path, "rb") as file:
+            head = file.read(2)
+        pickled = head == b"PK" or head[:1] == b"\x80"  # a zip archive (torch.save) or a bare pickle
+        hint = " (it is a torch.save or pickle file)" if pickled else ""
+        summary = str(error).splitlines()[0] if str(error) else type(error).__name__
+        advice = "save it with safetensors.torch.save_file"
+        raise SubmissionError(f"not a safetensors file{hint}: {summary}; {advice}") from None
