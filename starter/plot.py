@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot, imported when the first figure is drawn: a kernel that draws none (a grading kernel's)
+    starts 0.3 s sooner."""
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
@@ -48,7 +57,7 @@ def draw_images(
 
 def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.6) -> Figure:
     """Show a batch (N, 1, H, W) of images in [0, 1] as one grid."""
-    return draw_images(plt.figure(), images, nrow, title, scale)
+    return draw_images(pyplot().figure(), images, nrow, title, scale)
 
 
 def draw_code_grid(
@@ -70,6 +79,8 @@ def draw_code_grid(
             fontweight="bold" if marked == (i, j) else "normal",
         )
     if marked:
+        from matplotlib.patches import Rectangle
+
         axis.add_patch(Rectangle((marked[1] - 0.5, marked[0] - 0.5), 1, 1, fill=False, color="red", linewidth=2))
     axis.axis("off")
 
@@ -77,7 +88,7 @@ def draw_code_grid(
 def compare_images(rows: Mapping[str, torch.Tensor], scale: float = 0.7) -> Figure:
     """One labelled row per entry, e.g. {"original": x, "reconstruction": x_hat}."""
     count = max(len(images) for images in rows.values())
-    figure, axes = plt.subplots(len(rows), count, figsize=(scale * count, scale * len(rows) + 0.3), squeeze=False)
+    figure, axes = pyplot().subplots(len(rows), count, figsize=(scale * count, scale * len(rows) + 0.3), squeeze=False)
     for axis_row, (label, images) in zip(axes, rows.items()):
         for axis, image in zip(axis_row, images.detach().float().cpu()):
             axis.imshow(image.reshape(image.shape[-2:]), cmap="gray", vmin=0, vmax=1)
@@ -96,7 +107,7 @@ def plot_curves(
     title: str | None = None,
 ) -> Figure:
     """One line per entry, against 1, 2, 3, ... (epochs by default)."""
-    figure, axis = plt.subplots(figsize=(5, 3.2))
+    figure, axis = pyplot().subplots(figsize=(5, 3.2))
     for label, values in curves.items():
         axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label)
     axis.set_xlabel(xlabel)
@@ -132,7 +143,7 @@ def plot_xy(
     logy: bool = False,
 ) -> Figure:
     """A single line plot with markers, e.g. test MSE against latent size."""
-    figure, axis = plt.subplots(figsize=(5, 3.2))
+    figure, axis = pyplot().subplots(figsize=(5, 3.2))
     axis.plot(x, y, marker="o")
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
@@ -149,7 +160,7 @@ def plot_xy(
 
 def plot_code_usage(counts: Mapping[str, torch.Tensor], title: str = "code usage on the test set") -> Figure:
     """One bar chart per entry: how often each code is used, codes sorted from most to least used."""
-    figure, axes = plt.subplots(1, len(counts), figsize=(3.6 * len(counts), 2.8), sharey=True, squeeze=False)
+    figure, axes = pyplot().subplots(1, len(counts), figsize=(3.6 * len(counts), 2.8), sharey=True, squeeze=False)
     for axis, (label, count) in zip(axes[0], counts.items()):
         share = count.double() / count.sum()
         used = int((count > 0).sum())
@@ -171,7 +182,7 @@ def plot_codebook(
     _, _, v = torch.linalg.svd(centred, full_matrices=False)
     xy = centred @ v[:2].T
     share = (counts.double() / counts.sum()).numpy()
-    figure, axis = plt.subplots(figsize=(4.5, 4))
+    figure, axis = pyplot().subplots(figsize=(4.5, 4))
     dots = axis.scatter(
         xy[:, 0], xy[:, 1], s=10 + 3000 * share, c=share, cmap="viridis", edgecolors="k", linewidths=0.3
     )
@@ -189,7 +200,7 @@ def show_code_grids(grids: torch.Tensor, images: torch.Tensor | None = None, num
     """Code-index grids (N, H, W) drawn as coloured cells with their index, optionally above the images they encode."""
     grids = grids.detach().cpu()
     rows = 2 if images is not None else 1
-    figure, axes = plt.subplots(rows, len(grids), figsize=(1.9 * len(grids), 1.9 * rows), squeeze=False)
+    figure, axes = pyplot().subplots(rows, len(grids), figsize=(1.9 * len(grids), 1.9 * rows), squeeze=False)
     for column, grid in enumerate(grids):
         draw_code_grid(axes[0][column], grid, num_codes or int(grids.max()) + 1, fontsize=5.5)
         if images is not None:

@@ -7,13 +7,16 @@ COURSE_STATIC=0 to keep live widgets in fast mode (the browser test does).
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import torch
-from matplotlib.figure import Figure
 
 from starter.config import FAST, STATIC_ENV
 from starter.models.sampling import sample
 from starter.plot import draw_code_grid, draw_images
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def is_static() -> bool:
@@ -25,6 +28,8 @@ def is_static() -> bool:
 def _grid_and_digit(vqvae: torch.nn.Module, codes: torch.Tensor, marked: tuple[int, int] | None = None) -> Figure:
     """The code grid and the digit it decodes to. Built outside pyplot's state, so that nothing else (JupyterLab runs
     widget callbacks beside cell executions, and each one closes every pyplot figure) can draw or close it midway."""
+    from matplotlib.figure import Figure  # imported when drawn (`starter.plot.pyplot`)
+
     figure = Figure(figsize=(6, 3))
     left, right = figure.subplots(1, 2)
     draw_code_grid(left, codes, vqvae.quantizer.num_codes, marked=marked)
@@ -76,6 +81,8 @@ def temperature_explorer(prior: torch.nn.Module, vqvae: torch.nn.Module, count: 
     """A temperature slider and a resample button over decoded prior samples (a figure when static)."""
 
     def draw(value: float) -> Figure:
+        from matplotlib.figure import Figure
+
         images = vqvae.decode(sample(prior, count, value))
         return draw_images(Figure(), images, nrow=8, title=f"temperature {value:.2f}")
 

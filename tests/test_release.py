@@ -4,6 +4,7 @@ renaming would not hide one), ships only what its notebook needs, and its notebo
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 from pathlib import Path
@@ -34,13 +35,15 @@ def releases(tmp_path_factory):
     return build
 
 
-def definitions(source: str) -> list[str]:
-    """Every function and class of a module or cell, methods too, each normalised."""
+@functools.lru_cache(maxsize=None)
+def definitions(source: str) -> tuple[str, ...]:
+    """Every function and class of a module or cell, methods too, each normalised (once per source: every release
+    holds most modules unchanged)."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             found.append(normalised(ast.unparse(node)))
-    return found
+    return tuple(found)
 
 
 def answers_from(notebook: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ check calls `Server.handle` directly, with the same code in between.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 import random
@@ -121,6 +122,14 @@ class Server:
         raise wire.WireError(f"no such object {reference!r}")
 
 
+@functools.lru_cache(maxsize=None)
+def stub(name: str, message: str, is_class: bool) -> Callable:
+    """The stub that stands for a withheld twin (`stub_source`), made once per process: every request withholds."""
+    space: dict = {}
+    exec(stub_source(name, message, is_class), space)
+    return space[name]
+
+
 @contextlib.contextmanager
 def withholding(twins: dict[str, Exercise]) -> Iterator[None]:
     """While inside, each twin raises Withheld when used: a function gets a stub's code, a class a stub __init__."""
@@ -129,12 +138,10 @@ def withholding(twins: dict[str, Exercise]) -> Iterator[None]:
         for twin, exercise in twins.items():
             module, name = twin.split(":")
             target = getattr(importlib.import_module(module), name)
-            message = withheld_message(twin, exercise)
-            stub_space: dict = {}
-            exec(stub_source(name, message, inspect.isclass(target)), stub_space)
+            replacement = stub(name, withheld_message(twin, exercise), inspect.isclass(target))
             if inspect.isclass(target):
                 saved = target.__dict__.get("__init__")
-                target.__init__ = stub_space[name].__init__
+                target.__init__ = replacement.__init__
                 undo.append(
                     lambda target=target, saved=saved: (
                         setattr(target, "__init__", saved) if saved is not None else delattr(target, "__init__")
@@ -143,7 +150,7 @@ def withholding(twins: dict[str, Exercise]) -> Iterator[None]:
             else:
                 function = inspect.unwrap(target)
                 saved = function.__code__
-                function.__code__ = stub_space[name].__code__
+                function.__code__ = replacement.__code__
                 undo.append(lambda function=function, saved=saved: setattr(function, "__code__", saved))
         yield
     finally:
