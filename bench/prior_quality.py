@@ -84,14 +84,13 @@ def main() -> None:
     for name, (quality, seconds) in rows.items():
         print(
             f"{name:<44} {quality['IS']:>6.2f} {quality['IS range']:>8.2f} {quality['FID-MNIST']:>10.1f} "
-            f"{quality['FID-MNIST sd']:>7.1f} {1000 * quality['KID']:>7.2f} "
-            f"{1000 * quality['KID sd'] / args.seeds**0.5:>7.2f} {limit['IS'] - quality['IS']:>7.2f} "
+            f"{quality['FID-MNIST sd']:>7.1f} {quality['KID']:>7.1f} {quality['KID sd'] / args.seeds**0.5:>7.1f} "
+            f"{limit['IS'] - quality['IS']:>7.2f} "
             f"{quality['FID-MNIST'] / limit['FID-MNIST']:>10.2f} {seconds:>8.1f}"
         )
     print(
-        f"({args.n} images per sample, {args.seeds} samples per row, against the whole test set; KID and its standard "
-        "error over the samples in thousandths; IS gap and FID ratio are to the limit; targets: IS gap <= 0.3, FID "
-        "ratio <= 1.5)"
+        f"({args.n} images per sample, {args.seeds} samples per row, against the whole test set; KID's standard error "
+        "is over the samples; IS gap and FID ratio are to the limit; targets: IS gap <= 0.3, FID ratio <= 1.5)"
     )
 
 
