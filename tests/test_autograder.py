@@ -27,6 +27,7 @@ import nbformat
 import pytest
 import tomllib
 from grading_corpus import SOLUTION, _solution, _stubs
+from installed import OURS, install_wheel
 from sandboxed import require_sandbox
 from wrong_answers import VISIBLE_ONLY
 
@@ -190,19 +191,14 @@ def installed(tmp_path_factory, wheel, local_mnist) -> dict[Path, Path]:
     packages included."""
     prefix = tmp_path_factory.mktemp("prefix")
     venv = prefix / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = next((venv / "lib").glob("python3*/site-packages"))
-    ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "torch").is_dir())
-    (site / "dependencies.pth").write_text(f"{ours}\n")  # torch, Jupyter...: not the course, which is editable there
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)]
-    subprocess.run(pip, check=True, capture_output=True)
+    site = install_wheel(wheel, venv)
     (site / "starter").chmod(0o700)  # as install.sh leaves it: the answers are root's alone
     prepare_mnist(prefix / "data")
     return {
         PREFIX / "venv": venv,
         PREFIX / "data": prefix / "data",
         PREFIX / "checkpoints": site / "starter" / "shipped",
-        ours: ours,  # where it is, under a fresh /tmp too
+        OURS: OURS,  # where it is, under a fresh /tmp too
     }
 
 

@@ -7,12 +7,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import tomllib
+from installed import OURS, fresh_venv, install_wheel
 
+from starter.autograder.bundle import build_wheel
 from starter.config import FAST_ENV, MNIST_ENV, PROJECT_ROOT, STATIC_ENV, thread_limits
 
 CONDA_TO_PIP = {"pytorch": "torch"}
@@ -76,9 +77,7 @@ def test_a_venv_under_tmp_stays_visible_in_the_read_only_system(tmp_path):
     packages.mkdir(parents=True)
     work.mkdir()
     (packages / "course_probe.py").write_text("WHERE = __file__\n")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
-    site = next((fresh / "lib").glob("python3*/site-packages"))
-    (site / "dependencies.pth").write_text(f"{packages}\n")
+    fresh_venv(fresh, packages)
     command = [str(fresh / "bin" / "python"), "-c", "import course_probe; print(course_probe.WHERE)"]
     result = subprocess.run(
         read_only_system(command, readable=[fresh, packages], writable=[work]),
@@ -97,29 +96,8 @@ def test_a_hub_installs_the_wheel_and_runs_notebook_02_from_anywhere(tmp_path):
     dist, fresh, home, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "home", tmp_path / "anywhere"
     for folder in (home, work):
         folder.mkdir()
-    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info next to the sources
-    shutil.copytree(
-        PROJECT_ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".*", "build", "runs", "grades", "*.egg-info", "__pycache__", "MNIST", "FashionMNIST", "my_checkpoints"
-        ),
-    )
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
-    site = next((fresh / "lib").glob("python3*/site-packages"))
-    ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "torch").is_dir())
-    (site / "dependencies.pth").write_text(f"{ours}\n")  # torch, Jupyter...: not the course, which is editable there
-    python = fresh / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", *map(str, dist.glob("*.whl"))],
-        check=True,
-        capture_output=True,
-    )
+    site = install_wheel(build_wheel(PROJECT_ROOT, dist), fresh)
+    python, ours = fresh / "bin" / "python", OURS
     shutil.copy(PROJECT_ROOT / "solutions" / "02_vqvae.ipynb", work / "02_vqvae.ipynb")
     run = (
         "import nbformat, nbclient; nb = nbformat.read('02_vqvae.ipynb', 4); "
