@@ -7,7 +7,8 @@ notebook loads. Run from its folder, the notebook imports that package.
 
 Some cells after the exercises use a withheld part (notebook 04's shipped `CodePrior`, say). To find them, the
 release is run once in fast mode with the course's answers filled in: each cell that raises `Withheld`, or that
-needs what such a cell defined, is replaced by a note that says what it needed. Any other error stops the build.
+needs what such a cell defined, is replaced by a note that says what it needed. A capstone's cell is left as the
+student's to write (its stub raises NotImplementedError in that run). Any other error stops the build.
 The checks of a release only say that they run where the notebook is graded. The public course (Colab, self-study)
 keeps everything.
 """
@@ -28,6 +29,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from starter.build import student_version
+from starter.capstone import BY_GRADE_ID as CAPSTONES
 from starter.config import CHECKPOINTS, CHECKPOINTS_ENV, DATA_ENV, FAST_ENV, PROJECT_ROOT, STATIC_ENV
 from starter.grading.withheld import withheld_copy
 
@@ -58,7 +60,7 @@ def release(notebook: str, out: Path, solutions: Path = PROJECT_ROOT / "solution
         answers = {
             c.metadata["nbgrader"]["grade_id"]: c.source
             for c in nbformat.read(path, as_version=4).cells
-            if c.metadata.get("nbgrader", {}).get("solution")
+            if c.metadata.get("nbgrader", {}).get("solution") and c.metadata["nbgrader"]["grade_id"] not in CAPSTONES
         }
         student = left_out(student, errors_with(student, answers, folder))
         for file in (package / "shipped").iterdir():  # only cells left out loaded it
@@ -79,7 +81,7 @@ def errors_with(student: nbformat.NotebookNode, answers: dict[str, str], folder:
     filled = nbformat.from_dict(copy.deepcopy(student))
     for cell in filled.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution"):
+        if grade_id in answers:
             cell.source = answers[grade_id]
     with tempfile.TemporaryDirectory() as home:
         env = {
@@ -108,6 +110,8 @@ def left_out(student: nbformat.NotebookNode, errors: dict[int, tuple[str, str]])
         if index not in errors:
             continue
         kind, message = errors[index]
+        if kind == "NotImplementedError" and cell.metadata.get("nbgrader", {}).get("grade_id") in CAPSTONES:
+            continue  # the student trains the capstone here
         needed = sorted(cell_names(cell.source)[1] & missing)  # a cell left out may have bound them halfway
         if kind == "Withheld":
             note = f"*Left out of this release:* {message}."

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 
+from starter.capstone import BY_GRADE_ID as CAPSTONES
 from starter.checks import Report
 from starter.config import PROJECT_ROOT
 from starter.exercises import BY_ID
@@ -23,12 +24,14 @@ def notebook_path(notebook: str) -> Path:
 
 @functools.lru_cache(maxsize=None)
 def solution_sources(notebook: str) -> dict[str, str]:
-    """The solution's source of every exercise cell of notebook "NN", by grade_id."""
+    """The solution's source of every exercise cell of notebook "NN", by grade_id (capstones are no exercise)."""
     cells = nbformat.read(notebook_path(notebook), as_version=4).cells
     return {
         c.metadata["nbgrader"]["grade_id"]: c.source
         for c in cells
-        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")
+        if c.cell_type == "code"
+        and c.metadata.get("nbgrader", {}).get("solution")
+        and c.metadata["nbgrader"]["grade_id"] not in CAPSTONES
     }
 
 

@@ -2,7 +2,7 @@
 and the untouched stub), the check cell run in the notebook's process and the grader (its worker and sandboxed
 kernel, no hidden tests) reach the same verdict, step by step, with the same messages; `make check` (the grader's
 --self, here unconfined, as on a machine without bubblewrap) agrees on a notebook per course notebook that holds
-wrong and correct answers."""
+wrong and correct answers, and on capstone A's file beside it (the points and lines of the notebook's own cell)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,23 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import capstone_weights
 import nbformat
 import pytest
 from corpus import local_reports, namespace, notebook_path, solution_sources
 from correct_answers import CORRECT_ANSWERS, UNSEEN_WRONG_ANSWERS
+from safetensors.torch import save
 from sandboxed import require_sandbox
 from wrong_answers import REFERENCE_ANSWERS, WRONG_ANSWERS
 
 from starter.build import strip_source, student_version
+from starter.capstone.interface import FILENAME
+from starter.capstone.score import score_vqvae
 from starter.exercises import BY_ID, EXERCISES
 from starter.grading import cli
 from starter.grading.batch import Batch, Settings, load_solutions
 from starter.grading.plan import Plan, Step, make_plan
+from starter.grading.reports import markdown_line
 from starter.grading.submissions import exercise_sources
 
 NOTEBOOKS = sorted({e.notebook for e in EXERCISES})
@@ -92,8 +97,9 @@ def test_notebook_and_grader_agree_on_every_answer(notebook, scratch):
 
 def test_make_check_agrees_with_the_notebook(tmp_path, capsys):
     """One notebook per course notebook, its exercises answered wrong and right in turn: `python -m starter.grade
-    --self --unconfined` gives each check the notebook's verdict."""
+    --self --unconfined` gives each check the notebook's verdict, and capstone A what the notebook's cell prints."""
     expected = {}
+    (tmp_path / FILENAME).write_bytes(save(capstone_weights.own()))
     for notebook in NOTEBOOKS:
         sources = {
             g: (WRONG_ANSWERS[g][0].apply(s) if i % 2 else CORRECT_ANSWERS[g][0].source)
@@ -101,7 +107,7 @@ def test_make_check_agrees_with_the_notebook(tmp_path, capsys):
         }
         submission = student_version(nbformat.read(notebook_path(notebook), as_version=4))
         for cell in submission.cells:
-            if cell.metadata.get("nbgrader", {}).get("solution"):
+            if cell.metadata.get("nbgrader", {}).get("grade_id") in sources:
                 cell.source = sources[cell.metadata["nbgrader"]["grade_id"]]
         nbformat.write(submission, tmp_path / f"mixed_{notebook}.ipynb")
         expected[notebook] = {BY_ID[g].check_id: _local_with(notebook, sources, g) for g in sources}
@@ -115,6 +121,9 @@ def test_make_check_agrees_with_the_notebook(tmp_path, capsys):
             line = next(row for row in section.splitlines() if row.startswith(f"## {check_id}:"))
             assert ("(pass)" in line) == passed, (notebook, check_id, line)
         assert {True, False} <= set(verdicts.values()) or len(verdicts) == 1
+    capstone = out.split("# mixed_02: ")[1].split("## capstone-a: ")[1].split("\n\n")[0].splitlines()
+    printed = score_vqvae(tmp_path / FILENAME).report().splitlines()
+    assert capstone == ["2 / 3 (partial)"] + [f"- {markdown_line(line)}" for line in printed], capstone
 
 
 def _local_with(notebook: str, sources: dict[str, str], grade_id: str) -> bool:

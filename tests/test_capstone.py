@@ -6,15 +6,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import capstone_weights
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from starter.capstone import reference
-from starter.capstone.interface import FILENAME, IGNORED, MAX_BYTES, read_submission, sizes_of, submission_tensors
+from starter.capstone.interface import FILENAME, MAX_BYTES, read_submission, sizes_of, submission_tensors
 from starter.capstone.score import TIERS, score_vqvae, similar
-from starter.checkpoints import read_checkpoint
-from starter.config import CHECKPOINTS
 from starter.dataset_files import available_offline
 from starter.models.vq import VQVAE
 from starter.trainers import Session
@@ -32,16 +31,13 @@ def fashion() -> None:
 @pytest.fixture(scope="module")
 def shipped_state() -> dict[str, torch.Tensor]:
     """The shipped Fashion-MNIST VQ-VAE's state dict (128 codes: outside the interface's 16..64)."""
-    return read_checkpoint(CHECKPOINTS / "fashion_vqvae.pt")["state_dict"]
+    return capstone_weights.shipped_state()
 
 
 @pytest.fixture(scope="module")
-def trimmed(shipped_state, tmp_path_factory) -> Path:
+def trimmed(tmp_path_factory) -> Path:
     """The shipped Fashion-MNIST VQ-VAE cut to its 64 most used codes: trained weights that fit the interface."""
-    tensors = {name: tensor for name, tensor in shipped_state.items() if name not in IGNORED}
-    keep = shipped_state["quantizer.ema_count"].argsort(descending=True)[:64]
-    tensors["quantizer.codebook"] = tensors["quantizer.codebook"][keep].contiguous()
-    return write(tmp_path_factory.mktemp("trimmed") / FILENAME, tensors)
+    return write(tmp_path_factory.mktemp("trimmed") / FILENAME, capstone_weights.trimmed())
 
 
 def write(path: Path, tensors: dict[str, torch.Tensor]) -> Path:

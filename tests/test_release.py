@@ -4,6 +4,7 @@ renaming would not hide one), ships only what its notebook needs, and its notebo
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 import importlib
 import inspect
@@ -13,10 +14,11 @@ import nbformat
 import pytest
 from corpus import SOLUTIONS
 
-from starter.build import strip_source
+from starter.build import strip_source, student_version
+from starter.capstone import CAPSTONES
 from starter.exercises import EXERCISES
 from starter.grading.similarity import normalised
-from starter.release import checkpoints_named, release
+from starter.release import ReleaseError, checkpoints_named, left_out, release
 
 NOTEBOOKS = [path.name[:2] for path in SOLUTIONS]
 PRUNED = ["03", "06"]  # built by running them: 03 leaves cells out, 06 is the newest (each run takes a minute or two)
@@ -47,8 +49,8 @@ def definitions(source: str) -> tuple[str, ...]:
 
 
 def answers_from(notebook: str) -> dict[str, str]:
-    """The course's answers to the exercises of notebook "NN" and later ones, normalised: every definition in their
-    solution cells, and starter's versions of them (twins)."""
+    """The course's answers to the exercises and capstones of notebook "NN" and later ones, normalised: every
+    definition in their solution cells, starter's versions of them (twins), and the capstones' reference runs."""
     found = {}
     for path in SOLUTIONS:
         if path.name[:2] >= notebook:
@@ -62,6 +64,10 @@ def answers_from(notebook: str) -> dict[str, str]:
                 module, name = twin.split(":")
                 for definition in definitions(inspect.getsource(getattr(importlib.import_module(module), name))):
                     found[definition] = twin
+    for capstone in CAPSTONES:
+        if capstone.notebook >= notebook:
+            for definition in definitions(inspect.getsource(importlib.import_module(capstone.reference))):
+                found[definition] = capstone.reference
     return found
 
 
@@ -88,3 +94,16 @@ def test_a_release_runs_and_ships_the_checkpoints_its_cells_load_and_no_colab_ce
     assert "google.colab" not in text and "colab.research.google.com" not in text
     shipped = {checkpoint.name for checkpoint in (folder / "starter" / "shipped").glob("*.pt")}
     assert shipped == checkpoints_named(student)
+
+
+def test_a_capstone_cell_is_left_for_the_student_and_any_other_stub_stops_the_build():
+    """A release's run leaves capstone cells as stubs (NotImplementedError): kept, unlike a cell failing otherwise."""
+    student = student_version(nbformat.read(next(p for p in SOLUTIONS if p.name.startswith("02")), as_version=4))
+    capstone = next(i for i, c in enumerate(student.cells) if c.get("id") == "capstone-a")
+    kept = left_out(copy.deepcopy(student), {capstone: ("NotImplementedError", "")})
+    assert (
+        kept.cells[capstone].source == student.cells[capstone].source
+        and "YOUR CODE HERE" in kept.cells[capstone].source
+    )
+    with pytest.raises(ReleaseError, match="NotImplementedError"):
+        left_out(copy.deepcopy(student), {capstone - 1: ("NotImplementedError", "")})

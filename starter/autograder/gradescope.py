@@ -2,7 +2,8 @@
 `run_autograder` runs), after Gradescope's autograder specification: `setup.sh` and `run_autograder` at the root
 of the zip, whose files Gradescope puts in /autograder/source; the submission in /autograder/submission; the results
 in /autograder/results/results.json. Each check cell is two tests: its visible check's ✓/✗ lines, shown at once and
-worth nothing, and its points with all its lines (its hidden tests' too), shown once grades are published."""
+worth nothing, and its points with all its lines (its hidden tests' too), shown once grades are published. A
+capstone, graded on the weights file uploaded with the notebook, is one test, shown at once."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from starter.autograder.bundle import PYTHON, Bundle
 from starter.autograder.platform import PREFIX, Layout, Outcome, check_name, main, passed, split
+from starter.capstone import BY_GRADE_ID as CAPSTONES
 
 ROOT = Path("/autograder")
 LAYOUT = Layout("Gradescope", ROOT / "submission", ROOT / "source", ROOT / "results" / "results.json")
@@ -44,8 +46,13 @@ def results(outcome: Outcome) -> dict:
         return {"score": 0.0, "output": output, **common, "tests": [{**failed, "output": output}]}
     tests = []
     for check in outcome.grade.checks:
-        shown, _ = split(check)
         name = check_name(check)
+        if check.grade_id in CAPSTONES:  # graded on its weights alone, as the notebook's own cell shows: one test
+            status = "passed" if check.earned == check.points else "failed"
+            score = {"score": float(check.earned), "max_score": float(check.points), "status": status}
+            tests.append({"name": name, **score, "output": "\n".join(check.messages), "visibility": "visible"})
+            continue
+        shown, _ = split(check)
         status = "passed" if passed(shown) else "failed"
         tests.append({"name": name, "status": status, "output": "\n".join(shown), "visibility": "visible"})
         tests.append(

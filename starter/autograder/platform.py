@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from starter.autograder.isolation import SANDBOX, USER, Isolation, detect, exposed
+from starter.capstone import capstones_of
 from starter.checks import PASS
 from starter.exercises import BY_CHECK_ID
 from starter.grading.batch import Settings, check_cells, grade_all, load_solutions
@@ -138,6 +139,7 @@ def grade_submission(layout: Layout, args: argparse.Namespace, start: float) -> 
     lock(layout)
     solutions = load_solutions(layout.course / "solutions")
     possible = sum(BY_CHECK_ID[nbgrader(c)["grade_id"]].points for s in solutions.values() for c in check_cells(s))
+    possible += sum(capstone.points for name in solutions for capstone in capstones_of(name))
     found = walk(layout.submission) if layout.submission.is_dir() else []
     names = ", ".join(visible(str(path)) for path, _ in found)
     print(f"submission: {names or 'nothing'}")

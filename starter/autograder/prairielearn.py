@@ -13,6 +13,7 @@ from pathlib import Path
 
 from starter.autograder.bundle import PYTHON, Bundle
 from starter.autograder.platform import Layout, Outcome, check_name, is_title, main, split
+from starter.capstone import capstones_of
 
 ROOT = Path("/grade")
 LAYOUT = Layout("PrairieLearn", ROOT / "student", ROOT / "tests", ROOT / "results" / "results.json")
@@ -28,8 +29,8 @@ RUN cd /tmp/course && sh install.sh python3 && rm -rf /tmp/course
 """
 QUESTION = """<pl-question-panel>
   <p>Upload your notebook <code>{notebook}.ipynb</code>. The course's grader runs its exercise cells and checks
-  them: a check earns its points when its visible check and its hidden tests all pass.</p>
-  <pl-file-upload file-names="{notebook}.ipynb"></pl-file-upload>
+  them: a check earns its points when its visible check and its hidden tests all pass.{capstones}</p>
+  <pl-file-upload file-names="{notebook}.ipynb"{optional}></pl-file-upload>
 </pl-question-panel>
 
 <pl-submission-panel>
@@ -60,6 +61,17 @@ def results(outcome: Outcome) -> dict:
     }
 
 
+def question_html(notebook: str) -> str:
+    """question.html: the notebook to upload, and the capstone weights files that may go with it."""
+    files = [capstone.filename for capstone in capstones_of(notebook)]
+    capstones = "".join(
+        f" Upload the weights your notebook saved, <code>{name}</code>, beside it: the capstone is graded on them."
+        for name in files
+    )
+    optional = f' optional-file-names="{",".join(files)}"' if files else ""
+    return QUESTION.format(notebook=notebook, capstones=capstones, optional=optional)
+
+
 def question(bundle: Bundle, out: Path, image: str) -> Path:
     """Write out/prairielearn/questions/discrete-latents-<notebook>/ (info.json, question.html, tests/ with the
     entry point and the solution) and out/prairielearn/image/ (the Dockerfile and what it installs); returns the
@@ -81,7 +93,7 @@ def question(bundle: Bundle, out: Path, image: str) -> Path:
         "externalGradingOptions": {"enabled": True, "image": image, "entrypoint": str(ENTRY), "timeout": TIMEOUT},
     }
     (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    (folder / "question.html").write_text(QUESTION.format(notebook=bundle.notebook), encoding="utf-8")
+    (folder / "question.html").write_text(question_html(bundle.notebook), encoding="utf-8")
     image_folder = out / "prairielearn" / "image"
     bundle.write_installer(image_folder)
     (image_folder / "Dockerfile").write_text(DOCKERFILE, encoding="utf-8")

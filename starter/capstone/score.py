@@ -31,12 +31,12 @@ from starter.metrics import vqvae_report
 from starter.models.vq import VQVAE
 
 TIERS = ((3, 0.0065), (2, 0.0080), (1, 0.0120))  # (points, highest test MSE that earns them), best first
-TIER_LINES = tuple(f"{points} {'points' if points > 1 else 'point'}: test MSE <= {mse:.4f}" for points, mse in TIERS)
+TIER_LINES = tuple(f"{points} {'points' if points > 1 else 'point'}: test MSE ≤ {mse:.4f}" for points, mse in TIERS)
 TOLERANCE = 1e-3  # relative L2 distance under which two sets of weights count as the same
 COVERAGE = 0.5  # the share of a submission's weights that must match by name and shape for a comparison
 SHIPPED = "shipped checkpoint"  # how a similarity line about a shipped checkpoint begins
 
-Weights = Union[Path, str, Tensors]
+Weights = Union[Path, str, bytes, Tensors]  # a file, its bytes, or its tensors
 
 
 @dataclass
@@ -84,7 +84,7 @@ def shipped_weights(folder: Path = CHECKPOINTS) -> dict[str, Tensors]:
 
 
 def as_tensors(weights: Weights) -> Tensors:
-    """A submission's tensors: given as they are, or read from its safetensors file."""
+    """A submission's tensors: given as they are, or read from its safetensors file or bytes."""
     return weights if isinstance(weights, dict) else read_submission(weights)
 
 
@@ -128,17 +128,17 @@ def measure_mse(tensors: Tensors, sizes: dict[str, int], limit: int | None = Non
 
 
 def score_vqvae(
-    path: Path | str,
+    weights: Path | str | bytes,
     others: Mapping[str, Weights] | None = None,
     shipped: Path = CHECKPOINTS,
     limit: int | None = None,
     root: Path = DATA_ROOT,
 ) -> CapstoneResult:
-    """Score the capstone-A file at `path`: 0 points with the reason for a missing, oversized, non-safetensors,
+    """Score a capstone-A file (its path or bytes): 0 points with the reason for a missing, oversized, non-safetensors,
     wrong-schema or non-finite file, or for a shipped checkpoint's weights; otherwise the tier of its test MSE.
     `others` (label -> weights) are the other submissions to compare with; `limit` cuts the test set (tests only)."""
     try:
-        tensors = read_submission(path)
+        tensors = read_submission(weights)
     except SubmissionError as error:
         return CapstoneResult(0, reason=str(error))
     hits = similar(tensors, others, shipped)

@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
+from starter.capstone import capstones_of
 from starter.config import (
     CHECKPOINTS,
     CHECKPOINTS_ENV,
@@ -34,6 +35,7 @@ from starter.config import (
 from starter.exercises import BY_CHECK_ID
 from starter.grading import worker
 from starter.grading.budget import Budget, available, find
+from starter.grading.capstones import capstone_score, shared_weights
 from starter.grading.kernel import SOCKET_PATH
 from starter.grading.kernel_user import KernelUser
 from starter.grading.plan import Plan, make_plan
@@ -80,6 +82,11 @@ def load_solutions(folder: Path) -> dict[str, nbformat.NotebookNode]:
 
 def check_cells(notebook) -> list:
     return [c for c in notebook.cells if c.cell_type == "code" and nbgrader(c).get("grade")]
+
+
+def graded_ids(name: str, solution: nbformat.NotebookNode) -> list[str]:
+    """What earns points in course notebook `name`: its check cells' grade_ids, then its capstones'."""
+    return [nbgrader(c)["grade_id"] for c in check_cells(solution)] + [c.grade_id for c in capstones_of(name)]
 
 
 def fingerprint(solution: nbformat.NotebookNode, hidden: bool) -> str:
@@ -228,6 +235,8 @@ class Batch:
         for check in grade.checks:
             if check.status == "not run":
                 check.messages = [f"this check did not run: the grading run stopped first ({grade.status})"]
+        for capstone in capstones_of(entry.notebook):  # graded on the weights file alone: no kernel, no student code
+            grade.checks.append(capstone_score(capstone, entry.files.get(capstone.filename)))
         grade.seconds = time.perf_counter() - start
         return grade
 
@@ -242,7 +251,7 @@ def grade_all(paths: list[Path], out: Path, settings: Settings | None = None, ro
     check_unique(entries)
     against = {name: fingerprint(solutions[name], settings.hidden) for name in {e.notebook for e in entries} - {""}}
     keys = [result_key(entry, against.get(entry.notebook, "")) for entry in entries]
-    results = Results(out, [nbgrader(c)["grade_id"] for s in solutions.values() for c in check_cells(s)])
+    results = Results(out, [grade_id for name, s in solutions.items() for grade_id in graded_ids(name, s)])
     todo = [(k, entry) for k, entry in zip(keys, entries) if k not in results.grades]
     to_grade = [entry.notebook for _, entry in todo if entry.notebook]
     began = time.perf_counter()
@@ -321,4 +330,10 @@ def report_similarity(entries: list[Entry], solutions: dict, out: Path) -> None:
         for notebook in sorted({e.notebook for e in entries} - {""})
         for name, course in course_fingerprints(notebook, solutions[notebook]).items()
     }
-    write_report(similar_pairs(prints, references), out, len(prints), left_out)
+    weights = [
+        pair
+        for notebook in solutions
+        for capstone in capstones_of(notebook)
+        for pair in shared_weights(capstone, entries)
+    ]
+    write_report(similar_pairs(prints, references), out, len(prints), left_out, weights)

@@ -1,7 +1,8 @@
 """What grading a submission runs: the instructor's set-up cells, the student's exercise cells (matched by their
 nbgrader grade_id, so deleted or reordered cells do not matter), and after each exercise the checks of its
 exercise (from `starter.exercises`). The demo and training cells after the first exercise earn nothing and are
-left out; the check cells themselves are never run in the student's kernel: the worker runs the checks."""
+left out, and so are the capstones' cells (`starter.capstone`: their weights are graded, not their code); the check
+cells themselves are never run in the student's kernel: the worker runs the checks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import nbformat
 
+from starter.capstone import BY_GRADE_ID as CAPSTONES
 from starter.exercises import BY_CHECK_ID
 from starter.grading.submissions import nbgrader
 
@@ -43,6 +45,8 @@ def make_plan(name: str, solution: nbformat.NotebookNode, student: dict[str, str
         if cell.cell_type != "code":
             continue
         meta = nbgrader(cell)
+        if meta.get("grade_id") in CAPSTONES:
+            continue
         if meta.get("solution"):
             seen_exercise = True
             plan.steps.append(Step("run", student.get(meta["grade_id"], MISSING), exercise=meta["grade_id"]))

@@ -185,8 +185,15 @@ def similar_pairs(prints: dict[str, dict[str, set[int]]], references: dict[str, 
     return sorted(found, key=lambda m: (-m.score, -m.shared, m.first, m.second))
 
 
-def write_report(matches: list[Match], out: Path, submissions: int, left_out: list[str] | None = None) -> None:
-    """similarity.csv (one line per pair) and similarity.md (how to read it, the pairs, the submissions left out)."""
+def write_report(
+    matches: list[Match],
+    out: Path,
+    submissions: int,
+    left_out: list[str] | None = None,
+    weights: list[tuple[str, str, float]] | None = None,
+) -> None:
+    """similarity.csv (one line per pair) and similarity.md (how to read it, the pairs, the submissions left out,
+    and the capstone weights that two submissions share: (first, second, relative distance))."""
     handle = io.StringIO()
     writer = csv.writer(handle)
     writer.writerow(["first", "second", "score", "shared_windows", "exercises"])
@@ -226,6 +233,18 @@ def write_report(matches: list[Match], out: Path, submissions: int, left_out: li
             "normalise (read their cells):",
         ]
         lines += [f"- {markdown(label)}" for label in left_out]
+    if weights:
+        lines += [
+            "",
+            "## Capstone weights",
+            "",
+            "These submissions handed in the same capstone weights, or nearly (relative L2 distance at most 1e-3): "
+            "training from different seeds never gives that. A copy of a shipped checkpoint is in its feedback.",
+            "",
+            "| first | second | relative distance |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {markdown(a)} | {markdown(b)} | {gap:.1e} |" for a, b, gap in weights]
     write_atomically(out / "similarity.md", "\n".join(lines) + "\n")
 
 

@@ -20,10 +20,16 @@ batch keeps only their exercise sources. Two notebooks of one student for one no
 before anything is graded when they came in separate files (the instructor picks one), and rows saying so when
 they came in one upload (a .zip holding two copies costs only its student). A notebook whose student only its own
 name inside a .zip gives never takes the place of another notebook of that student: it becomes a row saying so.
+
+A capstone's weights file (`starter.capstone`) is read with the notebook it sits beside: the file of that name in
+the notebook's own folder (on disk or in a .zip), or, beside a notebook named by an LMS, the same student's upload
+of that name (`<name>_<id>_<submission>_capstone_vqvae.safetensors`, the latest submission). A file that is too
+large, a symbolic link or cannot be unpacked is kept as the reason why, which its capstone's score then gives.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -40,6 +46,7 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
+from starter.capstone import FILENAMES, MAX_BYTES
 from starter.grading.reports import visible
 
 LMS_NAME = re.compile(r"^(?P<name>[A-Za-z][\w-]*?)(?:_LATE)?_(?P<id>\d+)_(?P<submission>\d+)_(?P<original>.+)$")
@@ -58,6 +65,9 @@ UNPACK_ERRORS = (  # what a hostile .zip makes zipfile raise (RuntimeError: encr
     lzma.LZMAError,
 )
 TOO_LARGE = f"larger than {NOTEBOOK_LIMIT // 2**20} MB (clear its outputs)"
+WEIGHTS_TOO_LARGE = f"too large: more than {MAX_BYTES:,} bytes, the limit"
+
+Files = dict[str, "bytes | str"]  # a capstone file's name -> its content, or why it cannot be read
 
 
 class DuplicateSubmissions(ValueError):
@@ -74,10 +84,16 @@ class Submission:
     content: bytes = b""
     invalid: str = ""  # why it cannot be graded, found before reading it as a notebook
     claimed: bool = False  # its student is named by its own name inside a .zip that names no one (an export)
+    files: Files = field(default_factory=dict)  # the capstone files beside it
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+        """A hash of the notebook and of the capstone files beside it: what its grade depends on."""
+        digest = hashlib.sha256(self.content)
+        for name, content in sorted(self.files.items()):
+            found = content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
+            digest.update(f"\0{name}\0{isinstance(content, bytes)}\0".encode() + hashlib.sha256(found).digest())
+        return digest.hexdigest()
 
 
 @dataclass
@@ -92,6 +108,7 @@ class Entry:
     sources: dict[str, str] = field(default_factory=dict)  # its exercise cells' sources by grade_id
     invalid: str = ""  # why it is not graded
     claimed: bool = False  # as Submission.claimed
+    files: Files = field(default_factory=dict)  # as Submission.files
 
 
 def named_student(path: PurePosixPath) -> str | None:
@@ -161,7 +178,8 @@ def _submissions(file: Path, path: PurePosixPath, problem: str) -> Iterator[Subm
     elif file.suffix == ".zip":
         yield from _from_archive(file, path)
     else:
-        yield _submission(student_of(path), str(file), str(file), functools.partial(_read_file, file))
+        submission = _submission(student_of(path), str(file), str(file), functools.partial(_read_file, file))
+        yield dataclasses.replace(submission, files=_files_beside(file))
 
 
 def _submission(
@@ -175,18 +193,69 @@ def _submission(
     return Submission(student, origin, upload, content, claimed=claimed)
 
 
-def _read_file(file: Path) -> bytes | str:
-    """A notebook file's content, or why it cannot be read."""
+def _read_file(file: Path, limit: int = NOTEBOOK_LIMIT, too_large: str = TOO_LARGE) -> bytes | str:
+    """A file's content, or why it cannot be read: more than `limit` bytes (`too_large`), or an error."""
     try:
         with open(file, "rb") as handle:
-            return _capped(handle.read(NOTEBOOK_LIMIT + 1))
+            return _capped(handle.read(limit + 1), limit, too_large)
     except OSError as error:
         return f"cannot read it ({error.strerror})"
 
 
-def _capped(content: bytes) -> bytes | str:
-    """Content read with one byte to spare, or why it is refused: more than NOTEBOOK_LIMIT bytes."""
-    return TOO_LARGE if len(content) > NOTEBOOK_LIMIT else content
+def _capped(content: bytes, limit: int = NOTEBOOK_LIMIT, too_large: str = TOO_LARGE) -> bytes | str:
+    """Content read with one byte to spare, or why it is refused: more than `limit` bytes."""
+    return too_large if len(content) > limit else content
+
+
+def beside(notebook: str, siblings: list[str]) -> dict[str, str]:
+    """Which of `siblings` (file names in the folder of the notebook named `notebook`) are its capstone files, by
+    capstone file name: that very name, or beside an LMS-named notebook its student's upload of it (the latest)."""
+    lms = LMS_NAME.match(PurePosixPath(notebook).stem)
+    found = {}
+    for filename in FILENAMES:
+        if lms is None:
+            if filename in siblings:
+                found[filename] = filename
+            continue
+        uploads = [
+            (int(match["submission"]), sibling)
+            for sibling in siblings
+            if (match := LMS_NAME.match(sibling))
+            and (match["name"], match["id"], match["original"]) == (lms["name"], lms["id"], filename)
+        ]
+        if uploads:
+            found[filename] = max(uploads)[1]
+    return found
+
+
+def _files_beside(file: Path) -> Files:
+    """The capstone files in the folder of the notebook `file`, read (a symbolic link or a folder is refused)."""
+    try:
+        siblings = os.listdir(file.parent)
+    except OSError:
+        return {}
+    files: Files = {}
+    for filename, sibling in beside(file.name, siblings).items():
+        path = file.parent / sibling
+        if path.is_symlink() or not path.is_file():
+            files[filename] = f"{sibling} is not a regular file (a symbolic link or a folder)"
+        else:
+            files[filename] = _read_file(path, MAX_BYTES, WEIGHTS_TOO_LARGE)
+    return files
+
+
+def _files_in_archive(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Files:
+    """The capstone files in the .zip folder of the notebook `member`, read (with the limits of any member)."""
+    folder = PurePosixPath(member.filename).parent
+    siblings = {
+        PurePosixPath(m.filename).name: m
+        for m in archive.infolist()
+        if not m.is_dir() and PurePosixPath(m.filename).parent == folder
+    }
+    return {
+        filename: _read_member(archive, siblings[sibling], MAX_BYTES, WEIGHTS_TOO_LARGE)
+        for filename, sibling in beside(PurePosixPath(member.filename).name, list(siblings)).items()
+    }
 
 
 def _from_archive(file: Path, path: PurePosixPath) -> Iterator[Submission]:
@@ -208,7 +277,10 @@ def _from_archive(file: Path, path: PurePosixPath) -> Iterator[Submission]:
             origin = f"{file}:{member.filename}"
             named = None if owner else named_student(PurePosixPath(member.filename))
             read = functools.partial(_read_member, archive, member)
-            yield _submission(owner or named or path.stem, origin, origin if named else str(file), read, bool(named))
+            submission = _submission(
+                owner or named or path.stem, origin, origin if named else str(file), read, bool(named)
+            )
+            yield dataclasses.replace(submission, files=_files_in_archive(archive, member))
 
 
 def _wanted(member: zipfile.ZipInfo) -> bool:
@@ -231,17 +303,19 @@ def _archive_problem(entries: int, members: list[zipfile.ZipInfo]) -> str:
     return ""
 
 
-def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes | str:
+def _read_member(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int = NOTEBOOK_LIMIT, too_large: str = TOO_LARGE
+) -> bytes | str:
     """A .zip member's content (zipfile never yields more than the size it declares), or why it cannot be read."""
     if member.filename.endswith(".zip"):
         return "a .zip inside a .zip (unzip the outer one and grade its folder)"
-    if member.file_size > NOTEBOOK_LIMIT:
-        return TOO_LARGE
+    if member.file_size > limit:
+        return too_large
     if member.flag_bits & 0x1:
         return "encrypted (zip it again without a password)"
     try:
         with archive.open(member) as handle:
-            return _capped(handle.read(NOTEBOOK_LIMIT + 1))
+            return _capped(handle.read(limit + 1), limit, too_large)
     except UNPACK_ERRORS as error:
         return f"cannot unpack it ({_reason(error)})"
 
@@ -324,8 +398,7 @@ def match_solution(origin: str, notebook, solutions: dict) -> str:
 def admit(submission: Submission, solutions: dict) -> Entry:
     """What a batch keeps of a submission: its course notebook and exercise sources, or why it is not graded."""
     entry = Entry(submission.student, submission.origin, submission.upload, submission.digest)
-    entry.claimed = submission.claimed
-    entry.invalid = submission.invalid
+    entry.claimed, entry.invalid, entry.files = submission.claimed, submission.invalid, submission.files
     if not entry.invalid:
         try:
             parsed = read_notebook(submission.content)

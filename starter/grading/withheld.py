@@ -4,6 +4,7 @@ kernel imports, and what a release for graded use ships.
 Each twin of an exercise (`starter.exercises`) becomes a stub that raises `Withheld` with the same message a
 notebook's own check gives, and every module of `starter.checks` becomes a stub too (checks run in the grader's
 process). What a grading kernel runs for the checks is `starter.probes`, which it gets whole: it holds no answer.
+The reference runs of the notebook's capstones, and of later ones, are left out (`starter.capstone`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ast
 import shutil
 from pathlib import Path
 
+from starter.capstone import withheld_references
 from starter.exercises import defined_names, stub_source, withheld_message, withheld_twins
 
 STARTER = Path(__file__).resolve().parent.parent
@@ -54,9 +56,9 @@ def withheld_copy(notebook: str, target: Path, source: Path = STARTER) -> Path:
         shutil.rmtree(package)
     for path in sorted(source.rglob("*.py")):
         relative = path.relative_to(source)
-        if "__pycache__" in relative.parts:
-            continue
         module = ".".join(("starter", *relative.with_suffix("").parts)).removesuffix(".__init__")
+        if "__pycache__" in relative.parts or module in withheld_references(notebook):
+            continue
         text = path.read_text(encoding="utf-8")
         if relative.parts[0] == "checks":
             text = check_stubs(text)
