@@ -349,7 +349,7 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
     )  # its patches answer the grader with nonsense
     cases["memory_when_measured_02"] = (
         _edited(_solution(VQ_SOLUTION), {"distances": MEMORY_ONLY_WHEN_MEASURED}, after=True),
-        {"status": "ok", "zero": {"check-distances"}},
+        {"status": "ok", "zero": {"check-distances", "capstone-a"}},  # and no capstone file beside it
     )
     for case, (path, grade_id, source) in FORGED_FACTS.items():
         forged = _edited(_solution(path), {grade_id: source}, after=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import capstone_weights
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save_file, save_model
 
 from starter.capstone import reference
 from starter.capstone.interface import FILENAME, MAX_BYTES, read_submission, sizes_of, submission_tensors
@@ -154,3 +154,59 @@ def test_the_reference_run_writes_a_submission_and_its_log(tmp_path, fashion):
         "hidden": 16,
     }
     assert (tmp_path / "log.csv").read_text().splitlines()[0].startswith("epoch,train_loss,")
+
+
+def trained_model() -> VQVAE:
+    """A VQVAE holding trained weights (no shipped checkpoint's), as a student's notebook has it after training."""
+    model = VQVAE(num_codes=64, code_dim=16, hidden=32, update="ema", restart=True)
+    state = model.state_dict()
+    model.load_state_dict({**state, **capstone_weights.own()})
+    return model.eval()
+
+
+SAVED_RIGHT = {  # ways to save the trained model that the capstone's prose allows: all score the same
+    "submission_tensors": lambda model, path: save_file(submission_tensors(model), str(path)),
+    "the state dict, EMA buffers and all": lambda model, path: save_file(model.state_dict(), str(path)),
+    "safetensors' save_model": lambda model, path: save_model(model, str(path)),
+    "copies": lambda model, path: save_file({k: v.clone() for k, v in model.state_dict().items()}, str(path)),
+}
+SAVED_WRONG = {  # ways students get it wrong -> the words of the reason
+    "torch.save of the state dict": (
+        lambda model, path: torch.save(model.state_dict(), path),
+        "not a safetensors file (it is a torch.save or pickle file)",
+    ),
+    "torch.save of the model": (lambda model, path: torch.save(model, path), "(it is a torch.save or pickle file)"),
+    "a wrapper's state dict": (
+        lambda model, path: save_file(torch.nn.Sequential(model).state_dict(), str(path)),
+        "there is '0.encoder.0.0.weight': save the VQVAE's own state dict, not a wrapper's",
+    ),
+    "half precision": (
+        lambda model, path: save_file(submission_tensors(model.half()), str(path)),
+        "is torch.float16, expected torch.float32",
+    ),
+    "the encoder alone": (
+        lambda model, path: save_file(model.encoder.state_dict(), str(path)),
+        "schema: no tensor named 'encoder.0.0.weight'",
+    ),
+}
+
+
+def test_every_way_to_save_that_the_prose_allows_scores_the_same(tmp_path, fashion):
+    results = {}
+    for label, saving in SAVED_RIGHT.items():
+        path = tmp_path / label.replace(" ", "_") / FILENAME
+        path.parent.mkdir()
+        saving(trained_model(), path)
+        results[label] = score_vqvae(path, limit=LIMIT)
+    assert {(r.points, r.test_mse, r.reason) for r in results.values()} == {
+        (results["submission_tensors"].points, results["submission_tensors"].test_mse, "")
+    }, {k: r.report() for k, r in results.items()}
+    assert results["submission_tensors"].points == 2
+
+
+@pytest.mark.parametrize("label", list(SAVED_WRONG))
+def test_each_wrong_way_to_save_gets_0_naming_its_cause(label, tmp_path):
+    saving, words = SAVED_WRONG[label]
+    saving(trained_model(), tmp_path / FILENAME)
+    result = score_vqvae(tmp_path / FILENAME)
+    assert result.points == 0 and words in result.reason, result.reason

@@ -51,7 +51,9 @@ def sizes_of(tensors: Tensors) -> dict[str, int]:
     """The sizes a submission's shapes imply, checked against BOUNDS and the whole schema; raises SubmissionError."""
     for name, rank in (("encoder.0.0.weight", 4), ("quantizer.codebook", 2)):
         if name not in tensors:
-            raise SubmissionError(f"schema: no tensor named {name!r}")
+            prefixed = next((found for found in sorted(tensors) if found.endswith("." + name)), None)
+            hint = f" (there is {prefixed!r}: save the VQVAE's own state dict, not a wrapper's)" if prefixed else ""
+            raise SubmissionError(f"schema: no tensor named {name!r}{hint}")
         if tensors[name].dim() != rank:
             raise SubmissionError(f"schema: {name} has shape {tuple(tensors[name].shape)}, expected {rank} dimensions")
     num_codes, code_dim = tensors["quantizer.codebook"].shape

@@ -11,9 +11,11 @@ import functools
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import save_file
+from torch import nn
 
 from starter.capstone.interface import BOUNDS, FILENAME, submission_tensors
 from starter.config import DATA_ROOT
@@ -41,20 +43,26 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def train_reference(args: argparse.Namespace, session: Session) -> Path:
-    """Train an EMA VQ-VAE with restarts epoch by epoch, starting no epoch that the last one's time says would end
-    past the budget; write the capstone file and return its path."""
-    train_loader, test_loader = session.loaders(*session.splits())
-    model = VQVAE(args.num_codes, args.code_dim, args.hidden, update="ema", restart=True).to(session.device)
+def train_within_budget(
+    model: nn.Module, loaders: tuple, loss: Callable, args: argparse.Namespace, session: Session
+) -> None:
+    """Train `model` epoch by epoch with Adam, logging each epoch, and start no epoch that the last one's time says
+    would end past the budget (`args.minutes`, at most `args.epochs` epochs)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    loss = functools.partial(vqvae_loss, beta=args.beta)
     began, epoch_seconds = time.perf_counter(), 0.0
     for epoch in range(1, args.epochs + 1):
         if time.perf_counter() - began + epoch_seconds > args.minutes * 60:
             break
-        history = fit(model, train_loader, test_loader, loss, epochs=1, optimizer=optimizer, progress=False)
+        history = fit(model, *loaders, loss, epochs=1, optimizer=optimizer, progress=False)
         epoch_seconds = history.last("seconds")
         session.log(epoch, history, elapsed=time.perf_counter() - began)
+
+
+def train_reference(args: argparse.Namespace, session: Session) -> Path:
+    """Train an EMA VQ-VAE with restarts within the budget; write the capstone file and return its path."""
+    model = VQVAE(args.num_codes, args.code_dim, args.hidden, update="ema", restart=True).to(session.device)
+    loss = functools.partial(vqvae_loss, beta=args.beta)
+    train_within_budget(model, session.loaders(*session.splits()), loss, args, session)
     path = args.out / FILENAME
     save_file(submission_tensors(model), str(path))
     return path

@@ -41,22 +41,32 @@ Weights = Union[Path, str, bytes, Tensors]  # a file, its bytes, or its tensors
 
 @dataclass
 class CapstoneResult:
-    """The outcome of one submission: points out of max_points, the measured MSE, why it got 0, what it resembles."""
+    """The outcome of one submission: points out of max_points, what was measured, why it got 0, what it resembles."""
 
     points: int
     max_points: int = TIERS[0][0]
-    test_mse: float | None = None
+    measured: dict[str, float] = field(default_factory=dict)  # e.g. {"test MSE": 0.0075}
     reason: str = ""  # set whenever points == 0
     similar: list[str] = field(default_factory=list)
     tiers: tuple[str, ...] = TIER_LINES
+    title: str = "capstone A"
+
+    @property
+    def test_mse(self) -> float | None:
+        return self.measured.get("test MSE")
 
     def report(self) -> str:
-        """A few lines for the student: points, the MSE, the reason for a 0, the similarity hits, the tiers."""
-        mse = "not measured" if self.test_mse is None else f"{self.test_mse:.5f}"
-        lines = [f"capstone A: {self.points}/{self.max_points} points, test MSE {mse}"]
+        """A few lines for the student: points, the measurements, the reason for a 0, the similarity hits, the tiers."""
+        measured = ", ".join(f"{name} {shown(value)}" for name, value in self.measured.items()) or "nothing measured"
+        lines = [f"{self.title}: {self.points}/{self.max_points} points, {measured}"]
         lines += [f"  0 points: {self.reason}"] if self.reason else []
         lines += [f"  similar to {hit}" for hit in self.similar]
         return "\n".join(lines + [f"  tier: {tier}" for tier in self.tiers])
+
+
+def shown(value: float) -> str:
+    """A measurement as the report prints it: 3 significant digits, and 5 decimals below 0.1 (an MSE)."""
+    return f"{value:.5f}" if abs(value) < 0.1 else f"{value:.3g}"
 
 
 def evaluated(tensors: Tensors) -> Tensors:
@@ -154,7 +164,7 @@ def score_vqvae(
         return CapstoneResult(0, reason=str(error), similar=hits)
     mse = measure_mse(tensors, sizes, limit, root)
     if not math.isfinite(mse):
-        return CapstoneResult(0, test_mse=mse, reason="the reconstructions are not finite", similar=hits)
+        return CapstoneResult(0, measured={"test MSE": mse}, reason="the reconstructions are not finite", similar=hits)
     points = next((points for points, highest in TIERS if mse <= highest), 0)
     reason = "" if points else f"test MSE {mse:.5f} is above {TIERS[-1][1]:.4f}, the threshold of the lowest tier"
-    return CapstoneResult(points, test_mse=mse, reason=reason, similar=hits)
+    return CapstoneResult(points, measured={"test MSE": mse}, reason=reason, similar=hits)
