@@ -77,7 +77,8 @@ def test_two_equal_submissions_are_listed_and_a_different_one_is_not(tmp_path):
     mine = submission_tensors(random_model(seed=1))
     twin = write(tmp_path / "twin.safetensors", {k: v.clone() for k, v in mine.items()})
     other = write(tmp_path / "other.safetensors", submission_tensors(random_model(seed=2)))
-    hits = similar(mine, {"twin": twin, "other": other, "missing": tmp_path / "missing.safetensors"}, shipped=tmp_path)
+    others = {"twin": twin, "other": other, "missing": tmp_path / "missing.safetensors"}
+    hits = similar(mine, others, shipped=tmp_path / "no checkpoints")
     assert [hit.split(" (")[0] for hit in hits] == ["twin"]
 
 

@@ -100,13 +100,16 @@ SHIPPED = {  # file: (class, kind, the metric stored with it)
         "test_nats_per_code",
     ),
     "maskgit.pt": ("starter.models.maskgit.MaskGITPrior", "maskgit_prior", "test_hidden_code_nats"),
+    "fashion_classifier.pt": ("starter.models.classifier.Classifier", "classifier", "test_accuracy"),
 }
+CAPSTONE_REFERENCES = ["capstone_a_reference.safetensors", "capstone_b_reference.safetensors"]  # weights only
 
 
 def test_every_shipped_checkpoint_is_listed_here_with_its_training_log():
     assert sorted(path.name for path in CHECKPOINTS.glob("*.pt")) == sorted(SHIPPED)
-    for file in SHIPPED:
-        stem = file.removesuffix(".pt")
+    assert sorted(path.name for path in CHECKPOINTS.glob("*.safetensors")) == CAPSTONE_REFERENCES
+    for file in [*SHIPPED, *CAPSTONE_REFERENCES]:
+        stem = file.removesuffix(".pt").removesuffix(".safetensors")
         assert (CHECKPOINTS / f"{stem}_log.csv").exists() or (CHECKPOINTS / f"{stem}_log.txt").exists(), file
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Mapping, Union
 
 import torch
+from safetensors.torch import load_file
 
 from starter.capstone.interface import IGNORED, SubmissionError, Tensors, listed, read_submission, sizes_of
 from starter.checkpoints import read_checkpoint
@@ -89,8 +90,10 @@ def distance(a: Tensors, b: Tensors) -> tuple[float, float]:
 
 @functools.lru_cache(maxsize=4)
 def shipped_weights(folder: Path = CHECKPOINTS) -> dict[str, Tensors]:
-    """The state dict of every checkpoint shipped with the course, by file name."""
-    return {path.name: read_checkpoint(path)["state_dict"] for path in sorted(Path(folder).glob("*.pt"))}
+    """The state dict of every checkpoint shipped with the course, and the tensors of its capstones' reference runs,
+    by file name."""
+    found = {path.name: read_checkpoint(path)["state_dict"] for path in sorted(Path(folder).glob("*.pt"))}
+    return found | {path.name: load_file(str(path)) for path in sorted(Path(folder).glob("*.safetensors"))}
 
 
 def as_tensors(weights: Weights) -> Tensors:

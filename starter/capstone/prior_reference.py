@@ -1,0 +1,63 @@
+"""The course's reference run for capstone B: a gated prior over the codes of a capstone-A VQ-VAE, trained within a
+time budget with the course's own training loop, saved as capstone B's safetensors file next to a per-epoch log.csv.
+
+    python -m starter.capstone.prior_reference --vqvae runs/capstone_a/capstone_vqvae.safetensors \
+        --out runs/capstone_b --minutes 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from starter.capstone.prior_interface import BOUNDS, FILENAME, GRID, prior_tensors
+from starter.capstone.prior_score import load_vqvae
+from starter.capstone.reference import train_within_budget
+from starter.config import DATA_ROOT
+from starter.models.base import nll_loss
+from starter.models.prior import GatedCodePrior, encode_dataset
+from starter.trainers import Session
+
+
+def parser() -> argparse.ArgumentParser:
+    """The reference run's options: the VQ-VAE, where to write, the budget, the sizes (within the bounds)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vqvae", type=Path, required=True, help="capstone A's safetensors file")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the safetensors file and log.csv")
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget, evaluation included")
+    parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
+    parser.add_argument("--channels", type=int, default=64, help="channels, %d..%d" % BOUNDS["channels"])
+    parser.add_argument("--blocks", type=int, default=7, help="gated blocks, %d..%d" % BOUNDS["blocks"])
+    parser.add_argument("--embed", type=int, default=32, help="code embedding size, %d..%d" % BOUNDS["embed"])
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--data", type=Path, default=DATA_ROOT, help="dataset root (default: %(default)s)")
+    parser.set_defaults(dataset="fashion", limit=None, test_limit=None)
+    return parser
+
+
+def train_prior_reference(args: argparse.Namespace, session: Session) -> Path:
+    """Encode Fashion-MNIST with the capstone-A VQ-VAE, train a gated prior on its code grids within the budget,
+    write capstone B's file and return its path."""
+    vqvae = load_vqvae(args.vqvae).to(session.device)
+    train, test = (encode_dataset(vqvae, split) for split in session.splits())
+    prior = GatedCodePrior(vqvae.quantizer.num_codes, GRID, args.channels, args.blocks, args.embed).to(session.device)
+    train_within_budget(prior, session.loaders(train, test), nll_loss, args, session)
+    path = args.out / FILENAME
+    save_file(prior_tensors(prior), str(path))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    print(f"wrote {train_prior_reference(args, Session(args))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

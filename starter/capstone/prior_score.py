@@ -1,0 +1,138 @@
+"""Capstone B's grader: a submitted prior over the codes of the student's own capstone-A VQ-VAE, scored on the
+samples the grader draws from it itself. No student code runs: both files go into the course's architectures
+(`interface`, `prior_interface`), and the course's sampler draws.
+
+What it measures, on the Fashion-MNIST test set (10,000 images) the kernel never sees:
+- the prior's negative log-likelihood in nats per code of the grids the VQ-VAE encodes the test images to (reported:
+  it depends on the VQ-VAE, so it earns nothing by itself);
+- KID and FID of N_SAMPLES images decoded from grids drawn at temperature 1 (seed 0, so that a file always gets the
+  same score), in the features of the shipped Fashion-MNIST classifier, against the whole test set. The points
+  come from KID, which has no small-sample bias (`starter.metrics.kernel_distance`).
+
+Tiers, by that KID: 3 points <= 25, 2 points <= 45, 1 point <= 100. The measurements behind them, at n = 1000 on the
+codes of capstone A's reference run (`capstone_a_reference.safetensors`, 64 codes), KID at sampling seeds 0 / 1 / 2:
+- the reference run (`python -m starter.capstone.prior_reference --blocks 5`: GatedCodePrior with 64 channels, 5
+  blocks, embedding 32, Adam 1e-3, batch 128; about 65 s an epoch on 2 CPU cores) after 1 epoch: 39.0 / 29.2 / 33.6
+  (test NLL 2.152 nats/code); 3 epochs: 17.2 / 21.2 / 17.9 (1.974); 8 epochs, the last within its 10 minutes:
+  15.6 / 19.0 / 12.6 (1.891). So the top tier takes about 3 epochs (3.5 minutes of the 15 the capstone allows), the
+  second one;
+- floors: real training images 0.7 / 1.3 / -1.0 (FID 5.6 / 7.0 / 4.5); the reference VQ-VAE's reconstructions of
+  them, the limit of any prior over its codes, 7.2 / 6.4 / 3.6; codes drawn independently from their frequencies
+  256; an untrained prior 207 (NLL 4.19, about log 64).
+Scoring a file takes about 6 s on 2 CPU cores (12 s for the first of a process, which computes the test features).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from starter.capstone.interface import SubmissionError, Tensors, listed, sizes_of
+from starter.capstone.prior_interface import load_prior, prior_sizes
+from starter.capstone.score import SHIPPED, CapstoneResult, Weights, as_tensors, evaluated, similar
+from starter.checkpoints import load_model
+from starter.config import CHECKPOINTS, DATA_ROOT
+from starter.data import load_mnist
+from starter.metrics import classifier_outputs, frechet_distance, kernel_distance
+from starter.models.sampling import sample
+from starter.models.vq import VQVAE
+
+N_SAMPLES = 1000
+SEED = 0
+TIERS = ((3, 25.0), (2, 45.0), (1, 100.0))  # (points, highest KID that earns them), best first
+TIER_LINES = tuple(f"{points} {'points' if points > 1 else 'point'}: KID ≤ {kid:g}" for points, kid in TIERS)
+CLASSIFIER = "fashion_classifier.pt"
+
+
+def result(points: int, **fields) -> CapstoneResult:
+    """A capstone-B result: its title and tiers."""
+    return CapstoneResult(points, TIERS[0][0], title="capstone B", tiers=TIER_LINES, **fields)
+
+
+@functools.lru_cache(maxsize=2)
+def test_images(root: Path = DATA_ROOT) -> torch.Tensor:
+    """The Fashion-MNIST test images (N, 1, 28, 28) in [0, 1]."""
+    return load_mnist(train=False, root=root, dataset="fashion").tensors[0]
+
+
+@functools.lru_cache(maxsize=2)
+def judge(root: Path = DATA_ROOT) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The shipped Fashion-MNIST classifier and its features of the test set (the reference of KID and FID)."""
+    classifier, _ = load_model(CHECKPOINTS / CLASSIFIER, kind="classifier")
+    return classifier, classifier_outputs(classifier, test_images(root))[1]
+
+
+def finite(tensors: Tensors, what: str) -> None:
+    """Raise SubmissionError when any evaluated tensor holds NaN or inf."""
+    broken = [name for name, tensor in evaluated(tensors).items() if not bool(torch.isfinite(tensor).all())]
+    if broken:
+        raise SubmissionError(f"{what}: non-finite values (NaN or inf) in {listed(broken)}")
+
+
+def load_vqvae(weights: Weights) -> VQVAE:
+    """Capstone A's file as the course's VQVAE, in eval mode; raises SubmissionError saying what is wrong with it."""
+    try:
+        tensors = as_tensors(weights)
+        sizes = sizes_of(tensors)
+        finite(tensors, "schema")
+    except SubmissionError as error:
+        raise SubmissionError(f"capstone B needs your capstone-A file, and it cannot be used: {error}") from None
+    with torch.device("meta"):
+        model = VQVAE(**sizes)
+    state = {name: tensors[name] for name in model.state_dict() if name in tensors}
+    state["quantizer.steps_unused"] = torch.zeros(sizes["num_codes"], dtype=torch.long)
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+@torch.no_grad()
+def code_nll(prior: torch.nn.Module, codes: torch.Tensor, batch_size: int = 1000) -> float:
+    """Mean negative log-likelihood of the code grids under the prior, in nats per code."""
+    total = sum(float(F.cross_entropy(prior(chunk), chunk, reduction="sum")) for chunk in codes.split(batch_size))
+    return total / codes.numel()
+
+
+@torch.no_grad()
+def score_prior(
+    weights: Weights,
+    vqvae: Weights,
+    n: int = N_SAMPLES,
+    shipped: Path = CHECKPOINTS,
+    root: Path = DATA_ROOT,
+) -> CapstoneResult:
+    """Score a capstone-B file (path, bytes or tensors) with the capstone-A file `vqvae` it models: 0 points with the
+    reason for a file that cannot be read, the wrong schema or codebook size, non-finite weights or a shipped
+    checkpoint's; otherwise the tier of the KID of `n` samples, with their FID and the prior's test NLL."""
+    try:
+        model = load_vqvae(vqvae)
+        tensors = as_tensors(weights)
+    except SubmissionError as error:
+        return result(0, reason=str(error))
+    hits = similar(tensors, shipped=shipped)
+    try:
+        sizes = prior_sizes(tensors, model.quantizer.num_codes)
+        finite(tensors, "the prior")
+        copied = [hit for hit in hits if hit.startswith(SHIPPED)]
+        if copied:
+            raise SubmissionError(f"the weights are those of a {copied[0]}, not your own")
+    except SubmissionError as error:
+        return result(0, reason=str(error), similar=hits)
+    prior = load_prior(tensors, model.quantizer.num_codes, sizes)
+    images = test_images(root)
+    codes = torch.cat([model.encode(chunk) for chunk in images.split(1000)])
+    measured = {"test NLL (nats/code)": code_nll(prior, codes)}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        samples = model.decode(sample(prior, n))
+    classifier, reference = judge(root)
+    features = classifier_outputs(classifier, samples)[1]
+    measured |= {"KID": kernel_distance(features, reference), "FID": frechet_distance(features, reference)}
+    if not all(math.isfinite(value) for value in measured.values()):
+        return result(0, measured=measured, reason="the measurements are not finite", similar=hits)
+    points = next((points for points, highest in TIERS if measured["KID"] <= highest), 0)
+    reason = "" if points else f"KID {measured['KID']:.3g} is above {TIERS[-1][1]:g}, the threshold of the lowest tier"
+    return result(points, measured=measured, reason=reason, similar=hits)
