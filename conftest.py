@@ -7,6 +7,9 @@
   (`make test` passes --no-loadscope-reorder, which keeps this order instead of xdist's most-tests-first).
 - Where Fashion-MNIST is not on this machine, the cells tagged `fashion` are skipped (with the reason) instead of
   failing; `.ci/run` installs Debian's dataset-fashion-mnist, so CI runs them.
+- Each process (each xdist worker) gives its notebooks a capstone folder of its own (COURSE_CAPSTONE_DIR), which
+  starts with capstone A's reference file: notebook 04's capstone B reads a capstone-A file whichever worker ran
+  notebook 02, and no two notebooks write the same file at once.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ OWN_SCRATCH = keep_out_of_home()  # before anything imports matplotlib or Jupyte
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from starter.config import FASHION_ENV, thread_limits  # noqa: E402
+from starter.capstone import BY_GRADE_ID  # noqa: E402
+from starter.config import CAPSTONE_ENV, CHECKPOINTS, FASHION_ENV, thread_limits  # noqa: E402
 from starter.dataset_files import available_offline  # noqa: E402
 
 # The files that take longest, in that order: handed out first, so that no worker is left with one at the end.
@@ -72,6 +76,10 @@ SLOWEST_FIRST = [
 def pytest_configure(config: pytest.Config) -> None:
     if OWN_SCRATCH is not None:
         config.add_cleanup(lambda: shutil.rmtree(OWN_SCRATCH, ignore_errors=True))
+    capstones = Path(tempfile.mkdtemp(prefix="capstones-"))
+    shutil.copy(CHECKPOINTS / "capstone_a_reference.safetensors", capstones / BY_GRADE_ID["capstone-a"].filename)
+    os.environ[CAPSTONE_ENV] = str(capstones)
+    config.add_cleanup(lambda: shutil.rmtree(capstones, ignore_errors=True))
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.update(thread_limits(1))
         torch.set_num_threads(1)

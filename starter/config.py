@@ -21,6 +21,7 @@ MNIST_ENV = "COURSE_MNIST_DIR"  # a folder with the four MNIST files, for machin
 FASHION_ENV = "COURSE_FASHION_MNIST_DIR"  # the same for Fashion-MNIST
 STATIC_ENV = "COURSE_STATIC"  # 1: the explorers draw static figures; 0: live widgets even in fast mode
 RESULTS_ENV = "COURSE_RESULTS"  # a JSON file where report_results also writes a notebook's key numbers
+CAPSTONE_ENV = "COURSE_CAPSTONE_DIR"  # where the notebooks save and read the capstone files (default: beside them)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKOUT: bool = (PROJECT_ROOT / "pyproject.toml").exists() and (PROJECT_ROOT / "data").is_dir()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from starter.autograder.bundle import PYTHON, Bundle
 from starter.autograder.platform import Layout, Outcome, check_name, is_title, main, split
-from starter.capstone import capstones_of
+from starter.capstone import files_of
 
 ROOT = Path("/grade")
 LAYOUT = Layout("PrairieLearn", ROOT / "student", ROOT / "tests", ROOT / "results" / "results.json")
@@ -63,7 +63,7 @@ def results(outcome: Outcome) -> dict:
 
 def question_html(notebook: str) -> str:
     """question.html: the notebook to upload, and the capstone weights files that may go with it."""
-    files = [capstone.filename for capstone in capstones_of(notebook)]
+    files = files_of(notebook)
     capstones = "".join(
         f" Upload the weights your notebook saved, <code>{name}</code>, beside it: the capstone is graded on them."
         for name in files

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from starter.capstone import BY_GRADE_ID
 from starter.capstone.interface import SubmissionError, Tensors, listed, sizes_of
 from starter.capstone.prior_interface import load_prior, prior_sizes
 from starter.capstone.score import SHIPPED, CapstoneResult, Weights, as_tensors, evaluated, similar
@@ -50,7 +51,7 @@ CLASSIFIER = "fashion_classifier.pt"
 
 def result(points: int, **fields) -> CapstoneResult:
     """A capstone-B result: its title and tiers."""
-    return CapstoneResult(points, TIERS[0][0], title="capstone B", tiers=TIER_LINES, **fields)
+    return CapstoneResult(points, TIERS[0][0], title=BY_GRADE_ID["capstone-b"].title, tiers=TIER_LINES, **fields)
 
 
 @functools.lru_cache(maxsize=2)

@@ -236,7 +236,7 @@ class Batch:
             if check.status == "not run":
                 check.messages = [f"this check did not run: the grading run stopped first ({grade.status})"]
         for capstone in capstones_of(entry.notebook):  # graded on the weights file alone: no kernel, no student code
-            grade.checks.append(capstone_score(capstone, entry.files.get(capstone.filename)))
+            grade.checks.append(capstone_score(capstone, entry.files))
         grade.seconds = time.perf_counter() - start
         return grade
 

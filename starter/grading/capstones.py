@@ -8,23 +8,31 @@ import itertools
 
 from starter.capstone import Capstone
 from starter.capstone.interface import SubmissionError, Tensors, read_submission
-from starter.capstone.score import COVERAGE, TOLERANCE, CapstoneResult, distance
+from starter.capstone.score import COVERAGE, TOLERANCE, distance
 from starter.grading.reports import CheckScore
-from starter.grading.submissions import Entry
+from starter.grading.submissions import Entry, Files
 
 
-def capstone_score(capstone: Capstone, found: bytes | str | None) -> CheckScore:
-    """The capstone's points for the file found beside the notebook (its bytes, why it could not be read, or None
-    when there was none), with the scorer's report as its messages; never raises."""
+def capstone_score(capstone: Capstone, files: Files) -> CheckScore:
+    """The capstone's points for the files found beside the notebook (`Files`: bytes, or why a file could not be
+    read), with the scorer's report as its messages; never raises."""
+    found = files.get(capstone.filename)
+    needed = {keyword: files.get(name) for keyword, name in capstone.needs}
+    unusable = [(name, files.get(name)) for _, name in capstone.needs if not isinstance(files.get(name), bytes)]
     if found is None:
-        result = CapstoneResult(0, capstone.points, reason=f"missing: no {capstone.filename} beside the notebook")
+        result = capstone.zero(f"missing: no {capstone.filename} beside the notebook")
     elif isinstance(found, str):
-        result = CapstoneResult(0, capstone.points, reason=f"{capstone.filename}: {found}")
+        result = capstone.zero(f"{capstone.filename}: {found}")
+    elif unusable:
+        name, why = unusable[0]
+        result = capstone.zero(
+            f"it is scored with {name}, and there is none beside the notebook" if why is None else f"{name}: {why}"
+        )
     else:
         try:
-            result = capstone.score(found)
+            result = capstone.score(found, **needed)
         except Exception as error:  # a bug of the grader's: this capstone gets no points, the batch goes on
-            result = CapstoneResult(0, capstone.points, reason=f"the grader could not score it ({error!r:.200})")
+            result = capstone.zero(f"the grader could not score it ({error!r:.200})")
     status = "pass" if result.points == capstone.points else "partial" if result.points else "fail"
     return CheckScore(capstone.grade_id, capstone.points, result.points, status, result.report().splitlines())
 
