@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import torch
+from safetensors.torch import load_file
 
 from starter.capstone.interface import IGNORED, Tensors
 from starter.checkpoints import read_checkpoint
@@ -30,9 +31,19 @@ def trimmed() -> Tensors:
 def own(seed: int = 0, scale: float = 0.01) -> Tensors:
     """`trimmed` with noise of `scale` times each tensor's root mean square: no shipped checkpoint's weights (relative
     distance 1e-2, ten times the similarity tolerance), and still 2 points."""
+    return noisy(trimmed(), seed, scale)
+
+
+def own_prior(seed: int = 0, scale: float = 0.01) -> Tensors:
+    """Capstone B's reference prior (over capstone A's reference codes) with the same noise: no shipped weights."""
+    return noisy(load_file(str(CHECKPOINTS / "capstone_b_reference.safetensors")), seed, scale)
+
+
+def noisy(tensors: Tensors, seed: int, scale: float) -> Tensors:
+    """Each tensor plus Gaussian noise of `scale` times its root mean square."""
     generator = torch.Generator().manual_seed(seed)
     noisy = {}
-    for name, tensor in trimmed().items():
+    for name, tensor in tensors.items():
         noise = torch.randn(tensor.shape, generator=generator) * tensor.pow(2).mean().sqrt()
         noisy[name] = (tensor + scale * noise).contiguous()
     return noisy

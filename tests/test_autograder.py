@@ -539,3 +539,26 @@ def test_a_kernel_user_reads_nothing_of_the_grader_s_and_leaves_nothing_running(
         assert left.wait(timeout=10) == -9
     finally:
         shutil.rmtree(grader)
+
+
+def test_a_capstone_is_one_scored_test_on_gradescope_and_its_files_an_optional_upload_on_prairielearn():
+    lines = ["capstone A: 2/3 points, test MSE 0.00752", "  tier: 3 points: test MSE ≤ 0.0065"]
+    grade = Grade("s", "s.ipynb", "02_vqvae", checks=[CheckScore("capstone-a", 3, 2, "partial", lines)])
+    results = gradescope.results(Outcome(grade, 3, 1.0))
+    jsonschema.validate(results, GRADESCOPE)
+    assert results["tests"] == [
+        {
+            "name": "capstone-a",
+            "score": 2.0,
+            "max_score": 3.0,
+            "status": "failed",
+            "output": "\n".join(lines),
+            "visibility": "visible",
+        }
+    ]
+    assert "optional-file-names" not in prairielearn.question_html("01_autoencoder")
+    assert 'file-names="02_vqvae.ipynb" optional-file-names="capstone_vqvae.safetensors"' in (
+        prairielearn.question_html("02_vqvae")
+    )
+    both = 'optional-file-names="capstone_prior.safetensors,capstone_vqvae.safetensors"'
+    assert both in prairielearn.question_html("04_prior")

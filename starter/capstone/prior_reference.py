@@ -15,29 +15,19 @@ from safetensors.torch import save_file
 
 from starter.capstone.prior_interface import BOUNDS, FILENAME, GRID, prior_tensors
 from starter.capstone.prior_score import load_vqvae
-from starter.capstone.reference import train_within_budget
-from starter.config import DATA_ROOT
+from starter.capstone.reference import budget_parser, run, train_within_budget
 from starter.models.base import nll_loss
 from starter.models.prior import GatedCodePrior, encode_dataset
 from starter.trainers import Session
 
 
 def parser() -> argparse.ArgumentParser:
-    """The reference run's options: the VQ-VAE, where to write, the budget, the sizes (within the bounds)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Capstone B's reference run: the VQ-VAE, the budget's options, the sizes (within the bounds)."""
+    parser = budget_parser(__doc__.splitlines()[0])
     parser.add_argument("--vqvae", type=Path, required=True, help="capstone A's safetensors file")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the safetensors file and log.csv")
-    parser.add_argument("--minutes", type=float, default=10.0, help="training budget, evaluation included")
-    parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
     parser.add_argument("--channels", type=int, default=64, help="channels, %d..%d" % BOUNDS["channels"])
-    parser.add_argument("--blocks", type=int, default=7, help="gated blocks, %d..%d" % BOUNDS["blocks"])
+    parser.add_argument("--blocks", type=int, default=5, help="gated blocks, %d..%d" % BOUNDS["blocks"])
     parser.add_argument("--embed", type=int, default=32, help="code embedding size, %d..%d" % BOUNDS["embed"])
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
-    parser.add_argument("--data", type=Path, default=DATA_ROOT, help="dataset root (default: %(default)s)")
-    parser.set_defaults(dataset="fashion", limit=None, test_limit=None)
     return parser
 
 
@@ -54,9 +44,7 @@ def train_prior_reference(args: argparse.Namespace, session: Session) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    print(f"wrote {train_prior_reference(args, Session(args))}")
-    return 0
+    return run(train_prior_reference, parser().parse_args(argv))
 
 
 if __name__ == "__main__":

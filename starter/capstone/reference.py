@@ -24,22 +24,28 @@ from starter.train import fit
 from starter.trainers import Session
 
 
-def parser() -> argparse.ArgumentParser:
-    """The reference run's options: where to write, the budget, the sizes (within the interface's bounds)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def budget_parser(description: str) -> argparse.ArgumentParser:
+    """The options of every capstone's reference run: where to write, the budget, the optimiser, the data."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True, help="folder for the safetensors file and log.csv")
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget, evaluation included")
     parser.add_argument("--epochs", type=int, default=100, help="at most this many epochs")
-    parser.add_argument("--num-codes", type=int, default=64, help="codebook size K, %d..%d" % BOUNDS["num_codes"])
-    parser.add_argument("--code-dim", type=int, default=16, help="code dimension, %d..%d" % BOUNDS["code_dim"])
-    parser.add_argument("--hidden", type=int, default=32, help="channels of the first conv, %d..%d" % BOUNDS["hidden"])
-    parser.add_argument("--beta", type=float, default=0.25, help="commitment cost")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--data", type=Path, default=DATA_ROOT, help="dataset root (default: %(default)s)")
     parser.set_defaults(dataset="fashion", limit=None, test_limit=None)
+    return parser
+
+
+def parser() -> argparse.ArgumentParser:
+    """Capstone A's reference run: the budget's options and the sizes (within the interface's bounds)."""
+    parser = budget_parser(__doc__.splitlines()[0])
+    parser.add_argument("--num-codes", type=int, default=64, help="codebook size K, %d..%d" % BOUNDS["num_codes"])
+    parser.add_argument("--code-dim", type=int, default=16, help="code dimension, %d..%d" % BOUNDS["code_dim"])
+    parser.add_argument("--hidden", type=int, default=32, help="channels of the first conv, %d..%d" % BOUNDS["hidden"])
+    parser.add_argument("--beta", type=float, default=0.25, help="commitment cost")
     return parser
 
 
@@ -68,10 +74,14 @@ def train_reference(args: argparse.Namespace, session: Session) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    print(f"wrote {train_reference(args, Session(args))}")
+def run(train: Callable[[argparse.Namespace, Session], Path], args: argparse.Namespace) -> int:
+    """Run a reference run's `train` with `args` and say where it wrote the capstone file."""
+    print(f"wrote {train(args, Session(args))}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(train_reference, parser().parse_args(argv))
 
 
 if __name__ == "__main__":
