@@ -70,6 +70,10 @@ WRONG = {  # the words a reason must hold -> (the prior's tensors, or a file's b
         GatedCodePrior(64, 7, 16, 1, 8, num_classes=10)
     ),
     "blocks = 9 (from the tensor shapes) is outside 1..8": lambda: prior_tensors(small_prior(blocks=9)),
+    "channels = 14000 (from the tensor shapes) is outside 16..64": lambda: {  # 4 MB whose model would take 28 GB
+        **prior_tensors(small_prior()),
+        "first_vertical.weight": torch.zeros(14000, 8, 3, 3),
+    },
     "the prior: non-finite values (NaN or inf) in head.1.bias": lambda: {
         **prior_tensors(small_prior()),
         "head.1.bias": torch.full((64,), float("nan")),

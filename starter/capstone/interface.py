@@ -14,6 +14,7 @@ VQVAE is a valid submission. `submission_tensors(model)` gives the minimal form.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors.torch import load
@@ -58,24 +59,41 @@ def sizes_of(tensors: Tensors) -> dict[str, int]:
             raise SubmissionError(f"schema: {name} has shape {tuple(tensors[name].shape)}, expected {rank} dimensions")
     num_codes, code_dim = tensors["quantizer.codebook"].shape
     sizes = {"num_codes": num_codes, "code_dim": code_dim, "hidden": tensors["encoder.0.0.weight"].shape[0]}
+    check_bounds(sizes, BOUNDS)
+    check_schema(tensors, sizes, expected_shapes(**sizes), lambda name: name in IGNORED)
+    return sizes
+
+
+def check_bounds(sizes: dict[str, int], bounds: dict[str, tuple[int, int]]) -> None:
+    """Raise SubmissionError unless every size is within its bounds (before any model of those sizes is built: a
+    4 MB file can claim sizes whose model would not fit in memory)."""
     for size, value in sizes.items():
-        low, high = BOUNDS[size]
+        low, high = bounds[size]
         if not low <= value <= high:
             raise SubmissionError(f"schema: {size} = {value} (from the tensor shapes) is outside {low}..{high}")
-    expected = expected_shapes(**sizes)
+
+
+def check_schema(
+    tensors: Tensors,
+    sizes: dict[str, int],
+    expected: dict[str, tuple[int, ...]],
+    ignored: Callable[[str], bool],
+    extra_note: str = "",
+) -> None:
+    """Raise SubmissionError unless the tensors are exactly the `expected` names with their shapes, in float32 (the
+    `ignored` names aside); `sizes` name what the shapes implied."""
     missing = sorted(set(expected) - set(tensors))
     if missing:
         raise SubmissionError(f"schema: missing tensors {listed(missing)}")
-    extra = sorted(set(tensors) - set(expected) - set(IGNORED))
+    extra = sorted(name for name in set(tensors) - set(expected) if not ignored(name))
     if extra:
-        raise SubmissionError(f"schema: unexpected tensors {listed(extra)}")
+        raise SubmissionError(f"schema: unexpected tensors {listed(extra)}{extra_note}")
     for name, shape in expected.items():
         if tuple(tensors[name].shape) != shape:
             found, implied = tuple(tensors[name].shape), ", ".join(f"{k}={v}" for k, v in sizes.items())
             raise SubmissionError(f"schema: {name} has shape {found}, expected {shape} for {implied}")
         if tensors[name].dtype != DTYPE:
             raise SubmissionError(f"schema: {name} is {tensors[name].dtype}, expected {DTYPE}")
-    return sizes
 
 
 def submission_tensors(model: nn.Module) -> Tensors:

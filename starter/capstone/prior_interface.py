@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from starter.capstone import BY_GRADE_ID
-from starter.capstone.interface import DTYPE, SubmissionError, Tensors, listed
+from starter.capstone.interface import SubmissionError, Tensors, check_bounds, check_schema
 from starter.models.prior import GatedCodePrior
 
 FILENAME = BY_GRADE_ID["capstone-b"].filename  # saved next to the notebook, beside capstone A's file
@@ -55,23 +55,9 @@ def prior_sizes(tensors: Tensors, num_codes: int) -> dict[str, int]:
         )
     blocks = len({match[1] for name in tensors if (match := re.match(r"blocks\.(\d+)\.", name))})
     sizes = {"channels": tensors["first_vertical.weight"].shape[0], "blocks": blocks, "embed": embed}
-    for size, value in sizes.items():
-        low, high = BOUNDS[size]
-        if not low <= value <= high:
-            raise SubmissionError(f"schema: {size} = {value} (from the tensor shapes) is outside {low}..{high}")
-    expected = expected_shapes(num_codes, **sizes)
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise SubmissionError(f"schema: missing tensors {listed(missing)}")
-    extra = sorted(name for name in set(tensors) - set(expected) if not is_mask(name))
-    if extra:
-        raise SubmissionError(f"schema: unexpected tensors {listed(extra)} (capstone B's prior is unconditional)")
-    for name, shape in expected.items():
-        if tuple(tensors[name].shape) != shape:
-            found, implied = tuple(tensors[name].shape), ", ".join(f"{k}={v}" for k, v in sizes.items())
-            raise SubmissionError(f"schema: {name} has shape {found}, expected {shape} for {implied}")
-        if tensors[name].dtype != DTYPE:
-            raise SubmissionError(f"schema: {name} is {tensors[name].dtype}, expected {DTYPE}")
+    check_bounds(sizes, BOUNDS)
+    note = " (capstone B's prior is unconditional)"
+    check_schema(tensors, sizes, expected_shapes(num_codes, **sizes), is_mask, note)
     return sizes
 
 
