@@ -12,6 +12,7 @@ import nbformat
 from wrong_answers import WRONG_ANSWERS
 
 from starter.build import student_version
+from starter.capstone import capstones_of
 from starter.config import PROJECT_ROOT
 
 SOLUTION = PROJECT_ROOT / "solutions" / "01_autoencoder.ipynb"
@@ -349,11 +350,14 @@ def build_corpus(folder: Path, tamper_target: Path) -> dict[str, dict]:
     )  # its patches answer the grader with nonsense
     cases["memory_when_measured_02"] = (
         _edited(_solution(VQ_SOLUTION), {"distances": MEMORY_ONLY_WHEN_MEASURED}, after=True),
-        {"status": "ok", "zero": {"check-distances", "capstone-a"}},  # and no capstone file beside it
+        {"status": "ok", "zero": {"check-distances"}},
     )
     for case, (path, grade_id, source) in FORGED_FACTS.items():
         forged = _edited(_solution(path), {grade_id: source}, after=True)
         cases[case] = (forged, {"status": "ok", "zero": {f"check-{grade_id}"}})
+    for student, (_, expected) in cases.items():
+        if "zero" in expected:  # no capstone file sits beside any case: its capstones earn nothing
+            expected["zero"] = expected["zero"] | {capstone.grade_id for capstone in capstones_of(student[-2:])}
     for student, (content, _) in cases.items():
         path = folder / f"{student}.ipynb"
         if isinstance(content, bytes):

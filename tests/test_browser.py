@@ -256,6 +256,7 @@ def picture_problems(grey: np.ndarray, size: tuple[int, int], titled_columns: li
 def move_slider(page: Page, output, label: str, moves: int, titled_columns: list[tuple[float, float]]) -> list[str]:
     """Press the arrow keys on one slider `moves` times (turning at its ends); check the picture after each move."""
     slider = output.locator(".widget-slider", has=page.locator("label", has_text=label))
+    slider.scroll_into_view_if_needed()  # JupyterLab leaves cells far outside the window unrendered
     handle = slider.locator(".noUi-handle, .ui-slider-handle").first
     readout = slider.locator(".widget-readout")
     low, high = (float(handle.get_attribute(name)) for name in ("aria-valuemin", "aria-valuemax"))
