@@ -1,5 +1,6 @@
-"""Capstones: projects graded on the weights a notebook saves beside itself, never on its code. `interface` says
-what capstone A's file must hold, `score` grades it, `reference` is the course's own run.
+"""Capstones: projects graded on the weights a notebook saves beside itself, never on its code. Capstone A (notebook
+02, a VQ-VAE): `interface` says what its file must hold, `score` grades it, `reference` is the course's own run.
+Capstone B (notebook 04, a prior over A's codes): `prior_interface`, `prior_score`, `prior_reference`.
 
 This module imports nothing heavy: the grader's intake reads it to find the weights files beside the notebooks.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 from starter.config import CAPSTONE_ENV
 
-MAX_BYTES = 4 * 1024 * 1024  # of one weights file; the largest sizes capstone A allows take 1.4 MB
+MAX_BYTES = 4 * 1024 * 1024  # of one weights file; the largest sizes allowed take 1.4 MB (A) and 3.9 MB (B)
 
 
 @dataclass(frozen=True)
