@@ -197,7 +197,7 @@ def graded_priors(tmp_path_factory):
 @pytest.mark.parametrize(
     "student, words",
     [
-        ("own", "capstone B: 3/3 points, test NLL (nats/code) 1.89"),
+        ("own", "capstone B: 3/3 points, test NLL (nats/code) 1.89"),  # the reference run, a little off: top tier
         ("shipped", "0 points: the weights are those of a shipped checkpoint capstone_b_reference.safetensors"),
         ("no_vqvae", f"0 points: it is scored with {FILENAME}, and there is none beside the notebook"),
         ("no_prior", f"0 points: missing: no {PRIOR_FILENAME} beside the notebook"),
