@@ -3,8 +3,9 @@
 The reference architecture is the course's `starter.models.vq.VQVAE(num_codes, code_dim, hidden)`; the file holds its
 state dict under the names VQVAE gives it, each float32 with exactly VQVAE's shape for the sizes below. The sizes are
 read from the shapes themselves (`hidden` from the first convolution, `num_codes` and `code_dim` from the codebook),
-never from a config. At most 64 codes (6 bits per position of the 7x7 grid, 294 bits per image): every shipped
-VQ-VAE has 128, so none of them fits this interface as it is (and `score.similar` catches one trimmed to fit).
+never from a config. At most 64 codes (6 bits per position of the 7x7 grid, 294 bits per image): the notebooks'
+shipped VQ-VAEs have 128, so none of them fits this interface as it is (`score.similar` catches one trimmed to fit,
+and the reference run's own file, which ships too).
 
 Extra tensors are refused, except the three training-only buffers of VQVAE's quantizer (EMA counts and sums, steps
 since a code was last used), which are ignored, so that `save_file(model.state_dict(), FILENAME)` of an EMA-trained
