@@ -100,7 +100,7 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
 
 
 def kernel_distance(features_a: torch.Tensor, features_b: torch.Tensor, subsets: int = 20, size: int = 1000) -> float:
-    """KID (kernel inception distance, here in the MNIST classifier's features): torchmetrics' unbiased estimate of
+    """KID (kernel inception distance, here in a small classifier's features): torchmetrics' unbiased estimate of
     the squared MMD with a cubic polynomial kernel, averaged over `subsets` random subsets of `size` features from
     each set (fewer if a set is smaller), drawn from a fixed seed. Unlike FID it has no bias at small n: about 0
     for two samples of the same digits."""

@@ -32,9 +32,9 @@ import torch
 from torch.nn import functional as F
 
 from starter.capstone import BY_GRADE_ID
-from starter.capstone.interface import SubmissionError, Tensors, listed, sizes_of
+from starter.capstone.interface import SubmissionError, sizes_of
 from starter.capstone.prior_interface import load_prior, prior_sizes
-from starter.capstone.score import SHIPPED, CapstoneResult, Weights, as_tensors, evaluated, similar
+from starter.capstone.score import SHIPPED, CapstoneResult, Weights, as_tensors, finite, similar, vqvae_from
 from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS, DATA_ROOT
 from starter.data import load_mnist
@@ -67,13 +67,6 @@ def judge(root: Path = DATA_ROOT) -> tuple[torch.nn.Module, torch.Tensor]:
     return classifier, classifier_outputs(classifier, test_images(root))[1]
 
 
-def finite(tensors: Tensors, what: str) -> None:
-    """Raise SubmissionError when any evaluated tensor holds NaN or inf."""
-    broken = [name for name, tensor in evaluated(tensors).items() if not bool(torch.isfinite(tensor).all())]
-    if broken:
-        raise SubmissionError(f"{what}: non-finite values (NaN or inf) in {listed(broken)}")
-
-
 def load_vqvae(weights: Weights) -> VQVAE:
     """Capstone A's file as the course's VQVAE, in eval mode; raises SubmissionError saying what is wrong with it."""
     try:
@@ -82,12 +75,7 @@ def load_vqvae(weights: Weights) -> VQVAE:
         finite(tensors, "schema")
     except SubmissionError as error:
         raise SubmissionError(f"capstone B needs your capstone-A file, and it cannot be used: {error}") from None
-    with torch.device("meta"):
-        model = VQVAE(**sizes)
-    state = {name: tensors[name] for name in model.state_dict() if name in tensors}
-    state["quantizer.steps_unused"] = torch.zeros(sizes["num_codes"], dtype=torch.long)
-    model.load_state_dict(state, strict=True, assign=True)
-    return model.eval()
+    return vqvae_from(tensors, sizes)
 
 
 @torch.no_grad()

@@ -127,17 +127,29 @@ def similar(
     return hits
 
 
-@torch.no_grad()
-def measure_mse(tensors: Tensors, sizes: dict[str, int], limit: int | None = None, root: Path = DATA_ROOT) -> float:
-    """Reconstruction MSE per pixel of VQVAE(**sizes) with these weights on the first `limit` (default all) images of
-    the Fashion-MNIST test set, in batches of 1000, in eval mode."""
+def finite(tensors: Tensors, what: str = "") -> None:
+    """Raise SubmissionError when any evaluated tensor holds NaN or inf; `what` begins the reason."""
+    broken = [name for name, tensor in evaluated(tensors).items() if not bool(torch.isfinite(tensor).all())]
+    if broken:
+        raise SubmissionError(f"{what}{': ' if what else ''}non-finite values (NaN or inf) in {listed(broken)}")
+
+
+def vqvae_from(tensors: Tensors, sizes: dict[str, int]) -> VQVAE:
+    """VQVAE(**sizes) holding these weights (checked by `sizes_of`), in eval mode."""
     with torch.device("meta"):  # the weights come from the file: nothing to initialise, no draw from the random state
         model = VQVAE(**sizes)
     state = {name: tensors[name] for name in model.state_dict() if name in tensors}
     state["quantizer.steps_unused"] = torch.zeros(sizes["num_codes"], dtype=torch.long)
     model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+@torch.no_grad()
+def measure_mse(tensors: Tensors, sizes: dict[str, int], limit: int | None = None, root: Path = DATA_ROOT) -> float:
+    """Reconstruction MSE per pixel of VQVAE(**sizes) with these weights on the first `limit` (default all) images of
+    the Fashion-MNIST test set, in batches of 1000, in eval mode."""
     test = load_mnist(train=False, limit=limit, root=root, dataset="fashion")
-    return vqvae_report(model.eval(), make_loader(test, 1000))["mse"]
+    return vqvae_report(vqvae_from(tensors, sizes), make_loader(test, 1000))["mse"]
 
 
 def score_vqvae(
@@ -157,9 +169,7 @@ def score_vqvae(
     hits = similar(tensors, others, shipped)
     try:
         sizes = sizes_of(tensors)
-        broken = [name for name, tensor in evaluated(tensors).items() if not bool(torch.isfinite(tensor).all())]
-        if broken:
-            raise SubmissionError(f"non-finite values (NaN or inf) in {listed(broken)}")
+        finite(tensors)
         copied = [hit for hit in hits if hit.startswith(SHIPPED)]
         if copied:
             raise SubmissionError(f"the weights are those of a {copied[0]}, not your own")
