@@ -1,8 +1,10 @@
-"""What capstone B's tiers rest on: KID (and FID) of n images at several sampling seeds, on the codes of a capstone-A
-VQ-VAE, for the real-data floor, the reconstruction limit, codes drawn independently, an untrained prior, and any
-prior files given, each scored as the grader does (`starter.capstone.prior_score`) but from each seed:
+"""What the tiers of capstones B and C rest on: KID (and FID) of n images at several sampling seeds, on the codes of a
+capstone-A VQ-VAE, for the real-data floor, the reconstruction limit, codes drawn independently, untrained priors,
+and any gated (B) or transformer (C) prior files given, each scored as the grader does
+(`starter.capstone.prior_score`) but from each seed:
 
-    python bench/capstone_quality.py [--vqvae A.safetensors] [--seeds 3] [--n 1000] [--priors B.safetensors ...]
+    python bench/capstone_quality.py [--vqvae A.safetensors] [--seeds 3] [--n 1000] [--priors B.safetensors ...] \
+        [--transformers C.safetensors ...]
 
 The default VQ-VAE is capstone A's reference run; shipped checkpoints are not refused here.
 """
@@ -17,11 +19,13 @@ from pathlib import Path
 import torch
 
 from starter.capstone.prior_interface import prior_tensors
-from starter.capstone.prior_score import judge, load_vqvae, score_prior
+from starter.capstone.prior_score import judge, load_vqvae, score_prior, score_transformer
+from starter.capstone.transformer_interface import HEADS
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist
 from starter.metrics import classifier_outputs, frechet_distance, kernel_distance
 from starter.models.prior import GatedCodePrior
+from starter.models.transformer import TransformerPrior
 
 
 def quality(images: torch.Tensor) -> tuple[float, float]:
@@ -43,6 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vqvae", type=Path, default=CHECKPOINTS / "capstone_a_reference.safetensors")
     parser.add_argument("--priors", type=Path, nargs="*", default=[CHECKPOINTS / "capstone_b_reference.safetensors"])
+    parser.add_argument(
+        "--transformers", type=Path, nargs="*", default=[CHECKPOINTS / "capstone_c_reference.safetensors"]
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n", type=int, default=1000)
     args = parser.parse_args()
@@ -63,9 +70,14 @@ def main() -> None:
         print(row("codes drawn independently", [quality(vqvae.decode(c.view(-1, 7, 7))) for c in independent]))
     torch.manual_seed(0)
     untrained = prior_tensors(GatedCodePrior(vqvae.quantizer.num_codes, 7, 64, 5, 32))
+    untrained_transformer = prior_tensors(TransformerPrior(vqvae.quantizer.num_codes, 7, 64, 4, HEADS))
+    scored = [("untrained gated prior", untrained, score_prior)]
+    scored += [(path.name, path, score_prior) for path in args.priors]
+    scored += [("untrained transformer prior", untrained_transformer, score_transformer)]
+    scored += [(path.name, path, score_transformer) for path in args.transformers]
     with tempfile.TemporaryDirectory() as nothing_shipped:
-        for name, prior in [("untrained prior", untrained), *[(path.name, path) for path in args.priors]]:
-            results = [score_prior(prior, args.vqvae, args.n, Path(nothing_shipped), seed=s) for s in seeds]
+        for name, prior, score in scored:
+            results = [score(prior, args.vqvae, n=args.n, shipped=Path(nothing_shipped), seed=s) for s in seeds]
             runs = [(r.measured["KID"], r.measured["FID"]) for r in results]
             print(row(name, runs, f"{results[0].measured['test NLL (nats/code)']:.3f}"))
 

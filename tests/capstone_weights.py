@@ -1,4 +1,5 @@
-"""Weights for capstone A's tests, made from the shipped Fashion-MNIST VQ-VAE (128 codes, outside the interface)."""
+"""Weights for the capstones' tests, made from the shipped Fashion-MNIST VQ-VAE (128 codes, outside the interface) and
+the capstones' reference runs."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def own(seed: int = 0, scale: float = 0.01) -> Tensors:
     return noisy(trimmed(), seed, scale)
 
 
-def own_prior(seed: int = 0, scale: float = 0.01) -> Tensors:
-    """Capstone B's reference prior (over capstone A's reference codes) with the same noise: no shipped weights."""
-    return noisy(load_file(str(CHECKPOINTS / "capstone_b_reference.safetensors")), seed, scale)
+def own_reference(name: str, seed: int = 0, scale: float = 0.01) -> Tensors:
+    """A capstone's shipped reference run (`capstone_b_reference.safetensors`, ...) with the same noise: no shipped
+    weights, and still its tier."""
+    return noisy(load_file(str(CHECKPOINTS / name)), seed, scale)
 
 
 def noisy(tensors: Tensors, seed: int, scale: float) -> Tensors:

@@ -1,4 +1,4 @@
-"""Capstones A and B through the course's grader: the weights file is read beside its notebook in every layout an
+"""Capstones A, B and C through the course's grader: the weights file is read beside its notebook in every layout an
 instructor receives (a folder, nbgrader's, a .zip, an LMS export), scored without a kernel, and every file that is
 not a submission gets its row's 0 with the reason; equal weights of two students are listed in the similarity
 report. The kernel's part of grading is replaced here by nothing: the capstone's points must not depend on it."""
@@ -17,11 +17,12 @@ import torch
 from safetensors.torch import save
 
 from starter.build import student_version
+from starter.capstone import BY_GRADE_ID
 from starter.capstone.interface import FILENAME, MAX_BYTES
 from starter.capstone.prior_interface import FILENAME as PRIOR_FILENAME
 from starter.capstone.prior_score import TIER_LINES as PRIOR_TIERS
-from starter.capstone.prior_score import score_prior
 from starter.capstone.score import score_vqvae
+from starter.capstone.transformer_interface import FILENAME as TRANSFORMER_FILENAME
 from starter.config import CHECKPOINTS, PROJECT_ROOT
 from starter.dataset_files import available_offline
 from starter.grading.batch import Batch, Settings, grade_all
@@ -168,49 +169,66 @@ def test_equal_weights_of_two_students_are_listed_in_the_similarity_report(grade
     assert pairs == ["| own (capstone-a) | twin (capstone-a) | 0.0e+00 |"]  # the shipped copy: in its own feedback
 
 
-@pytest.fixture(scope="module")
-def graded_priors(tmp_path_factory):
-    """Notebook 04 in nbgrader's layout with capstone B's file, capstone A's beside it or not, without kernels."""
+PRIORS = {  # capstone -> (its notebook, its file, its reference run's file, the tier words of that run a little off)
+    "capstone-b": (
+        "04_prior.ipynb",
+        PRIOR_FILENAME,
+        "capstone_b_reference.safetensors",
+        "3/3 points, test NLL (nats/code) 1.89",
+    ),
+    "capstone-c": (
+        "06_transformer.ipynb",
+        TRANSFORMER_FILENAME,
+        "capstone_c_reference.safetensors",
+        "3/3 points, test NLL (nats/code) 2.01",
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(PRIORS))
+def graded_priors(request, tmp_path_factory):
+    """A prior's notebook (04 or 06) in nbgrader's layout with its capstone's file, capstone A's beside it or not,
+    without kernels."""
     if not available_offline("fashion"):
         pytest.skip("Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
-    solution = nbformat.read(PROJECT_ROOT / "solutions" / PRIOR_NOTEBOOK, as_version=4)
+    notebook_name, filename, reference, _ = PRIORS[request.param]
+    solution = nbformat.read(PROJECT_ROOT / "solutions" / notebook_name, as_version=4)
     notebook = nbformat.writes(student_version(solution)).encode()
     vqvae = (CHECKPOINTS / "capstone_a_reference.safetensors").read_bytes()
-    prior = save(capstone_weights.own_prior())
+    prior = save(capstone_weights.own_reference(reference))
     files = {
-        "own": {FILENAME: vqvae, PRIOR_FILENAME: prior},
-        "shipped": {FILENAME: vqvae, PRIOR_FILENAME: (CHECKPOINTS / "capstone_b_reference.safetensors").read_bytes()},
-        "no_vqvae": {PRIOR_FILENAME: prior},
+        "own": {FILENAME: vqvae, filename: prior},
+        "shipped": {FILENAME: vqvae, filename: (CHECKPOINTS / reference).read_bytes()},
+        "no_vqvae": {filename: prior},
         "no_prior": {FILENAME: vqvae},
     }
     root = tmp_path_factory.mktemp("priors")
     for student, contents in files.items():
-        write(root / "submitted" / student / "ps4" / PRIOR_NOTEBOOK, notebook)
+        write(root / "submitted" / student / "ps" / notebook_name, notebook)
         for name, content in contents.items():
-            write(root / "submitted" / student / "ps4" / name, content)
+            write(root / "submitted" / student / "ps" / name, content)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Batch, "run", lambda self, plan: ([], "ok"))
         grades = grade_all([root / "submitted"], root / "out", UNCONFINED)
-    return {grade.student: grade for grade in grades}, {"vqvae": vqvae, "prior": prior}
+    return request.param, {grade.student: grade for grade in grades}, {"vqvae": vqvae, "prior": prior}
 
 
-@pytest.mark.parametrize(
-    "student, words",
-    [
-        ("own", "capstone B: 3/3 points, test NLL (nats/code) 1.89"),  # the reference run, a little off: top tier
-        ("shipped", "0 points: the weights are those of a shipped checkpoint capstone_b_reference.safetensors"),
-        ("no_vqvae", f"0 points: it is scored with {FILENAME}, and there is none beside the notebook"),
-        ("no_prior", f"0 points: missing: no {PRIOR_FILENAME} beside the notebook"),
-    ],
-)
-def test_capstone_b_is_scored_with_capstone_a_s_file_beside_it(graded_priors, student, words):
-    grades, _ = graded_priors
-    capstone = next(check for check in grades[student].checks if check.grade_id == "capstone-b")
+@pytest.mark.parametrize("student", ["own", "shipped", "no_vqvae", "no_prior"])
+def test_a_prior_s_capstone_is_scored_with_capstone_a_s_file_beside_it(graded_priors, student):
+    grade_id, grades, _ = graded_priors
+    _, filename, reference, top = PRIORS[grade_id]
+    words = {
+        "own": f"{BY_GRADE_ID[grade_id].title}: {top}",  # the reference run, a little off: top tier
+        "shipped": f"0 points: the weights are those of a shipped checkpoint {reference}",
+        "no_vqvae": f"0 points: it is scored with {FILENAME}, and there is none beside the notebook",
+        "no_prior": f"0 points: missing: no {filename} beside the notebook",
+    }[student]
+    capstone = next(check for check in grades[student].checks if check.grade_id == grade_id)
     assert capstone.points == 3 and any(words in message for message in capstone.messages), capstone.messages
     assert capstone.messages[-3:] == [f"  tier: {line}" for line in PRIOR_TIERS]
 
 
-def test_the_grader_gives_what_notebook_04_s_own_cell_prints(graded_priors):
-    grades, files = graded_priors
-    capstone = next(check for check in grades["own"].checks if check.grade_id == "capstone-b")
-    assert capstone.messages == score_prior(files["prior"], files["vqvae"]).report().splitlines()
+def test_the_grader_gives_what_the_prior_notebook_s_own_cell_prints(graded_priors):
+    grade_id, grades, files = graded_priors
+    capstone = next(check for check in grades["own"].checks if check.grade_id == grade_id)
+    assert capstone.messages == BY_GRADE_ID[grade_id].score(files["prior"], vqvae=files["vqvae"]).report().splitlines()

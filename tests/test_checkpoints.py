@@ -102,7 +102,7 @@ SHIPPED = {  # file: (class, kind, the metric stored with it)
     "maskgit.pt": ("starter.models.maskgit.MaskGITPrior", "maskgit_prior", "test_hidden_code_nats"),
     "fashion_classifier.pt": ("starter.models.classifier.Classifier", "classifier", "test_accuracy"),
 }
-CAPSTONE_REFERENCES = ["capstone_a_reference.safetensors", "capstone_b_reference.safetensors"]  # weights only
+CAPSTONE_REFERENCES = [f"capstone_{part}_reference.safetensors" for part in "abc"]  # weights only
 
 
 def test_every_shipped_checkpoint_is_listed_here_with_its_training_log():

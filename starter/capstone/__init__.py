@@ -1,6 +1,8 @@
 """Capstones: projects graded on the weights a notebook saves beside itself, never on its code. Capstone A (notebook
 02, a VQ-VAE): `interface` says what its file must hold, `score` grades it, `reference` is the course's own run.
-Capstone B (notebook 04, a prior over A's codes): `prior_interface`, `prior_score`, `prior_reference`.
+Capstone B (notebook 04, a prior over A's codes): `prior_interface`, `prior_score`, `prior_reference`. Capstone C
+(notebook 06, a transformer prior over A's codes): `transformer_interface`, `prior_score` (B's grading),
+`transformer_reference`.
 
 This module imports nothing heavy: the grader's intake reads it to find the weights files beside the notebooks.
 """
@@ -15,7 +17,7 @@ from typing import Any
 
 from starter.config import CAPSTONE_ENV
 
-MAX_BYTES = 4 * 1024 * 1024  # of one weights file; the largest sizes allowed take 1.4 MB (A) and 3.9 MB (B)
+MAX_BYTES = 5 * 1024 * 1024  # of one weights file; the largest sizes allowed take 1.4 MB (A), 3.9 MB (B), 4.9 MB (C)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ CAPSTONES: tuple[Capstone, ...] = (
         points=3,
         scorer="starter.capstone.prior_score:score_prior",
         reference="starter.capstone.prior_reference",
+        needs=(("vqvae", "capstone_vqvae.safetensors"),),
+    ),
+    Capstone(
+        grade_id="capstone-c",
+        title="capstone C",
+        notebook="06",
+        filename="capstone_transformer.safetensors",
+        points=3,
+        scorer="starter.capstone.prior_score:score_transformer",
+        reference="starter.capstone.transformer_reference",
         needs=(("vqvae", "capstone_vqvae.safetensors"),),
     ),
 )

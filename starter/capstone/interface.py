@@ -67,7 +67,7 @@ def sizes_of(tensors: Tensors) -> dict[str, int]:
 
 def check_bounds(sizes: dict[str, int], bounds: dict[str, tuple[int, int]]) -> None:
     """Raise SubmissionError unless every size is within its bounds (before any model of those sizes is built: a
-    4 MB file can claim sizes whose model would not fit in memory)."""
+    5 MiB file can claim sizes whose model would not fit in memory)."""
     for size, value in sizes.items():
         low, high = bounds[size]
         if not low <= value <= high:

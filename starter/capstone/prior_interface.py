@@ -62,7 +62,7 @@ def prior_sizes(tensors: Tensors, num_codes: int) -> dict[str, int]:
 
 
 def prior_tensors(model: nn.Module) -> Tensors:
-    """What to save for capstone B: the prior's state dict without its masks, on the CPU."""
+    """What to save for capstones B and C: the prior's state dict without any masks, on the CPU."""
     return {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items() if not is_mask(name)}
 
 

@@ -1,6 +1,7 @@
-"""Capstone B's grader: a submitted prior over the codes of the student's own capstone-A VQ-VAE, scored on the
-samples the grader draws from it itself. No student code runs: both files go into the course's architectures
-(`interface`, `prior_interface`), and the course's sampler draws.
+"""The grader of capstones B and C: a submitted prior over the codes of the student's own capstone-A VQ-VAE (a gated
+PixelCNN for B, a transformer for C), scored on the samples the grader draws from it itself. No student code runs:
+both files go into the course's architectures (`interface`, `prior_interface`, `transformer_interface`), and the
+course's sampler draws.
 
 What it measures, on the Fashion-MNIST test set (10,000 images) the kernel never sees:
 - the prior's negative log-likelihood in nats per code of the grids the VQ-VAE encodes the test images to (reported:
@@ -19,6 +20,10 @@ codes of capstone A's reference run (`capstone_a_reference.safetensors`, 64 code
 - floors: real training images 0.7 / 1.3 / -1.0 (FID 5.6 / 7.0 / 4.5); the reference VQ-VAE's reconstructions of
   them, the limit of any prior over its codes, 7.2 / 6.4 / 3.6; codes drawn independently from their frequencies
   256 / 272 / 274; an untrained prior 207 / 224 / 227 (NLL 4.19, about log 64). `bench/capstone_quality.py`.
+Capstone C has the same tiers. Its reference run (`python -m starter.capstone.transformer_reference`: width 64, 4
+layers, Adam 1e-3, batch 128; about 53 s an epoch on 2 CPU cores) after 1 epoch: 54.2 / 51.3 / 49.0 (2.195); 3
+epochs, the shipped run: 9.9 / 11.0 / 12.2 (2.012); 10 epochs, the last within 10 minutes: 24.1 / 31.9 / 18.6
+(1.881): a lower NLL, and worse samples. An untrained transformer: 202 / 212 / 223 (4.18).
 Scoring a file takes about 6 s on 2 CPU cores (12 s for the first of a process, which computes the test features).
 """
 
@@ -27,14 +32,16 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch.nn import functional as F
 
 from starter.capstone import BY_GRADE_ID
-from starter.capstone.interface import SubmissionError, sizes_of
+from starter.capstone.interface import SubmissionError, Tensors, sizes_of
 from starter.capstone.prior_interface import load_prior, prior_sizes
 from starter.capstone.score import SHIPPED, CapstoneResult, Weights, as_tensors, finite, similar, vqvae_from
+from starter.capstone.transformer_interface import load_transformer, transformer_sizes
 from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS, DATA_ROOT
 from starter.data import load_mnist
@@ -49,9 +56,9 @@ TIER_LINES = tuple(f"{points} {'points' if points > 1 else 'point'}: KID ≤ {ki
 CLASSIFIER = "fashion_classifier.pt"
 
 
-def result(points: int, **fields) -> CapstoneResult:
-    """A capstone-B result: its title and tiers."""
-    return CapstoneResult(points, TIERS[0][0], title=BY_GRADE_ID["capstone-b"].title, tiers=TIER_LINES, **fields)
+def result(grade_id: str, points: int, **fields) -> CapstoneResult:
+    """A result of capstone `grade_id` (B or C): its title and tiers."""
+    return CapstoneResult(points, TIERS[0][0], title=BY_GRADE_ID[grade_id].title, tiers=TIER_LINES, **fields)
 
 
 @functools.lru_cache(maxsize=2)
@@ -67,14 +74,14 @@ def judge(root: Path = DATA_ROOT) -> tuple[torch.nn.Module, torch.Tensor]:
     return classifier, classifier_outputs(classifier, test_images(root))[1]
 
 
-def load_vqvae(weights: Weights) -> VQVAE:
+def load_vqvae(weights: Weights, needed_by: str = "this capstone") -> VQVAE:
     """Capstone A's file as the course's VQVAE, in eval mode; raises SubmissionError saying what is wrong with it."""
     try:
         tensors = as_tensors(weights)
         sizes = sizes_of(tensors)
         finite(tensors, "schema")
     except SubmissionError as error:
-        raise SubmissionError(f"capstone B needs your capstone-A file, and it cannot be used: {error}") from None
+        raise SubmissionError(f"{needed_by} needs your capstone-A file, and it cannot be used: {error}") from None
     return vqvae_from(tensors, sizes)
 
 
@@ -85,8 +92,34 @@ def code_nll(prior: torch.nn.Module, codes: torch.Tensor, batch_size: int = 1000
     return total / codes.numel()
 
 
+def gated_prior(tensors: Tensors, num_codes: int) -> torch.nn.Module:
+    """Capstone B's prior: a GatedCodePrior with these weights; raises SubmissionError."""
+    sizes = prior_sizes(tensors, num_codes)
+    finite(tensors, "the prior")
+    return load_prior(tensors, num_codes, sizes)
+
+
+def transformer_prior(tensors: Tensors, num_codes: int) -> torch.nn.Module:
+    """Capstone C's prior: a TransformerPrior with these weights; raises SubmissionError."""
+    sizes = transformer_sizes(tensors, num_codes)
+    finite(tensors, "the prior")
+    return load_transformer(tensors, num_codes, sizes)
+
+
+def score_prior(weights: Weights, vqvae: Weights, **options) -> CapstoneResult:
+    """Score a capstone-B file (a gated prior) with the capstone-A file `vqvae` it models (`score_code_prior`)."""
+    return score_code_prior("capstone-b", gated_prior, weights, vqvae, **options)
+
+
+def score_transformer(weights: Weights, vqvae: Weights, **options) -> CapstoneResult:
+    """Score a capstone-C file (a transformer prior) with the capstone-A file `vqvae` it models (`score_code_prior`)."""
+    return score_code_prior("capstone-c", transformer_prior, weights, vqvae, **options)
+
+
 @torch.no_grad()
-def score_prior(
+def score_code_prior(
+    grade_id: str,
+    build: Callable[[Tensors, int], torch.nn.Module],
     weights: Weights,
     vqvae: Weights,
     n: int = N_SAMPLES,
@@ -94,25 +127,23 @@ def score_prior(
     root: Path = DATA_ROOT,
     seed: int = SEED,
 ) -> CapstoneResult:
-    """Score a capstone-B file (path, bytes or tensors) with the capstone-A file `vqvae` it models: 0 points with the
-    reason for a file that cannot be read, the wrong schema or codebook size, non-finite weights or a shipped
-    checkpoint's; otherwise the tier of the KID of `n` samples (drawn from `seed`: the grader's is SEED), with their
-    FID and the prior's test NLL."""
+    """Score a prior's file (path, bytes or tensors), which `build` turns into the course's architecture, with the
+    capstone-A file `vqvae` it models: 0 points with the reason for a file that cannot be read, the wrong schema or
+    codebook size, non-finite weights or a shipped checkpoint's; otherwise the tier of the KID of `n` samples (drawn
+    from `seed`: the grader's is SEED), with their FID and the prior's test NLL."""
     try:
-        model = load_vqvae(vqvae)
+        model = load_vqvae(vqvae, BY_GRADE_ID[grade_id].title)
         tensors = as_tensors(weights)
     except SubmissionError as error:
-        return result(0, reason=str(error))
+        return result(grade_id, 0, reason=str(error))
     hits = similar(tensors, shipped=shipped)
     try:
-        sizes = prior_sizes(tensors, model.quantizer.num_codes)
-        finite(tensors, "the prior")
+        prior = build(tensors, model.quantizer.num_codes)
         copied = [hit for hit in hits if hit.startswith(SHIPPED)]
         if copied:
             raise SubmissionError(f"the weights are those of a {copied[0]}, not your own")
     except SubmissionError as error:
-        return result(0, reason=str(error), similar=hits)
-    prior = load_prior(tensors, model.quantizer.num_codes, sizes)
+        return result(grade_id, 0, reason=str(error), similar=hits)
     images = test_images(root)
     codes = torch.cat([model.encode(chunk) for chunk in images.split(1000)])
     measured = {"test NLL (nats/code)": code_nll(prior, codes)}
@@ -123,7 +154,7 @@ def score_prior(
     features = classifier_outputs(classifier, samples)[1]
     measured |= {"KID": kernel_distance(features, reference), "FID": frechet_distance(features, reference)}
     if not all(math.isfinite(value) for value in measured.values()):
-        return result(0, measured=measured, reason="the measurements are not finite", similar=hits)
+        return result(grade_id, 0, measured=measured, reason="the measurements are not finite", similar=hits)
     points = next((points for points, highest in TIERS if measured["KID"] <= highest), 0)
     reason = "" if points else f"KID {measured['KID']:.3g} is above {TIERS[-1][1]:g}, the threshold of the lowest tier"
-    return result(points, measured=measured, reason=reason, similar=hits)
+    return result(grade_id, points, measured=measured, reason=reason, similar=hits)
