@@ -3,7 +3,8 @@ course is installed from its wheel as the install script installs it (its downlo
 that sees this run's packages); each platform's files are laid out in a temporary root exactly where the platform
 puts them (/autograder or /grade, bound there by bubblewrap, the rest of the system read-only and the checkout
 hidden), and the entry point grades notebook 01 submissions there: a solution, a wrong and a not-a-notebook one on
-Gradescope, an untouched and a hostile one on PrairieLearn, the hostile one (where the tests run as root) in a
+Gradescope (and an untouched notebook 02 uploaded with capstone A's weights), an untouched and a hostile one on
+PrairieLearn, the hostile one (where the tests run as root) in a
 container that allows no sandbox, so that its kernel runs as the kernel's user. Every results.json validates against
 a schema written from the platform's specification, and its scores are the course grader's. A graded run costs
 about 7 s of CPU (the grader, its worker and the kernel each import torch, and the sandbox is probed); a submission
@@ -26,8 +27,10 @@ import jsonschema
 import nbformat
 import pytest
 import tomllib
-from grading_corpus import SOLUTION, _solution, _stubs
+from capstone_weights import own
+from grading_corpus import SOLUTION, VQ_SOLUTION, _solution, _stubs
 from installed import OURS, install_wheel
+from safetensors.torch import save
 from sandboxed import require_sandbox
 from wrong_answers import VISIBLE_ONLY
 
@@ -37,8 +40,9 @@ from starter.autograder.bundle import PACKAGES, build_wheel
 from starter.autograder.isolation import KERNEL_USER, SANDBOX, UNCONFINED, USER, decide
 from starter.autograder.platform import PREFIX, Layout, Outcome, grade_submission, parser, settings
 from starter.build import student_version
+from starter.capstone.score import score_vqvae
 from starter.config import PROJECT_ROOT, thread_limits
-from starter.dataset_files import prepare_mnist
+from starter.dataset_files import available_offline, prepare_mnist
 from starter.exercises import BY_CHECK_ID
 from starter.grading.kernel_user import KernelUser
 from starter.grading.reports import CheckScore, Grade
@@ -194,6 +198,8 @@ def installed(tmp_path_factory, wheel, local_mnist) -> dict[Path, Path]:
     site = install_wheel(wheel, venv)
     (site / "starter").chmod(0o700)  # as install.sh leaves it: the answers are root's alone
     prepare_mnist(prefix / "data")
+    if available_offline("fashion"):  # the capstones' test set
+        prepare_mnist(prefix / "data", dataset="fashion")
     return {
         PREFIX / "venv": venv,
         PREFIX / "data": prefix / "data",
@@ -204,9 +210,9 @@ def installed(tmp_path_factory, wheel, local_mnist) -> dict[Path, Path]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, wheel) -> Path:
-    """Both autograders of notebooks 01 and 06, under one folder."""
+    """Both autograders of notebooks 01, 02 and 06, under one folder."""
     out = tmp_path_factory.mktemp("autograders")
-    for notebook in ("01", "06"):
+    for notebook in ("01", "02", "06"):
         for platform in ("gradescope", "prairielearn"):
             build(notebook, platform, out, wheel, ("--timeout", "300", "--memory-mb", "3072"), "course/grader:1")
     return out
@@ -270,10 +276,12 @@ def simulate(
     platform: str, built: Path, installed: dict[Path, Path], files: dict[str, bytes], root: Path, sandbox: bool = True
 ) -> tuple[dict, str]:
     """Grade the submission `files` (name: content) as `platform` would, its job's folders laid out under `root`, in
-    a container that allows the course's sandbox or not; returns the results file and the entry point's stdout."""
+    a container that allows the course's sandbox or not; returns the results file and the entry point's stdout. The
+    autograder is that of the notebook among the files (01's if there is none)."""
+    notebook = next((name.removesuffix(".ipynb") for name in files if name.endswith(".ipynb")), "01_autoencoder")
     if platform == "gradescope":
         job = root / "autograder"  # Gradescope's image: the zip in source/, run_autograder beside it
-        with zipfile.ZipFile(built / "gradescope" / "01_autoencoder-autograder.zip") as archive:
+        with zipfile.ZipFile(built / "gradescope" / f"{notebook}-autograder.zip") as archive:
             archive.extractall(job / "source")
         shutil.copy(job / "source" / "run_autograder", job / "run_autograder")
         (job / "run_autograder").chmod(0o755)
@@ -281,9 +289,7 @@ def simulate(
         submission, command = job / "submission", ["/autograder/run_autograder"]
     else:
         job = root / "grade"  # PrairieLearn's job: the question's tests/, the student's files, data.json
-        shutil.copytree(
-            built / "prairielearn" / "questions" / "discrete-latents-01_autoencoder" / "tests", job / "tests"
-        )
+        shutil.copytree(built / "prairielearn" / "questions" / f"discrete-latents-{notebook}" / "tests", job / "tests")
         (job / "data").mkdir(parents=True)
         (job / "data" / "data.json").write_text(json.dumps({"params": {}, "submitted_answers": {}}))
         submission, command = job / "student", ["/grade/tests/grade"]
@@ -311,6 +317,11 @@ def runs(tmp_path_factory, built, installed) -> dict[str, tuple[dict, str]]:
         "prairielearn untouched": {"01_autoencoder.ipynb": nbformat.writes(student_version(_solution())).encode()},
         "prairielearn hostile": {"01_autoencoder.ipynb": nbformat.writes(_stubs(encoder=ATTACK)).encode()},
     }
+    if available_offline("fashion"):
+        submissions["gradescope capstone"] = {  # notebook 02 untouched, capstone A's weights uploaded with it
+            "02_vqvae.ipynb": nbformat.writes(student_version(_solution(VQ_SOLUTION))).encode(),
+            "capstone_vqvae.safetensors": save(own()),
+        }
     return {
         case: simulate(
             case.split()[0],
@@ -390,6 +401,19 @@ def test_gradescope_gives_a_solution_full_marks(runs):
     assert results["score"] == sum(NOTEBOOK_01.values())
     scored = {t["name"].split(":")[0]: t["score"] for t in results["tests"] if "score" in t}
     assert scored == NOTEBOOK_01 and {t.get("status") for t in results["tests"]} == {"passed", None}
+
+
+def test_gradescope_scores_a_capstone_on_the_weights_uploaded_with_the_notebook(runs):
+    if "gradescope capstone" not in runs:
+        pytest.skip("Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
+    results, stdout = runs["gradescope capstone"]
+    jsonschema.validate(results, GRADESCOPE)
+    capstone = next(test for test in results["tests"] if test["name"] == "capstone-a")
+    assert capstone["score"] == 2.0 and capstone["max_score"] == 3.0, capstone
+    assert capstone["output"].splitlines() == score_vqvae(save(own())).report().splitlines()  # the notebook's cell
+    exercises = {test["name"].split(":")[0]: test["score"] for test in results["tests"] if "score" in test}
+    assert exercises.pop("capstone-a") == 2.0 and exercises and set(exercises.values()) == {0.0}  # untouched
+    assert results["score"] == 2.0 and "isolation: sandbox" in stdout
 
 
 def test_prairielearn_gives_an_untouched_notebook_nothing(runs):
