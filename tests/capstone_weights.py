@@ -12,6 +12,8 @@ from starter.capstone.interface import IGNORED, Tensors
 from starter.checkpoints import read_checkpoint
 from starter.config import CHECKPOINTS
 
+NO_FASHION = "Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)"
+
 
 @functools.lru_cache(maxsize=1)
 def shipped_state() -> Tensors:

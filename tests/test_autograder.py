@@ -23,6 +23,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import capstone_weights
 import jsonschema
 import nbformat
 import pytest
@@ -405,7 +406,7 @@ def test_gradescope_gives_a_solution_full_marks(runs):
 
 def test_gradescope_scores_a_capstone_on_the_weights_uploaded_with_the_notebook(runs):
     if "gradescope capstone" not in runs:
-        pytest.skip("Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
+        pytest.skip(capstone_weights.NO_FASHION)
     results, stdout = runs["gradescope capstone"]
     jsonschema.validate(results, GRADESCOPE)
     capstone = next(test for test in results["tests"] if test["name"] == "capstone-a")

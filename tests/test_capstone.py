@@ -25,7 +25,7 @@ LIMIT = 500  # test images per measurement here; the grader uses all 10,000
 def fashion() -> None:
     """Fashion-MNIST on this machine (Debian's dataset-fashion-mnist, which .ci/run installs, or its variable)."""
     if not available_offline("fashion"):
-        pytest.skip("Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
+        pytest.skip(capstone_weights.NO_FASHION)
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ def test_new_weights_beside_the_same_notebook_are_graded_again(tmp_path, untouch
 def graded(tmp_path_factory, untouched, own):
     """One batch in nbgrader's layout, each student's file beside the notebook, without kernels."""
     if not available_offline("fashion"):
-        pytest.skip("Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
+        pytest.skip(capstone_weights.NO_FASHION)
     root = tmp_path_factory.mktemp("capstones")
     files = {
         "own": own,
@@ -190,7 +190,7 @@ def graded_priors(request, tmp_path_factory):
     """A prior's notebook (04 or 06) in nbgrader's layout with its capstone's file, capstone A's beside it or not,
     without kernels."""
     if not available_offline("fashion"):
-        pytest.skip("Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
+        pytest.skip(capstone_weights.NO_FASHION)
     notebook_name, filename, reference, _ = PRIORS[request.param]
     solution = nbformat.read(PROJECT_ROOT / "solutions" / notebook_name, as_version=4)
     notebook = nbformat.writes(student_version(solution)).encode()

@@ -12,7 +12,6 @@ from safetensors.torch import save, save_file
 from starter.capstone.prior_interface import FILENAME, is_mask, prior_sizes, prior_tensors
 from starter.capstone.prior_score import CLASSIFIER, N_SAMPLES, score_prior
 from starter.config import CHECKPOINTS
-from starter.dataset_files import available_offline
 from starter.models.prior import GatedCodePrior
 
 N = 200  # samples per score here (a random prior's KID is far from every tier at any n); the grader draws 1000
@@ -22,16 +21,7 @@ REFERENCE_A, REFERENCE_B = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fashion() -> None:
-    if not available_offline("fashion"):
-        pytest.skip("Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
-
-
-@pytest.fixture(scope="module")
-def vqvae() -> bytes:
-    """A capstone-A file (64 codes; 2 points)."""
-    return save(capstone_weights.own())
+pytestmark = pytest.mark.usefixtures("fashion")
 
 
 def small_prior(num_codes: int = 64, seed: int = 0, **sizes: int) -> GatedCodePrior:
@@ -46,22 +36,22 @@ def test_the_reference_run_is_no_one_s_to_hand_in():
     assert not handed_in.measured  # refused before anything is drawn
 
 
-def test_an_untrained_prior_gets_0_with_its_measurements(vqvae):
-    result = score_prior(prior_tensors(small_prior()), vqvae, n=N)
+def test_an_untrained_prior_gets_0_with_its_measurements(capstone_a_file):
+    result = score_prior(prior_tensors(small_prior()), capstone_a_file, n=N)
     assert result.points == 0 and "KID" in result.reason and "above" in result.reason, result.report()
     assert set(result.measured) == {"test NLL (nats/code)", "KID", "FID"}
     assert result.measured["test NLL (nats/code)"] > 3.5  # about log 64 = 4.16 nats: it has learned nothing
 
 
-def test_the_masks_in_the_file_are_ignored(vqvae):
+def test_the_masks_in_the_file_are_ignored(capstone_a_file):
     """A mask that lets each position see itself would make the likelihood meaningless: the architecture's count."""
     model = small_prior()
-    honest = score_prior(prior_tensors(model), vqvae, n=N)
+    honest = score_prior(prior_tensors(model), capstone_a_file, n=N)
     state = model.state_dict()
     cheating = {name: torch.ones_like(t) if is_mask(name) else t for name, t in state.items()}
     assert any(not bool(t.all()) for n, t in state.items() if is_mask(n))  # the architecture's masks do hide some
-    assert score_prior(cheating, vqvae, n=N).measured == honest.measured
-    assert score_prior(state, vqvae, n=N).measured == honest.measured  # the whole state dict, masks and all
+    assert score_prior(cheating, capstone_a_file, n=N).measured == honest.measured
+    assert score_prior(state, capstone_a_file, n=N).measured == honest.measured  # the whole state dict, masks and all
 
 
 WRONG = {  # the words a reason must hold -> (the prior's tensors, or a file's bytes)
@@ -86,8 +76,8 @@ WRONG = {  # the words a reason must hold -> (the prior's tensors, or a file's b
 
 
 @pytest.mark.parametrize("words", list(WRONG))
-def test_a_prior_that_is_not_a_submission_gets_0_with_the_reason(words, vqvae):
-    result = score_prior(WRONG[words](), vqvae, n=N)
+def test_a_prior_that_is_not_a_submission_gets_0_with_the_reason(words, capstone_a_file):
+    result = score_prior(WRONG[words](), capstone_a_file, n=N)
     assert result.points == 0 and words in result.reason and not result.measured, result.report()
 
 
@@ -101,16 +91,16 @@ def test_a_prior_that_is_not_a_submission_gets_0_with_the_reason(words, vqvae):
 def test_without_a_usable_capstone_a_file_capstone_b_gets_0_saying_so(broken, words, tmp_path):
     tensors = capstone_weights.own()
     tensors["decoder.0.bias"][0] = float("nan")
-    vqvae = save(tensors) if broken == "nan" else broken
-    result = score_prior(prior_tensors(small_prior()), vqvae, n=N)
+    capstone_a_file = save(tensors) if broken == "nan" else broken
+    result = score_prior(prior_tensors(small_prior()), capstone_a_file, n=N)
     assert result.points == 0 and result.reason.startswith(words), result.report()
 
 
-def test_saving_the_prior_either_way_scores_the_same(vqvae, tmp_path):
+def test_saving_the_prior_either_way_scores_the_same(capstone_a_file, tmp_path):
     model = small_prior(seed=1)
     save_file(prior_tensors(model), str(tmp_path / FILENAME))
     save_file(model.state_dict(), str(tmp_path / "whole.safetensors"))
-    first, second = (score_prior(tmp_path / name, vqvae, n=N) for name in (FILENAME, "whole.safetensors"))
+    first, second = (score_prior(tmp_path / name, capstone_a_file, n=N) for name in (FILENAME, "whole.safetensors"))
     assert first.measured == second.measured and prior_sizes(prior_tensors(model), 64) == {
         "channels": 16,
         "blocks": 1,
@@ -118,7 +108,7 @@ def test_saving_the_prior_either_way_scores_the_same(vqvae, tmp_path):
     }
 
 
-def test_the_grader_draws_the_same_samples_for_the_same_file(vqvae):
+def test_the_grader_draws_the_same_samples_for_the_same_file(capstone_a_file):
     tensors = prior_tensors(small_prior(seed=2))
-    assert score_prior(tensors, vqvae, n=N).measured == score_prior(tensors, vqvae, n=N).measured
+    assert score_prior(tensors, capstone_a_file, n=N).measured == score_prior(tensors, capstone_a_file, n=N).measured
     assert N_SAMPLES == 1000 and (CHECKPOINTS / CLASSIFIER).exists()

@@ -5,7 +5,6 @@ nothing when handed in (the reference a little off reaches the top tier through 
 
 from __future__ import annotations
 
-import capstone_weights
 import pytest
 import torch
 from safetensors.torch import save, save_file
@@ -15,7 +14,6 @@ from starter.capstone.prior_interface import prior_tensors
 from starter.capstone.prior_score import score_transformer
 from starter.capstone.transformer_interface import BOUNDS, FILENAME, HEADS, transformer_sizes
 from starter.config import CHECKPOINTS
-from starter.dataset_files import available_offline
 from starter.models.prior import GatedCodePrior
 from starter.models.transformer import TransformerPrior
 
@@ -26,16 +24,7 @@ REFERENCE_A, REFERENCE_C = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fashion() -> None:
-    if not available_offline("fashion"):
-        pytest.skip("Fashion-MNIST is not on this machine (`sudo apt install dataset-fashion-mnist`; .ci/run does)")
-
-
-@pytest.fixture(scope="module")
-def vqvae() -> bytes:
-    """A capstone-A file (64 codes; 2 points)."""
-    return save(capstone_weights.own())
+pytestmark = pytest.mark.usefixtures("fashion")
 
 
 def small_transformer(num_codes: int = 64, seed: int = 0, **sizes) -> TransformerPrior:
@@ -49,11 +38,13 @@ def test_the_reference_run_is_no_one_s_to_hand_in():
     assert not handed_in.measured  # refused before anything is drawn
 
 
-def test_an_untrained_prior_gets_0_with_its_measurements_and_saving_it_either_way_scores_the_same(vqvae, tmp_path):
+def test_an_untrained_prior_gets_0_with_its_measurements_however_it_is_saved(capstone_a_file, tmp_path):
     model = small_transformer()
     save_file(prior_tensors(model), str(tmp_path / FILENAME))
     save_file(model.state_dict(), str(tmp_path / "whole.safetensors"))
-    result, again = (score_transformer(tmp_path / name, vqvae, n=N) for name in (FILENAME, "whole.safetensors"))
+    result, again = (
+        score_transformer(tmp_path / name, capstone_a_file, n=N) for name in (FILENAME, "whole.safetensors")
+    )
     assert result.points == 0 and "KID" in result.reason and "above" in result.reason, result.report()
     assert set(result.measured) == {"test NLL (nats/code)", "KID", "FID"} and again.measured == result.measured
     assert result.measured["test NLL (nats/code)"] > 3.5  # about log 64 = 4.16 nats: it has learned nothing
@@ -95,8 +86,8 @@ WRONG = {  # the words a reason must hold -> (the prior's tensors, or a file's b
 
 
 @pytest.mark.parametrize("words", list(WRONG))
-def test_a_prior_that_is_not_a_submission_gets_0_with_the_reason(words, vqvae):
-    result = score_transformer(WRONG[words](), vqvae, n=N)
+def test_a_prior_that_is_not_a_submission_gets_0_with_the_reason(words, capstone_a_file):
+    result = score_transformer(WRONG[words](), capstone_a_file, n=N)
     assert result.points == 0 and words in result.reason and not result.measured, result.report()
 
 

@@ -39,22 +39,38 @@ def expected_shapes(num_codes: int, channels: int, blocks: int, embed: int) -> d
     return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items() if not is_mask(name)}
 
 
-def prior_sizes(tensors: Tensors, num_codes: int) -> dict[str, int]:
-    """The sizes a prior's shapes imply, checked against BOUNDS, capstone A's `num_codes` and the whole schema;
-    raises SubmissionError."""
-    for name, rank in (("embedding.weight", 2), ("first_vertical.weight", 4)):
-        if name not in tensors:
-            raise SubmissionError(f"schema: no tensor named {name!r}")
-        if tensors[name].dim() != rank:
-            raise SubmissionError(f"schema: {name} has shape {tuple(tensors[name].shape)}, expected {rank} dimensions")
-    codes, embed = tensors["embedding.weight"].shape
+def check_rank(tensors: Tensors, name: str, rank: int) -> None:
+    """Raise SubmissionError unless the file holds a tensor `name` with `rank` dimensions."""
+    if name not in tensors:
+        raise SubmissionError(f"schema: no tensor named {name!r}")
+    if tensors[name].dim() != rank:
+        raise SubmissionError(f"schema: {name} has shape {tuple(tensors[name].shape)}, expected {rank} dimensions")
+
+
+def embedding_width(tensors: Tensors, num_codes: int) -> int:
+    """The width of a prior's code embedding (`embedding.weight`, one row per code), checked against capstone A's
+    `num_codes`; raises SubmissionError."""
+    check_rank(tensors, "embedding.weight", 2)
+    codes, width = tensors["embedding.weight"].shape
     if codes != num_codes:
         raise SubmissionError(
             f"schema: the prior models {codes} codes, but your capstone-A VQ-VAE has {num_codes}: train it on that "
             "VQ-VAE's codes"
         )
-    blocks = len({match[1] for name in tensors if (match := re.match(r"blocks\.(\d+)\.", name))})
-    sizes = {"channels": tensors["first_vertical.weight"].shape[0], "blocks": blocks, "embed": embed}
+    return width
+
+
+def block_count(tensors: Tensors) -> int:
+    """How many blocks (`blocks.<i>.…`) a prior's tensors hold."""
+    return len({match[1] for name in tensors if (match := re.match(r"blocks\.(\d+)\.", name))})
+
+
+def prior_sizes(tensors: Tensors, num_codes: int) -> dict[str, int]:
+    """The sizes a prior's shapes imply, checked against BOUNDS, capstone A's `num_codes` and the whole schema;
+    raises SubmissionError."""
+    embed = embedding_width(tensors, num_codes)
+    check_rank(tensors, "first_vertical.weight", 4)
+    sizes = {"channels": tensors["first_vertical.weight"].shape[0], "blocks": block_count(tensors), "embed": embed}
     check_bounds(sizes, BOUNDS)
     note = " (capstone B's prior is unconditional)"
     check_schema(tensors, sizes, expected_shapes(num_codes, **sizes), is_mask, note)

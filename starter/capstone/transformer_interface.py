@@ -10,12 +10,11 @@ interface fixes it: HEADS, each head `width / 4` wide. `num_codes` must be capst
 
 from __future__ import annotations
 
-import re
-
 import torch
 
 from starter.capstone import BY_GRADE_ID
 from starter.capstone.interface import SubmissionError, Tensors, check_bounds, check_schema
+from starter.capstone.prior_interface import block_count, embedding_width
 from starter.models.transformer import TransformerPrior
 
 FILENAME = BY_GRADE_ID["capstone-c"].filename  # saved next to notebook 06, beside capstone A's file
@@ -38,22 +37,10 @@ def transformer_sizes(tensors: Tensors, num_codes: int) -> dict[str, int]:
         raise SubmissionError("schema: this is a gated PixelCNN prior (capstone B's), not a TransformerPrior")
     if "classes.weight" in tensors:
         raise SubmissionError("schema: the file holds a class embedding, but capstone C's prior is unconditional")
-    if "embedding.weight" not in tensors:
-        raise SubmissionError("schema: no tensor named 'embedding.weight'")
-    if tensors["embedding.weight"].dim() != 2:
-        raise SubmissionError(
-            f"schema: embedding.weight has shape {tuple(tensors['embedding.weight'].shape)}, expected 2 dimensions"
-        )
-    codes, width = tensors["embedding.weight"].shape
-    if codes != num_codes:
-        raise SubmissionError(
-            f"schema: the prior models {codes} codes, but your capstone-A VQ-VAE has {num_codes}: train it on that "
-            "VQ-VAE's codes"
-        )
-    layers = len({match[1] for name in tensors if (match := re.match(r"blocks\.(\d+)\.", name))})
-    sizes = {"width": width, "layers": layers}
+    sizes = {"width": embedding_width(tensors, num_codes), "layers": block_count(tensors)}
     check_bounds(sizes, BOUNDS)
-    if width % HEADS:
+    if sizes["width"] % HEADS:
+        width = sizes["width"]
         raise SubmissionError(f"schema: width = {width} is not a multiple of the {HEADS} heads the interface fixes")
     note = " (capstone C's prior is unconditional)"
     check_schema(tensors, sizes, expected_shapes(num_codes, **sizes), lambda name: False, note)
