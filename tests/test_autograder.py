@@ -587,3 +587,5 @@ def test_a_capstone_is_one_scored_test_on_gradescope_and_its_files_an_optional_u
     )
     both = 'optional-file-names="capstone_prior.safetensors,capstone_vqvae.safetensors"'
     assert both in prairielearn.question_html("04_prior")
+    both = 'optional-file-names="capstone_transformer.safetensors,capstone_vqvae.safetensors"'
+    assert both in prairielearn.question_html("06_transformer")
