@@ -1,7 +1,8 @@
 """Capstone C, graded on the saved weights alone: a transformer prior over the codes of the student's own capstone-A
 VQ-VAE, scored on the samples the grader draws from it, as capstone B is. Every kind of file gets its points or a 0
 with the reason, the largest model the interface allows fits the file limit, and the course's reference run earns
-nothing when handed in (the reference a little off reaches the top tier through the grader: `test_capstone_grading`)."""
+nothing when handed in (the reference a little off reaches the top tier through the grader: `test_capstone_grading`).
+The reference runs of both priors (B's and C's, one shared loop) write a file of the sizes asked for, and a log."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import pytest
 import torch
 from safetensors.torch import save, save_file
 
-from starter.capstone import MAX_BYTES
-from starter.capstone.prior_interface import prior_tensors
+from starter.capstone import MAX_BYTES, prior_reference, transformer_reference
+from starter.capstone.interface import read_submission
+from starter.capstone.prior_interface import prior_sizes, prior_tensors
 from starter.capstone.prior_score import score_transformer
 from starter.capstone.transformer_interface import BOUNDS, FILENAME, HEADS, transformer_sizes
 from starter.config import CHECKPOINTS
 from starter.models.prior import GatedCodePrior
 from starter.models.transformer import TransformerPrior
+from starter.trainers import Session
 
 N = 200  # samples per score here (a random prior's KID is far from every tier at any n); the grader draws 1000
 REFERENCE_A, REFERENCE_C = (
@@ -94,3 +97,31 @@ def test_a_prior_that_is_not_a_submission_gets_0_with_the_reason(words, capstone
 def test_without_a_capstone_a_file_capstone_c_gets_0_saying_so(tmp_path):
     result = score_transformer(prior_tensors(small_transformer()), tmp_path / "capstone_vqvae.safetensors", n=N)
     assert result.points == 0 and result.reason.startswith("capstone C needs your capstone-A file"), result.report()
+
+
+REFERENCE_RUNS = {  # capstone -> (its reference run's parser and training, the sizes its file implies, options, sizes)
+    "capstone B": (
+        prior_reference.parser,
+        prior_reference.train_prior_reference,
+        prior_sizes,
+        ["--channels", "16", "--blocks", "1", "--embed", "8"],
+        {"channels": 16, "blocks": 1, "embed": 8},
+    ),
+    "capstone C": (
+        transformer_reference.parser,
+        transformer_reference.train_transformer_reference,
+        transformer_sizes,
+        ["--width", "32", "--layers", "1"],
+        {"width": 32, "layers": 1},
+    ),
+}
+
+
+@pytest.mark.parametrize("capstone", list(REFERENCE_RUNS))
+def test_the_prior_reference_runs_write_a_submission_and_its_log(capstone, tmp_path):
+    parser, train, read_sizes, options, sizes = REFERENCE_RUNS[capstone]
+    args = parser().parse_args(["--out", str(tmp_path), "--vqvae", str(REFERENCE_A), "--epochs", "1", *options])
+    args.limit, args.test_limit = 256, 256  # one epoch on 256 images: the run's code, not its result
+    path = train(args, Session(args))
+    assert path.parent == tmp_path and read_sizes(read_submission(path), 64) == sizes
+    assert (tmp_path / "log.csv").read_text().splitlines()[0].startswith("epoch,train_loss,")

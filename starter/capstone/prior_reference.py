@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from safetensors.torch import save_file
+from torch import nn
 
 from starter.capstone.prior_interface import BOUNDS, FILENAME, GRID, prior_tensors
 from starter.capstone.prior_score import load_vqvae
@@ -31,16 +33,25 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def train_prior_reference(args: argparse.Namespace, session: Session) -> Path:
-    """Encode Fashion-MNIST with the capstone-A VQ-VAE, train a gated prior on its code grids within the budget,
-    write capstone B's file and return its path."""
+def train_code_prior(
+    args: argparse.Namespace, session: Session, make_prior: Callable[[int], nn.Module], filename: str
+) -> Path:
+    """Encode Fashion-MNIST with the capstone-A VQ-VAE, train `make_prior(num_codes)` on its code grids within the
+    budget, write the prior as `filename` and return its path."""
     vqvae = load_vqvae(args.vqvae).to(session.device)
     train, test = (encode_dataset(vqvae, split) for split in session.splits())
-    prior = GatedCodePrior(vqvae.quantizer.num_codes, GRID, args.channels, args.blocks, args.embed).to(session.device)
+    prior = make_prior(vqvae.quantizer.num_codes).to(session.device)
     train_within_budget(prior, session.loaders(train, test), nll_loss, args, session)
-    path = args.out / FILENAME
+    path = args.out / filename
     save_file(prior_tensors(prior), str(path))
     return path
+
+
+def train_prior_reference(args: argparse.Namespace, session: Session) -> Path:
+    """Capstone B's reference: a gated prior of the sizes in `args` (`train_code_prior`)."""
+    return train_code_prior(
+        args, session, lambda codes: GatedCodePrior(codes, GRID, args.channels, args.blocks, args.embed), FILENAME
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

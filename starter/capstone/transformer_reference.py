@@ -15,14 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from safetensors.torch import save_file
-
-from starter.capstone.prior_interface import prior_tensors
-from starter.capstone.prior_score import load_vqvae
-from starter.capstone.reference import budget_parser, run, train_within_budget
+from starter.capstone.prior_reference import train_code_prior
+from starter.capstone.reference import budget_parser, run
 from starter.capstone.transformer_interface import BOUNDS, FILENAME, GRID, HEADS
-from starter.models.base import nll_loss
-from starter.models.prior import encode_dataset
 from starter.models.transformer import TransformerPrior
 from starter.trainers import Session
 
@@ -39,15 +34,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def train_transformer_reference(args: argparse.Namespace, session: Session) -> Path:
-    """Encode Fashion-MNIST with the capstone-A VQ-VAE, train a transformer prior on its code grids within the
-    budget, write capstone C's file and return its path."""
-    vqvae = load_vqvae(args.vqvae).to(session.device)
-    train, test = (encode_dataset(vqvae, split) for split in session.splits())
-    prior = TransformerPrior(vqvae.quantizer.num_codes, GRID, args.width, args.layers, HEADS, dropout=args.dropout)
-    train_within_budget(prior.to(session.device), session.loaders(train, test), nll_loss, args, session)
-    path = args.out / FILENAME
-    save_file(prior_tensors(prior), str(path))
-    return path
+    """Capstone C's reference: a transformer prior of the sizes in `args` (`train_code_prior`)."""
+    return train_code_prior(
+        args,
+        session,
+        lambda codes: TransformerPrior(codes, GRID, args.width, args.layers, HEADS, dropout=args.dropout),
+        FILENAME,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
