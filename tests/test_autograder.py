@@ -530,6 +530,15 @@ def unused_uid() -> int:
     return next(uid for uid in range(61000, 62000) if uid not in owners and str(uid) not in known)
 
 
+def runs_as(pid: int, uid: int) -> bool:
+    """Whether process `pid` runs with the real user id `uid`."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return any(line.split()[:2] == ["Uid:", str(uid)] for line in status.splitlines())
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="becoming another user needs root")
 def test_a_kernel_user_reads_nothing_of_the_grader_s_and_leaves_nothing_running():
     """The fallback where no sandbox can be made, for real: the kernel's launcher and its user."""
@@ -560,6 +569,9 @@ def test_a_kernel_user_reads_nothing_of_the_grader_s_and_leaves_nothing_running(
         assert lines[4].split()[2:4] == ["16", "16"] and lines[5:] == ["refused", "refused"], run
         assert oct(connection.stat().st_mode)[-3:] == "640" and connection.stat().st_uid == 0
         left = subprocess.Popen([*user.become(), "sleep", "60"], start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not runs_as(left.pid, uid) and time.monotonic() < deadline:  # setpriv has not become the user yet
+            time.sleep(0.01)
         user.stop_all()
         assert left.wait(timeout=10) == -9
     finally:
