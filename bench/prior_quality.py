@@ -8,7 +8,9 @@ do (IS; FID-MNIST and KID against the classifier features of the whole test set)
 reconstructions) at the same n.
 The levers need no retraining: a lower temperature, top-k sampling, and top-k only from a row on (the first rows,
 which settle which digit it is, drawn from the whole distribution). `--plain`: T = 1 only. A MaskGIT model is
-decoded in 1, 2, 4, 8 and 16 parallel steps instead.
+decoded in 1, 2, 4, 8 and 16 parallel steps instead. A class-conditional prior is asked for the digits 0 to 9 in
+turn, and its accuracy (the share the classifier reads as the digit asked for) is shown; one trained with class
+dropout is sampled at several classifier-free guidance scales (--guidance).
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ def main() -> None:
         help="shipped checkpoint names or paths of code priors over vqvae.pt's codes",
     )
     parser.add_argument("--plain", action="store_true", help="sample at T = 1 only, no levers")
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        nargs="+",
+        default=[1, 1.5, 2, 3],
+        help="guidance scales of a prior trained with class dropout",
+    )
     args = parser.parse_args()
     vqvae, _ = load_model(CHECKPOINTS / "vqvae.pt")
     classifier, _ = load_model(CHECKPOINTS / "classifier.pt")
@@ -66,27 +75,27 @@ def main() -> None:
         masked = isinstance(prior, MaskGITPrior)
         nats = metrics.get("test_nats_per_code", metrics.get("test_hidden_code_nats"))
         print(f"{name}: {nats:.4f} test nats per {'hidden ' if masked else ''}code", flush=True)
-        levers = (
-            [(f"{steps} steps", {"sampler": decode_in_parallel, "steps": steps}) for steps in (1, 2, 4, 8, 16)]
-            if masked
-            else LEVERS[:1]
-            if args.plain
-            else LEVERS
-        )
+        if masked:
+            levers = [(f"{steps} steps", {"sampler": decode_in_parallel, "steps": steps}) for steps in (1, 2, 4, 8, 16)]
+        elif prior.null_class is not None:
+            levers = [(f"guidance {scale:g}", {"guidance": scale}) for scale in args.guidance]
+        else:
+            levers = LEVERS[:1] if args.plain else LEVERS
         for lever, options in levers:
             start = time.perf_counter()
             quality = prior_sample_quality(prior, vqvae, classifier, reference, args.n, range(args.seeds), **options)
             rows[f"{name}, {lever}"] = (quality, time.perf_counter() - start)
     print(
         f"{'images':<44} {'IS':>6} {'IS range':>8} {'FID-MNIST':>10} {'FID sd':>7} {'KID':>7} {'KID se':>7} "
-        f"{'IS gap':>7} {'FID ratio':>10} {'seconds':>8}"
+        f"{'IS gap':>7} {'FID ratio':>10} {'accuracy':>9} {'seconds':>8}"
     )
     for name, (quality, seconds) in rows.items():
         print(
             f"{name:<44} {quality['IS']:>6.2f} {quality['IS range']:>8.2f} {quality['FID-MNIST']:>10.1f} "
             f"{quality['FID-MNIST sd']:>7.1f} {quality['KID']:>7.1f} {quality['KID sd'] / args.seeds**0.5:>7.1f} "
             f"{limit['IS'] - quality['IS']:>7.2f} "
-            f"{quality['FID-MNIST'] / limit['FID-MNIST']:>10.2f} {seconds:>8.1f}"
+            f"{quality['FID-MNIST'] / limit['FID-MNIST']:>10.2f} "
+            f"{format(quality['accuracy'], '.2%') if 'accuracy' in quality else '':>9} {seconds:>8.1f}"
         )
     print(
         f"({args.n} images per sample, {args.seeds} samples per row, against the whole test set; KID's standard error "

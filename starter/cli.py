@@ -51,6 +51,12 @@ def sample_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="for a class-conditional model: the class of every sample (default: row r is class r)",
     )
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        default=1.0,
+        help="classifier-free guidance scale (for a prior trained with class dropout)",
+    )
     parser.add_argument("--naive", action="store_true", help="a whole forward pass per position (the same draws)")
     parser.add_argument("--out", type=Path, default=Path("runs/samples.png"))
 
@@ -64,6 +70,8 @@ def draw(args: argparse.Namespace, session: Session) -> Path:
             f"{args.checkpoint} holds a {kind_of(model)}: `sample` draws from a PixelCNN or a prior over "
             "one VQ-VAE's codes (a two-level model's priors are sampled in notebook 05)"
         )
+    if args.guidance != 1 and model.null_class is None:
+        raise SystemExit(f"--guidance needs a prior trained with class dropout; {args.checkpoint} was not")
     condition = None
     if model.num_classes:
         classes = (
@@ -80,6 +88,7 @@ def draw(args: argparse.Namespace, session: Session) -> Path:
         top_k=args.top_k,
         top_k_from_row=args.top_k_from_row,
         cached=not args.naive,
+        guidance=args.guidance,
     )
     if family == "pixels":
         images = grids.float() / (model.levels - 1)

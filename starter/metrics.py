@@ -212,10 +212,16 @@ def prior_sample_quality(
     **sampling: Any,
 ) -> dict[str, float]:
     """`generated_quality` of n digits drawn from a code prior by `sampler(prior, n, **sampling)` (the
-    autoregressive `sample` by default) and decoded by `vqvae`."""
-    return generated_quality(
-        classifier, lambda count: vqvae.decode(sampler(prior, count, **sampling)), reference_features, n, seeds
-    )
+    autoregressive `sample` by default) and decoded by `vqvae`. A class-conditional prior is asked for the digits
+    0 to 9 in turn (`asked_digits`), and how many it drew as asked is reported ("accuracy")."""
+
+    def generate(count: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if not prior.conditional:
+            return vqvae.decode(sampler(prior, count, **sampling))
+        asked = asked_digits(count, next(prior.parameters()).device)
+        return vqvae.decode(sampler(prior, count, condition=asked, **sampling)), asked
+
+    return generated_quality(classifier, generate, reference_features, n, seeds)
 
 
 def linear_probe(

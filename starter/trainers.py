@@ -20,8 +20,10 @@ from starter.data import load_mnist, make_loader
 from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
 from starter.models.base import Autoregressive, GridModel, nll_loss
 from starter.models.classifier import Classifier, classifier_loss
+from starter.models.maskgit import MaskGITPrior
 from starter.models.prior import encode_dataset
 from starter.models.registry import Kind, kind_of, kinds, of_family
+from starter.models.transformer import TransformerPrior
 from starter.models.two_level import TwoLevelVQVAE, encode_two_level, two_level_loss
 from starter.models.vq import VQVAE, vqvae_loss
 from starter.train import History, evaluate, fit
@@ -199,7 +201,11 @@ def autoregressive_options(parser: argparse.ArgumentParser, lr_decay: float) -> 
     parser.add_argument(
         "--time-limit", type=float, default=float("inf"), help="stop after the epoch that passes it (s)"
     )
-    parser.add_argument("--init", type=Path, help="start from this trained model's weights (same settings)")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="start from this trained model's weights (same settings; MaskGIT: also an autoregressive transformer's)",
+    )
 
 
 def fit_autoregressive(
@@ -213,12 +219,15 @@ def fit_autoregressive(
     """Train a PixelCNN or a prior with its own loss: from --init's weights if given, with its own optimizer if it
     has one. Returns the history and the per-epoch learning-rate decay (None: the model's own schedule)."""
     if args.init:
-        trained, _ = load_model(args.init, kind_of(model), device=session.device)
+        trained, _ = load_model(args.init, device=session.device)
         try:
-            model.load_state_dict(trained.state_dict())
-        except RuntimeError as error:
+            if isinstance(model, MaskGITPrior) and isinstance(trained, TransformerPrior):
+                model.start_from(trained)
+            else:
+                model.load_state_dict(trained.state_dict())
+        except (RuntimeError, ValueError) as error:
             raise SystemExit(
-                f"--init {args.init} does not fit this model ({str(error).splitlines()[1].strip()}); "
+                f"--init {args.init} does not fit this model ({str(error).splitlines()[-1].strip()}); "
                 "use the settings it was trained with"
             ) from None
     train_loader, test_loader = session.loaders(train, test, test_batch=500)
@@ -344,7 +353,15 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
     history, lr_decay = fit_autoregressive(args, session, model, train, test, session.log)
     nats = history.last("test_loss")
     if not isinstance(model, Autoregressive):  # a masked model: the loss of hidden codes given the visible ones
-        return session.save(model, config, history, test_hidden_code_nats=nats, vqvae=str(args.vqvae), level=args.level)
+        return session.save(
+            model,
+            config,
+            history,
+            test_hidden_code_nats=nats,
+            vqvae=str(args.vqvae),
+            level=args.level,
+            init=str(args.init) if args.init else None,
+        )
     return session.save(
         model,
         config,

@@ -7,8 +7,10 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
-from starter.models.maskgit import MaskGITPrior, decode_in_parallel, masked_share
+from starter.models.maskgit import MaskGITPrior, decode_in_parallel, masked_share, raster_nll
+from starter.models.transformer import TransformerPrior
 
 
 def small(num_classes: int = 0) -> MaskGITPrior:
@@ -81,3 +83,36 @@ def test_a_conditional_model_decodes_for_the_classes_asked():
     assert first.shape == second.shape == (3, 5, 5) and not torch.equal(first, second)
     with pytest.raises(ValueError):
         decode_in_parallel(model, 3, temperature=0)
+
+
+def test_raster_order_likelihoods_of_every_grid_sum_to_one():
+    """Filled in one code at a time, the later ones hidden, the model's grid probabilities are a distribution: over
+    all 3^4 grids of 2x2 codes from 3 they sum to 1. (Leaving the later codes visible would not.)"""
+    torch.manual_seed(0)
+    model = MaskGITPrior(num_codes=3, grid=2, width=16, layers=2, heads=2)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0, 1.0)
+    grids = torch.cartesian_prod(*[torch.arange(3)] * 4).view(-1, 2, 2)
+    log_p = torch.tensor([-4 * raster_nll(model, grid[None]) for grid in grids], dtype=torch.float64)
+    torch.testing.assert_close(log_p.logsumexp(0), torch.tensor(0.0, dtype=torch.float64), atol=1e-5, rtol=0)
+    with torch.no_grad():  # every code visible, each predicted from the others: not a distribution over grids
+        seen = -F.cross_entropy(model(grids).flatten(2), grids.flatten(1), reduction="none").sum(1)
+    assert abs(float(seen.double().logsumexp(0))) > 0.01
+    assert raster_nll(model, grids) == pytest.approx(-float(log_p.mean()) / 4, rel=1e-5)
+
+
+def test_maskgit_starts_from_an_autoregressive_prior_s_weights():
+    torch.manual_seed(0)
+    prior = TransformerPrior(num_codes=16, grid=5, width=16, layers=2, heads=2)
+    model = small()
+    model.start_from(prior)
+    for name, value in prior.state_dict().items():
+        if name.split(".")[0] in {"blocks", "position", "norm", "head"}:
+            assert torch.equal(model.state_dict()[name], value), name
+    assert torch.equal(model.tokens.weight[:16], prior.embedding.weight)
+    assert torch.equal(model.tokens.weight[16], prior.start)
+    with pytest.raises(ValueError, match="unconditional"):
+        small(num_classes=3).start_from(prior)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        model.start_from(TransformerPrior(num_codes=16, grid=5, width=32, layers=2, heads=2))

@@ -289,3 +289,16 @@ def test_cli_trains_a_transformer_prior_and_samples_from_any_prior_or_pixelcnn(t
         assert out.stat().st_size > 0
     with pytest.raises(SystemExit, match="draws from a PixelCNN or a prior"):
         cli(["sample", *data, "--checkpoint", str(CHECKPOINTS / "vqvae.pt"), "--out", str(tmp_path / "x.png")])
+    conditional = ["sample", *data, "--checkpoint", str(CHECKPOINTS / "prior_conditional.pt"), "--guidance", "2"]
+    with pytest.raises(SystemExit, match="--guidance needs a prior trained with class dropout"):
+        cli([*conditional, "--out", str(tmp_path / "y.png")])
+    masked = ["train-prior", *data, "--vqvae", str(CHECKPOINTS / "vqvae.pt"), "--model", "maskgit_prior"]
+    sizes = ["--width", "16", "--layers", "1", "--heads", "2", "--epochs", "1", "--limit", "128", "--test-limit", "500"]
+    start = ["--init", str(tmp_path / "transformer" / "checkpoint.pt"), "--lr", "0"]
+    assert cli([*masked, *sizes, *start, "--out", str(tmp_path / "maskgit")]) == 0
+    maskgit, metrics = load_model(tmp_path / "maskgit" / "checkpoint.pt", "maskgit_prior")
+    assert metrics["init"].endswith("checkpoint.pt")  # a learning rate of 0 keeps the transformer's weights
+    assert torch.equal(maskgit.tokens.weight[:-1], transformer.embedding.weight)
+    assert torch.equal(maskgit.blocks[0].attention.qkv.weight, transformer.blocks[0].attention.qkv.weight)
+    with pytest.raises(SystemExit, match="does not fit this model"):
+        cli([*masked, "--width", "32", *sizes[2:], *start, "--out", str(tmp_path / "z")])

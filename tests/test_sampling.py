@@ -114,3 +114,65 @@ def test_top_k_from_a_row_leaves_the_rows_before_it_untruncated():
     with torch.no_grad():
         assert torch.equal(grids[:, 2:], model(grids).argmax(1)[:, 2:])  # the most likely code from row 2 on
     assert not torch.equal(free[:, 2:], model(free).argmax(1)[:, 2:])
+
+
+def guided_prior() -> TransformerPrior:
+    """A small class-conditional transformer prior trained with class dropout: it has a "no class" embedding."""
+    torch.manual_seed(0)
+    model = TransformerPrior(num_codes=16, grid=4, width=16, layers=2, heads=2, num_classes=4, class_dropout=0.2)
+    with torch.no_grad():  # weights large enough for the class to change the draws
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.3)
+    return model.eval()
+
+
+def test_class_dropout_hides_the_class_while_training_only():
+    model = guided_prior()
+    assert model.null_class == 4 and model.classes.num_embeddings == 5
+    grid, labels = torch.randint(16, (64, 4, 4)), torch.randint(4, (64,))
+    no_class = torch.full_like(labels, 4)
+    with torch.no_grad():
+        assert torch.equal(model(grid, labels), model(grid, labels))  # evaluation: the class as given
+        model.train().class_dropout, model.drop.p = 1.0, 0.0
+        for block in model.blocks:
+            block.attention.dropout, block.mlp[-1].p = 0.0, 0.0
+        torch.testing.assert_close(model(grid, labels), model.eval()(grid, no_class))  # every class hidden
+        model.train().class_dropout = 0.5
+        hidden = (model(grid, labels) - model.eval()(grid, labels)).flatten(1).abs().amax(1) > 0
+    assert 16 < int(hidden.sum()) < 48  # about half the grids saw "no class"
+    with pytest.raises(ValueError, match="set num_classes too"):
+        TransformerPrior(num_codes=16, grid=4, width=16, layers=1, heads=2, class_dropout=0.1)
+
+
+def test_guidance_draws_from_the_unconditional_logits_plus_scale_times_the_difference():
+    model, labels = guided_prior(), torch.tensor([0, 1, 2, 3, 1, 0])
+    torch.manual_seed(5)
+    guided = sample(model, 6, 0.8, condition=labels, guidance=3.0)
+    torch.manual_seed(5)
+    naive = sample(model, 6, 0.8, condition=labels, guidance=3.0, cached=False)
+    assert torch.equal(guided, naive)
+    torch.manual_seed(5)  # the definition, one position at a time over whole forward passes
+    grid = torch.zeros(6, 4, 4, dtype=torch.long)
+    with torch.no_grad():
+        for i in range(4):
+            for j in range(4):
+                given = model(grid, labels)[:, :, i, j]
+                free = model(grid, torch.full_like(labels, model.null_class))[:, :, i, j]
+                probs = torch.softmax((free + 3.0 * (given - free)) / 0.8, dim=1)
+                grid[:, i, j] = torch.multinomial(probs, 1).squeeze(1)
+    assert torch.equal(guided, grid)
+    torch.manual_seed(5)
+    plain = sample(model, 6, 0.8, condition=labels)
+    assert not torch.equal(plain, guided)  # a scale of 3 changes the draws; 1 is plain conditional sampling
+    torch.manual_seed(5)
+    assert torch.equal(sample(model, 6, 0.8, condition=labels, guidance=1.0), plain)
+
+
+def test_guidance_needs_labels_and_a_model_trained_with_class_dropout():
+    model, shape, condition = models()["transformer prior conditional"]
+    with pytest.raises(ValueError, match="not trained with class dropout"):
+        sample(model, 3, condition=condition, guidance=2.0)
+    with pytest.raises(ValueError, match="not trained with class dropout"):
+        sample(models()["code prior"][0], 3, image_size=(5, 5), guidance=2.0)
+    with pytest.raises(ValueError, match="pass its `condition`"):
+        sample(guided_prior(), 3, condition=None, guidance=2.0)

@@ -158,6 +158,28 @@ def test_generated_quality_reseeds_each_run_and_scores_the_digits_a_conditional_
     assert asked["accuracy"] == 1.0 and wrong["accuracy"] == 0.0
 
 
+def test_a_conditional_prior_is_asked_for_each_digit_in_turn_and_scored_on_them():
+    from starter.metrics import asked_digits, prior_sample_quality
+    from starter.models.classifier import Classifier
+    from starter.models.transformer import TransformerPrior
+    from starter.models.vq import VQVAE
+
+    torch.manual_seed(0)
+    classifier, vqvae = Classifier().eval(), VQVAE(num_codes=16, code_dim=4, hidden=8).eval()
+    reference = classifier.features(torch.rand(40, 1, 28, 28)).double()
+    asked = []
+
+    def sampler(prior, count, condition=None, guidance=1.0):
+        asked.append((condition, guidance))
+        return torch.randint(16, (count, 7, 7))
+
+    for num_classes in (0, 10):
+        prior = TransformerPrior(num_codes=16, grid=7, width=8, layers=1, heads=2, num_classes=num_classes)
+        quality = prior_sample_quality(prior, vqvae, classifier, reference, 30, sampler=sampler, guidance=2.0)
+        assert ("accuracy" in quality) == bool(num_classes)
+    assert asked[0] == (None, 2.0) and torch.equal(asked[1][0], asked_digits(30)) and asked[1][1] == 2.0
+
+
 def test_asked_digits_cycles_through_every_digit_for_any_count():
     from starter.metrics import asked_digits
 

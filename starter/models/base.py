@@ -58,6 +58,8 @@ class Autoregressive(GridModel):
     `image_size`: the grid that `starter.models.sampling.sample` draws unless told otherwise.
     """
 
+    null_class: int | None = None  # the condition meaning "no class" (trained with class dropout), for guidance
+
     def __init__(self, levels: int, embed: int, num_classes: int, image_size: tuple[int, int]):
         super().__init__(num_classes)
         self.levels, self.embed_dim, self.image_size = levels, embed, image_size

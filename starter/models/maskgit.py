@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from starter.models.base import CodeGrid, GridModel
 from starter.models.registry import register
-from starter.models.transformer import TransformerBlock, init_weights, transformer_optimizer
+from starter.models.transformer import TransformerBlock, TransformerPrior, init_weights, transformer_optimizer
 from starter.train import StepSchedule
 
 
@@ -82,6 +82,37 @@ class MaskGITPrior(GridModel, CodeGrid):
     def make_optimizer(self, lr: float, steps: int) -> StepSchedule:
         """AdamW with warm-up and cosine decay (`transformer_optimizer`)."""
         return transformer_optimizer(self, lr, steps)
+
+    @torch.no_grad()
+    def start_from(self, prior: TransformerPrior) -> None:
+        """Take the weights of an unconditional autoregressive transformer prior of the same sizes: its blocks
+        (whose attention was causal and here sees every position), position embeddings, final norm and head, its
+        code embeddings for the codes, and its start vector for [MASK]."""
+        if prior.conditional or self.conditional:
+            raise ValueError("start_from takes an unconditional prior into an unconditional MaskGIT")
+        own = {
+            name: p
+            for name, p in prior.state_dict().items()
+            if name.split(".")[0] in {"blocks", "position", "norm", "head"}
+        }
+        self.load_state_dict(own, strict=False)
+        self.tokens.weight.copy_(torch.cat([prior.embedding.weight, prior.start[None]]))
+
+
+@torch.no_grad()
+def raster_nll(model: MaskGITPrior, codes: torch.Tensor, batch_size: int = 1000) -> float:
+    """Nats per code of (N, grid, grid) `codes` when the model fills them in one at a time in raster order: code t
+    is predicted from the codes before it, every later one hidden. The sum over t is the log-likelihood of a grid,
+    so this is comparable with an autoregressive prior's test NLL."""
+    model.eval()
+    total = 0.0
+    for grids in codes.flatten(1).long().split(batch_size):
+        for t in range(grids.shape[1]):
+            hidden = grids.clone()
+            hidden[:, t:] = model.mask_token
+            logits = model(hidden.view(-1, model.grid, model.grid)).flatten(2)[:, :, t]
+            total += float(F.cross_entropy(logits, grids[:, t], reduction="sum"))
+    return total / codes.numel()
 
 
 @torch.no_grad()

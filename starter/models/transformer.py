@@ -115,10 +115,12 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-@register("transformer_prior", "codes", width=128, layers=4, heads=4, dropout=0.1)
+@register("transformer_prior", "codes", width=128, layers=4, heads=4, dropout=0.1, class_dropout=0.0)
 class TransformerPrior(Autoregressive, CodeGrid):
     """Decoder-only transformer over (N, grid, grid) code indices -> (N, num_codes, grid, grid) logits.
-    `num_classes` set: the class's embedding replaces the start vector (class-conditional prior)."""
+    `num_classes` set: the class's embedding replaces the start vector (class-conditional prior). `class_dropout`
+    set too: while training, that share of the grids is shown a "no class" embedding instead of its class, so the
+    one model also learns the unconditional prior and can be sampled with classifier-free guidance."""
 
     def __init__(
         self,
@@ -129,11 +131,15 @@ class TransformerPrior(Autoregressive, CodeGrid):
         heads: int = 4,
         num_classes: int = 0,
         dropout: float = 0.0,
+        class_dropout: float = 0.0,
     ):
         super().__init__(num_codes, width, num_classes, (grid, grid))
-        self.num_codes, self.grid = num_codes, grid
+        if class_dropout and not num_classes:
+            raise ValueError("class_dropout hides the class of a class-conditional prior: set num_classes too")
+        self.num_codes, self.grid, self.class_dropout = num_codes, grid, class_dropout
+        self.null_class = num_classes if class_dropout else None
         self.start = nn.Parameter(torch.zeros(width)) if not num_classes else None
-        self.classes = nn.Embedding(num_classes, width) if num_classes else None
+        self.classes = nn.Embedding(num_classes + bool(class_dropout), width) if num_classes else None
         self.position = nn.Parameter(torch.randn(grid * grid, width) * 0.02)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(TransformerBlock(width, heads, dropout) for _ in range(layers))
@@ -142,11 +148,16 @@ class TransformerPrior(Autoregressive, CodeGrid):
         self.apply(init_weights)
 
     def first_input(self, n: int, condition: torch.Tensor | None) -> torch.Tensor:
-        """(N, 1, width): what position 0 sees, the start vector or the class embedding."""
+        """(N, 1, width): what position 0 sees, the start vector or the class embedding (while training with
+        `class_dropout`, that of "no class" for a random share of the grids)."""
         if self.classes is not None:
             if condition is None:
                 raise ValueError("this prior is class-conditional: pass the labels as `condition`")
-            return self.classes(condition.long()).unsqueeze(1)
+            condition = condition.long()
+            if self.training and self.class_dropout:
+                hidden = torch.rand(condition.shape, device=condition.device) < self.class_dropout
+                condition = condition.masked_fill(hidden, self.null_class)
+            return self.classes(condition).unsqueeze(1)
         return self.start.expand(n, 1, -1)
 
     def sequence_inputs(
