@@ -86,12 +86,12 @@ def main() -> None:
             quality = prior_sample_quality(prior, vqvae, classifier, reference, args.n, range(args.seeds), **options)
             rows[f"{name}, {lever}"] = (quality, time.perf_counter() - start)
     print(
-        f"{'images':<44} {'IS':>6} {'IS range':>8} {'FID-MNIST':>10} {'FID sd':>7} {'KID':>7} {'KID se':>7} "
+        f"{'images':<48} {'IS':>6} {'IS range':>8} {'FID-MNIST':>10} {'FID sd':>7} {'KID':>7} {'KID se':>7} "
         f"{'IS gap':>7} {'FID ratio':>10} {'accuracy':>9} {'seconds':>8}"
     )
     for name, (quality, seconds) in rows.items():
         print(
-            f"{name:<44} {quality['IS']:>6.2f} {quality['IS range']:>8.2f} {quality['FID-MNIST']:>10.1f} "
+            f"{name:<48} {quality['IS']:>6.2f} {quality['IS range']:>8.2f} {quality['FID-MNIST']:>10.1f} "
             f"{quality['FID-MNIST sd']:>7.1f} {quality['KID']:>7.1f} {quality['KID sd'] / args.seeds**0.5:>7.1f} "
             f"{limit['IS'] - quality['IS']:>7.2f} "
             f"{quality['FID-MNIST'] / limit['FID-MNIST']:>10.2f} "

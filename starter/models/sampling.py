@@ -88,8 +88,9 @@ def sample(
             probs = F.softmax(logits, dim=1)
             drawn = torch.multinomial(probs, 1).squeeze(1)
             grid[..., i, j] = drawn.view(grid[..., i, j].shape)
-            for each in (steps, free) if free is not None else (steps,):
-                each.record(i, j, drawn)
+            steps.record(i, j, drawn)
+            if free is not None:
+                free.record(i, j, drawn)
     return grid
 
 
