@@ -8,6 +8,7 @@ from typing import Callable, Iterable, Mapping, Union
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from starter.config import FAST
@@ -84,6 +85,27 @@ class StepSchedule:
         nn.utils.clip_grad_norm_([p for group in self.optimizer.param_groups for p in group["params"]], self.clip)
         self.optimizer.step()
         self.schedule.step()
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights, w_avg <- decay * w_avg + (1 - decay) * w after every step
+    of its optimizer (torch's AveragedModel): it smooths out the noise of the last steps, and often samples and
+    scores better than the weights it follows. `module` is the averaged copy; `copy_to(model)` puts it in place."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, decay: float):
+        if not 0 < decay < 1:
+            raise ValueError(f"an average's decay is between 0 and 1 (e.g. 0.999), got {decay}")
+        self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.hook = optimizer.register_step_post_hook(lambda *_: self.average.update_parameters(model))
+
+    @property
+    def module(self) -> nn.Module:
+        return self.average.module
+
+    def copy_to(self, model: nn.Module) -> None:
+        """Give `model` the averaged weights, and stop following its steps."""
+        self.hook.remove()
+        model.load_state_dict(self.module.state_dict())
 
 
 def fit(

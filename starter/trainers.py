@@ -26,7 +26,7 @@ from starter.models.registry import Kind, kind_of, kinds, of_family
 from starter.models.transformer import TransformerPrior
 from starter.models.two_level import TwoLevelVQVAE, encode_two_level, two_level_loss
 from starter.models.vq import VQVAE, vqvae_loss
-from starter.train import History, evaluate, fit
+from starter.train import History, WeightAverage, evaluate, fit
 
 
 class Session:
@@ -190,6 +190,14 @@ def train_two_level(args: argparse.Namespace, session: Session) -> Path:
     return session.save(model, config, history, test_mse=history.last("test_recon"), beta=args.beta)
 
 
+def decay(text: str) -> float:
+    """A weight average's decay per step, read from the command line: a number strictly between 0 and 1."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"the decay is between 0 and 1 (e.g. 0.999), got {text}")
+    return value
+
+
 def autoregressive_options(parser: argparse.ArgumentParser, lr_decay: float) -> None:
     """What every trainer of an autoregressive model has: learning-rate decay, a time limit, a start."""
     parser.add_argument(
@@ -206,6 +214,12 @@ def autoregressive_options(parser: argparse.ArgumentParser, lr_decay: float) -> 
         type=Path,
         help="start from this trained model's weights (same settings; MaskGIT: also an autoregressive transformer's)",
     )
+    parser.add_argument(
+        "--ema",
+        type=decay,
+        help="keep an exponential moving average of the weights with this decay per step (e.g. 0.999); the test "
+        "loss is the average's, and the average is saved",
+    )
 
 
 def fit_autoregressive(
@@ -217,7 +231,8 @@ def fit_autoregressive(
     log: Callable,
 ) -> tuple[History, float | None]:
     """Train a PixelCNN or a prior with its own loss: from --init's weights if given, with its own optimizer if it
-    has one. Returns the history and the per-epoch learning-rate decay (None: the model's own schedule)."""
+    has one, ending with the average of its weights if --ema is given. Returns the history and the per-epoch
+    learning-rate decay (None: the model's own schedule)."""
     if args.init:
         trained, _ = load_model(args.init, device=session.device)
         try:
@@ -232,21 +247,34 @@ def fit_autoregressive(
             ) from None
     train_loader, test_loader = session.loaders(train, test, test_batch=500)
     steps = args.epochs * len(train_loader)
-    optimizer = model.make_optimizer(args.lr, steps)
+    schedule = model.make_optimizer(args.lr, steps)  # a StepSchedule, or None: Adam with --lr-decay per epoch
+    optimizer = schedule or torch.optim.Adam(model.parameters(), lr=args.lr)
+    average = WeightAverage(model, schedule.optimizer if schedule else optimizer, args.ema) if args.ema else None
+
+    def loss(model: GridModel, batch: tuple) -> torch.Tensor:
+        return model.loss(batch)
+
+    def log_average(epoch: int, history: History) -> None:
+        """The epoch's test loss is the average's (the weights that are saved); the last step's is kept beside it."""
+        history.setdefault("test_last_step_loss", []).append(history["test_loss"][-1])
+        history["test_loss"][-1] = evaluate(average.module, test_loader, loss)["loss"]
+        log(epoch, history)
+
     history = fit(
         model,
         train_loader,
         test_loader,
-        lambda model, batch: model.loss(batch),
+        loss,
         epochs=args.epochs,
-        lr=args.lr,
         optimizer=optimizer,
-        lr_decay=1.0 if optimizer else args.lr_decay,
+        lr_decay=1.0 if schedule else args.lr_decay,
         time_limit=args.time_limit,
-        on_epoch_end=log,
+        on_epoch_end=log_average if average else log,
         progress=False,
     )
-    return history, None if optimizer else args.lr_decay
+    if average:
+        average.copy_to(model)
+    return history, None if schedule else args.lr_decay
 
 
 def pixelcnn_options(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from starter.data import make_loader
 from starter.models.autoencoder import Autoencoder, autoencoder_loss
 from starter.plot import compare_images, image_grid, plot_history, plot_xy, show_images
 from starter.summary import report_results
-from starter.train import as_dict, fit
+from starter.train import WeightAverage, as_dict, fit
 
 
 def test_fit_lowers_the_loss_and_records_history():
@@ -51,6 +51,42 @@ def test_fit_decays_the_learning_rate_and_stops_after_the_epoch_past_its_time_li
     assert len(history["seconds"]) == 3 and optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5**3)
     history = fit(model, make_loader(dataset, 4), None, autoencoder_loss, epochs=3, time_limit=0, progress=False)
     assert len(history["seconds"]) == 1
+
+
+def test_the_weight_average_is_the_exponential_moving_average_of_the_steps():
+    """After each optimizer step w_avg <- d w_avg + (1 - d) w, from the weights after the first step; copy_to puts it
+    in the model and stops following it. Checked the other way: the last step's weights, or their plain mean, are
+    not it."""
+    torch.manual_seed(0)
+    model, decay = torch.nn.Linear(3, 2), 0.9
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    average = WeightAverage(model, optimizer, decay)
+    expected, seen = None, []
+    for _ in range(5):
+        optimizer.zero_grad()
+        model(torch.randn(4, 3)).pow(2).sum().backward()
+        optimizer.step()
+        weights = {name: value.detach().clone() for name, value in model.state_dict().items()}
+        seen.append(weights)
+        if expected is None:
+            expected = weights
+        else:
+            expected = {name: decay * expected[name] + (1 - decay) * w for name, w in weights.items()}
+    averaged = average.module.state_dict()
+    for name, value in expected.items():
+        torch.testing.assert_close(averaged[name], value)
+        assert not torch.allclose(averaged[name], seen[-1][name])  # not the last step's
+        assert not torch.allclose(averaged[name], sum(w[name] for w in seen) / len(seen))  # not a plain mean
+    average.copy_to(model)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, expected[name])
+    optimizer.step()  # no longer followed: the model moves, the average stays as it was
+    for name, value in average.module.state_dict().items():
+        torch.testing.assert_close(value, expected[name])
+        assert not torch.allclose(model.state_dict()[name], value)
+    for decay in (0, 1, 1.5):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            WeightAverage(model, optimizer, decay)
 
 
 def test_loss_dicts_need_a_loss_entry():
