@@ -217,6 +217,7 @@ def autoregressive_options(parser: argparse.ArgumentParser, lr_decay: float) -> 
     parser.add_argument(
         "--ema",
         type=decay,
+        metavar="DECAY",
         help="keep an exponential moving average of the weights with this decay per step (e.g. 0.999); the test "
         "loss is the average's, and the average is saved",
     )
