@@ -87,15 +87,20 @@ class StepSchedule:
         self.schedule.step()
 
 
+def checked_decay(decay: float) -> float:
+    """A weight average's decay per step: a number strictly between 0 and 1, else ValueError saying so."""
+    if not 0 < decay < 1:
+        raise ValueError(f"an average's decay is between 0 and 1 (e.g. 0.999), got {decay}")
+    return decay
+
+
 class WeightAverage:
     """An exponential moving average of a model's weights, w_avg <- decay * w_avg + (1 - decay) * w after every step
     of its optimizer (torch's AveragedModel): it smooths out the noise of the last steps, and often samples and
     scores better than the weights it follows. `module` is the averaged copy; `copy_to(model)` puts it in place."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, decay: float):
-        if not 0 < decay < 1:
-            raise ValueError(f"an average's decay is between 0 and 1 (e.g. 0.999), got {decay}")
-        self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(checked_decay(decay)), use_buffers=True)
         self.hook = optimizer.register_step_post_hook(lambda *_: self.average.update_parameters(model))
 
     @property

@@ -26,7 +26,7 @@ from starter.models.registry import Kind, kind_of, kinds, of_family
 from starter.models.transformer import TransformerPrior
 from starter.models.two_level import TwoLevelVQVAE, encode_two_level, two_level_loss
 from starter.models.vq import VQVAE, vqvae_loss
-from starter.train import History, WeightAverage, evaluate, fit
+from starter.train import History, WeightAverage, checked_decay, evaluate, fit
 
 
 class Session:
@@ -191,11 +191,11 @@ def train_two_level(args: argparse.Namespace, session: Session) -> Path:
 
 
 def decay(text: str) -> float:
-    """A weight average's decay per step, read from the command line: a number strictly between 0 and 1."""
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"the decay is between 0 and 1 (e.g. 0.999), got {text}")
-    return value
+    """A weight average's decay per step, read from the command line (`checked_decay`)."""
+    try:
+        return checked_decay(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def autoregressive_options(parser: argparse.ArgumentParser, lr_decay: float) -> None:
@@ -298,7 +298,7 @@ def train_pixelcnn(args: argparse.Namespace, session: Session) -> Path:
         lambda epoch, h: session.log(epoch, h, test_bits_per_dim=bits_per_dim(h.last("test_loss"))),
     )
     nats = evaluate(model, make_loader(test, 500), nll_loss)["loss"]  # the stored number, in float32
-    return session.save(model, config, history, test_bits_per_dim=bits_per_dim(nats), lr_decay=lr_decay)
+    return session.save(model, config, history, test_bits_per_dim=bits_per_dim(nats), lr_decay=lr_decay, ema=args.ema)
 
 
 def classifier_options(parser: argparse.ArgumentParser) -> None:
@@ -390,6 +390,7 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
             vqvae=str(args.vqvae),
             level=args.level,
             init=str(args.init) if args.init else None,
+            ema=args.ema,
         )
     return session.save(
         model,
@@ -402,4 +403,5 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
         level=args.level,
         lr_decay=lr_decay,
         init=str(args.init) if args.init else None,
+        ema=args.ema,
     )

@@ -265,12 +265,13 @@ def test_cli_ends_with_the_average_of_the_weights_with_ema(tmp_path, monkeypatch
     last_steps = [float(r["test_last_step_loss"]) for r in rows]
     assert last_steps == pytest.approx([float(r["test_loss"]) for r in plain_rows], rel=1e-5)  # to float noise
     assert metrics["test_nats_per_code"] == pytest.approx(float(rows[-1]["test_loss"]))
+    assert metrics["ema"] == 0.9 and plain_metrics["ema"] is None
     assert metrics["test_nats_per_code"] != pytest.approx(plain_metrics["test_nats_per_code"], rel=1e-3)
     assert any(not torch.equal(averaged.state_dict()[n], w) for n, w in plain.state_dict().items())
     for wrong in ("1", "0", "-0.5"):
         with pytest.raises(SystemExit):
             cli([*common, "--ema", wrong, "--out", str(tmp_path / "x")])
-        assert "the decay is between 0 and 1" in capsys.readouterr().err
+        assert "decay is between 0 and 1" in capsys.readouterr().err
 
 
 def test_cli_trains_a_transformer_prior_and_samples_from_any_prior_or_pixelcnn(tmp_path, monkeypatch, local_mnist):
