@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from starter.checkpoints import load_model
+from starter.clusters import mixture_nats_per_code
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist, make_loader
 from starter.metrics import (
@@ -32,6 +33,7 @@ from starter.models.classifier import classifier_loss
 from starter.models.prior import encode_dataset
 from starter.models.two_level import encode_two_level, two_level_loss
 from starter.train import evaluate
+from starter.trainers import cluster_splits
 
 SAMPLING = {"T = 1": {}, "top-k 8 from row 2": {"top_k": 8, "top_k_from_row": 2}}  # notebook 04's two sampling modes
 SAMPLES = 5000  # images per set, as in notebooks 04-06: FID-MNIST is biased at small n
@@ -92,6 +94,13 @@ def main() -> None:
         "prior_transformer_conditional.pt",
     ):
         prior_row(file, codes)
+    start = time.perf_counter()
+    clustered, stored = load_model(CHECKPOINTS / "prior_gated_clusters.pt")
+    _, clusters = cluster_splits(load_mnist(train=True), test, stored["clusters"], seed=0)  # train-prior's default seed
+    prior_row("prior_gated_clusters.pt", TensorDataset(codes.tensors[0], clusters.tensors[1]), "given its cluster; ")
+    start = time.perf_counter()
+    mixture = mixture_nats_per_code(clustered, codes.tensors[0], torch.tensor(stored["cluster_shares"]))
+    row("prior_gated_clusters.pt", "test nats/code", mixture, None, start, "the mixture over its clusters")
     start = time.perf_counter()
     maskgit, stored = load_model(CHECKPOINTS / "maskgit.pt")
     torch.manual_seed(0)

@@ -8,7 +8,9 @@
 #   prior_transformer_conditional.pt  the same with --conditional --class_dropout 0.1, 6 epochs (alone, both cores:
 #                                     one grid in ten is shown "no class", for classifier-free guidance)
 #   maskgit.pt                        train-prior --model maskgit_prior, 6 epochs at lr 5e-4 (alone, both cores),
-#                                     starting from the 15-epoch transformer's weights (--init)
+#                                     starting from the 15-epoch transformer's weights (--init), then 8 epochs more
+#                                     from its own weights at lr 3e-4 with --ema 0.999, which it holds
+#                                     ($OUT/maskgit_ema/checkpoint.pt; its log: both runs, epochs 7-14 the second)
 # (the 15-epoch transformer was trained by this recipe, in the same code, just before the command took its final
 # form; the others were trained later, one after the other, from it.)
 # OUT=runs COURSE_MNIST_DIR=/path/to/mnist bash bench/train_notebook06_checkpoints.sh
@@ -24,5 +26,7 @@ $PY -m starter.cli train-prior --vqvae "$VQVAE" --model transformer_prior --init
 $PY -m starter.cli train-prior --vqvae "$VQVAE" --model transformer_prior --conditional --class_dropout 0.1 \
     --epochs 6 --out "$OUT/transformer_conditional" > "$OUT/transformer_conditional.log" 2>&1
 $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/transformer/checkpoint.pt" \
-    --lr 5e-4 --epochs 6 --out "$OUT/maskgit" > "$OUT/maskgit.log" 2>&1
-tail -n 2 "$OUT"/transformer*.log "$OUT/maskgit.log"
+    --lr 5e-4 --epochs 6 --out "$OUT/maskgit" > "$OUT/maskgit.log" 2>&1 || exit 1
+$PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit/checkpoint.pt" \
+    --lr 3e-4 --ema 0.999 --epochs 8 --out "$OUT/maskgit_ema" > "$OUT/maskgit_ema.log" 2>&1
+tail -n 2 "$OUT"/transformer*.log "$OUT"/maskgit*.log

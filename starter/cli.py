@@ -49,7 +49,8 @@ def sample_options(parser: argparse.ArgumentParser) -> None:
         "--condition",
         type=int,
         default=None,
-        help="for a class-conditional model: the class of every sample (default: row r is class r)",
+        help="for a class-conditional model: the class of every sample (default: row r is class r; a prior over "
+        "clusters draws each sample's by its share)",
     )
     parser.add_argument(
         "--guidance",
@@ -74,11 +75,12 @@ def draw(args: argparse.Namespace, session: Session) -> Path:
         raise SystemExit(f"--guidance needs a prior trained with class dropout; {args.checkpoint} was not")
     condition = None
     if model.num_classes:
-        classes = (
-            torch.full((args.n,), args.condition)
-            if args.condition is not None
-            else torch.arange(args.n) // 10 % model.num_classes
-        )
+        if args.condition is not None:
+            classes = torch.full((args.n,), args.condition)
+        elif "cluster_shares" in metrics:  # a prior over clusters: each grid's drawn by its share (unconditional)
+            classes = torch.multinomial(torch.tensor(metrics["cluster_shares"]), args.n, replacement=True)
+        else:
+            classes = torch.arange(args.n) // 10 % model.num_classes
         condition = classes.to(session.device)
     grids = sample(
         model,

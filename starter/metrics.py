@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from starter.clusters import sample_mixture
 from starter.config import seed_everything
 from starter.models.sampling import sample
 
@@ -209,13 +210,17 @@ def prior_sample_quality(
     n: int,
     seeds: Sequence[int] = (0,),
     sampler: Callable[..., torch.Tensor] = sample,
+    shares: torch.Tensor | None = None,
     **sampling: Any,
 ) -> dict[str, float]:
     """`generated_quality` of n digits drawn from a code prior by `sampler(prior, n, **sampling)` (the
     autoregressive `sample` by default) and decoded by `vqvae`. A class-conditional prior is asked for the digits
-    0 to 9 in turn (`asked_digits`), and how many it drew as asked is reported ("accuracy")."""
+    0 to 9 in turn (`asked_digits`), and how many it drew as asked is reported ("accuracy"); one conditioned on
+    clusters, given their `shares`, is sampled as the unconditional mixture (`sample_mixture`)."""
 
     def generate(count: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if shares is not None:
+            return vqvae.decode(sample_mixture(prior, count, shares, sampler, **sampling))
         if not prior.conditional:
             return vqvae.decode(sampler(prior, count, **sampling))
         asked = asked_digits(count, next(prior.parameters()).device)

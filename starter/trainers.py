@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from starter.checkpoints import load_model, save_checkpoint
+from starter.clusters import kmeans, nearest
 from starter.config import choose_device, seed_everything
 from starter.data import load_mnist, make_loader
 from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
@@ -335,6 +336,13 @@ def prior_options(parser: argparse.ArgumentParser) -> None:
         "--num-classes", type=int, default=0, help="condition on the label, one of N classes (one and top levels)"
     )
     classes.add_argument("--conditional", dest="num_classes", action="store_const", const=10, help="--num-classes 10")
+    classes.add_argument(
+        "--clusters",
+        type=int,
+        default=0,
+        help="condition on each image's k-means cluster of pixels (one of N) instead of a label: no label is used, "
+        "and drawing the cluster by its share of the training set makes an unconditional prior (one level)",
+    )
     kind_options(parser, ("codes", "masked codes"), "prior")
     autoregressive_options(parser, lr_decay=0.95)
 
@@ -342,14 +350,19 @@ def prior_options(parser: argparse.ArgumentParser) -> None:
 def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDataset, TensorDataset, GridModel, dict]:
     """(train codes, test codes, a new prior, its config) for --level of the VQ-VAE in --vqvae. Each dataset holds
     (codes, condition): the labels, or for the bottom level the top codes."""
+    if args.clusters and args.level != "one":
+        raise SystemExit("--clusters is for one-level priors (--level one)")
+    splits = session.splits()
     if args.level == "one":
         vqvae, _ = load_model(args.vqvae, "vqvae", device=session.device)
         encode = functools.partial(encode_dataset, vqvae)
         kind = kinds()[args.model]
+        if args.clusters:
+            splits = cluster_splits(*splits, args.clusters, args.seed)
         config = {
             "num_codes": vqvae.quantizer.num_codes,
             "grid": 7,
-            "num_classes": args.num_classes,
+            "num_classes": args.clusters or args.num_classes,
             **sizes(args, kind),
         }
     else:
@@ -372,8 +385,24 @@ def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDat
                 )
             kind = kinds()["bottom_prior"]
             config = {"num_codes": bottom_k, "top_codes": top_k, **sizes(args, kind)}
-    train, test = map(encode, session.splits())
+    train, test = map(encode, splits)
     return train, test, kind.model(**config).to(session.device), config
+
+
+def cluster_splits(train: TensorDataset, test: TensorDataset, k: int, seed: int) -> tuple[TensorDataset, ...]:
+    """The splits with each image's label replaced by its k-means cluster (centres found on the training images)."""
+    centres = kmeans(train.tensors[0].flatten(1), k, seed=seed)
+    return tuple(
+        TensorDataset(split.tensors[0], nearest(split.tensors[0].flatten(1), centres)) for split in (train, test)
+    )
+
+
+def cluster_shares(args: argparse.Namespace, train: TensorDataset) -> dict:
+    """For --clusters: each cluster's share of the training set, p(c), what unconditional sampling draws from."""
+    if not args.clusters:
+        return {}
+    counts = torch.bincount(train.tensors[1], minlength=args.clusters)
+    return {"clusters": args.clusters, "cluster_shares": (counts / counts.sum()).tolist()}
 
 
 def train_prior(args: argparse.Namespace, session: Session) -> Path:
@@ -387,6 +416,7 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
             config,
             history,
             test_hidden_code_nats=nats,
+            **cluster_shares(args, train),
             vqvae=str(args.vqvae),
             level=args.level,
             init=str(args.init) if args.init else None,
@@ -399,6 +429,7 @@ def train_prior(args: argparse.Namespace, session: Session) -> Path:
         test_nats_per_code=nats,
         test_bits_per_code=bits_per_dim(nats),
         marginal_entropy_nats=entropy_nats(code_counts(test.tensors[0], model.num_codes)),
+        **cluster_shares(args, train),
         vqvae=str(args.vqvae),
         level=args.level,
         lr_decay=lr_decay,

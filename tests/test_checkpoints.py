@@ -87,6 +87,7 @@ SHIPPED = {  # file: (class, kind, the metric stored with it)
     "prior_conditional.pt": ("starter.models.prior.CodePrior", "prior", "test_nats_per_code"),
     "prior_gated.pt": ("starter.models.prior.GatedCodePrior", "gated_prior", "test_nats_per_code"),
     "prior_gated_conditional.pt": ("starter.models.prior.GatedCodePrior", "gated_prior", "test_nats_per_code"),
+    "prior_gated_clusters.pt": ("starter.models.prior.GatedCodePrior", "gated_prior", "test_nats_per_code"),
     "classifier.pt": ("starter.models.classifier.Classifier", "classifier", "test_accuracy"),
     "two_level_vqvae.pt": ("starter.models.two_level.TwoLevelVQVAE", "two_level_vqvae", "test_mse"),
     "top_prior.pt": ("starter.models.prior.CodePrior", "prior", "test_nats_per_code"),

@@ -1,0 +1,74 @@
+"""k-means clusters of images, a discrete latent found without labels: a prior conditioned on an image's cluster,
+with the cluster drawn from its share of the training set, is an unconditional prior p(k) = sum_c p(c) p(k | c)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch.nn import functional as F
+
+from starter.models.sampling import sample
+
+
+def nearest(points: torch.Tensor, centres: torch.Tensor, batch_size: int = 10_000) -> torch.Tensor:
+    """The index of the nearest centre (Euclidean) of each point: (N, D), (K, D) -> (N,)."""
+    return torch.cat([torch.cdist(part, centres).argmin(1) for part in points.split(batch_size)])
+
+
+def kmeans(points: torch.Tensor, k: int, iterations: int = 20, seed: int = 0) -> torch.Tensor:
+    """k centres (k, D) of (N, D) points by Lloyd's iterations from a k-means++ start (each new centre drawn with
+    probability proportional to its squared distance from the nearest chosen one); a centre that loses all its
+    points stays where it is."""
+    if not 1 <= k <= len(points):
+        raise ValueError(f"k must be between 1 and the number of points ({len(points)}), got {k}")
+    points = points.float()
+    generator = torch.Generator().manual_seed(seed)
+    centres = points[torch.randint(len(points), (1,), generator=generator)]
+    closest = torch.cdist(points, centres)[:, 0] ** 2
+    for _ in range(k - 1):
+        weights = closest if closest.sum() > 0 else torch.ones_like(closest)  # all points alike: any of them
+        chosen = points[torch.multinomial(weights.cpu(), 1, generator=generator)]
+        centres = torch.cat([centres, chosen])
+        closest = torch.minimum(closest, torch.cdist(points, chosen)[:, 0] ** 2)
+    for _ in range(iterations):
+        members = nearest(points, centres)
+        counts = torch.bincount(members, minlength=k)
+        sums = torch.zeros_like(centres).index_add_(0, members, points)
+        centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
+    return centres
+
+
+@torch.no_grad()
+def mixture_nats_per_code(
+    prior: torch.nn.Module, codes: torch.Tensor, shares: torch.Tensor, batch_size: int = 500
+) -> float:
+    """Nats per code of (N, H, W) `codes` under the unconditional prior sum_c shares[c] p(codes | c) of a prior
+    conditioned on one of len(shares) clusters: -log of that sum for each grid (a log-sum-exp over the clusters),
+    averaged over the grids and divided by the positions."""
+    prior.eval()
+    log_shares = shares.to(codes.device).log()
+    total = 0.0
+    for grids in codes.long().split(batch_size):
+        per_cluster = []
+        for cluster in range(len(shares)):
+            condition = torch.full((len(grids),), cluster, device=grids.device)
+            log_p = -F.cross_entropy(prior(grids, condition), grids, reduction="none").flatten(1).sum(1)
+            per_cluster.append(log_p + log_shares[cluster])
+        total -= float(torch.logsumexp(torch.stack(per_cluster), 0).sum())
+    return total / codes.numel()
+
+
+@torch.no_grad()
+def sample_mixture(
+    prior: torch.nn.Module,
+    n: int,
+    shares: torch.Tensor,
+    sampler: Callable[..., torch.Tensor] = sample,
+    **sampling: Any,
+) -> torch.Tensor:
+    """n grids from the unconditional prior sum_c shares[c] p(k | c): each grid's cluster drawn from `shares`, then
+    the grid by `sampler(prior, n, condition=clusters, **sampling)`."""
+    device = next(prior.parameters()).device
+    clusters = torch.multinomial(shares.float().cpu(), n, replacement=True).to(device)
+    return sampler(prior, n, condition=clusters, **sampling)

@@ -1,0 +1,128 @@
+"""k-means clusters, a prior conditioned on them (`train-prior --clusters`), and the likelihood of its mixture."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+from training_runs import TINY_PIXELCNN, TINY_RUN
+
+from starter.checkpoints import load_model
+from starter.cli import main as cli
+from starter.clusters import kmeans, mixture_nats_per_code, nearest, sample_mixture
+from starter.config import CHECKPOINTS
+from starter.data import load_mnist
+from starter.models.prior import CodePrior
+
+
+def blobs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """300 points in 5 dimensions around 3 far-apart centres, and which centre each came from."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.tensor([[0.0] * 5, [10.0] * 5, [-10.0, 10.0, -10.0, 10.0, -10.0]])
+    truth = torch.arange(3).repeat(100)
+    return centres[truth] + torch.randn(300, 5, generator=generator), truth
+
+
+def test_nearest_is_the_closest_centre():
+    points, centres = torch.randn(50, 4), torch.randn(6, 4)
+    brute = torch.tensor([min(range(6), key=lambda j: float((p - centres[j]).norm())) for p in points])
+    assert torch.equal(nearest(points, centres, batch_size=7), brute)
+
+
+def test_kmeans_finds_separate_blobs_and_each_centre_is_the_mean_of_its_points():
+    points, truth = blobs()
+    centres = kmeans(points, 3)
+    members = nearest(points, centres)
+    for cluster in range(3):  # each cluster is one blob, whole
+        assert len(set(truth[members == cluster].tolist())) == 1 and (members == cluster).sum() == 100
+        assert torch.allclose(centres[cluster], points[members == cluster].mean(0), atol=1e-5)
+
+
+def test_kmeans_settles_where_lloyds_step_changes_nothing():
+    """On overlapping data too: after enough iterations a further step (assign, then average) moves no centre."""
+    points = torch.randn(400, 3, generator=torch.Generator().manual_seed(1))
+    centres = kmeans(points, 5, iterations=100)
+    members = nearest(points, centres)
+    assert torch.allclose(torch.stack([points[members == j].mean(0) for j in range(5)]), centres, atol=1e-5)
+    assert torch.equal(kmeans(points, 5, iterations=100), centres)  # the same seed, the same centres
+
+
+def test_kmeans_refuses_impossible_k_and_copes_with_identical_points():
+    with pytest.raises(ValueError, match="between 1 and the number of points"):
+        kmeans(torch.randn(4, 2), 5)
+    with pytest.raises(ValueError, match="between 1 and the number of points"):
+        kmeans(torch.randn(4, 2), 0)
+    same = torch.ones(10, 3)
+    assert torch.equal(kmeans(same, 2), torch.ones(2, 3))
+
+
+@torch.no_grad()
+def test_the_mixture_likelihood_is_the_log_of_the_weighted_sum_over_clusters():
+    torch.manual_seed(0)
+    prior = CodePrior(num_codes=8, channels=8, blocks=1, embed=4, num_classes=3).eval()
+    codes, shares = torch.randint(8, (5, 7, 7)), torch.tensor([0.5, 0.3, 0.2])
+    probability = torch.zeros(5, dtype=torch.float64)
+    for cluster in range(3):  # p(grid) = sum_c p(c) prod_i p(code_i | earlier codes, c), written out
+        log_probs = F.log_softmax(prior(codes, torch.full((5,), cluster)), 1).double()
+        per_code = log_probs.gather(1, codes[:, None]).flatten(1)
+        probability += shares[cluster].double() * per_code.sum(1).exp()
+    expected = float(-probability.log().sum()) / codes.numel()
+    assert mixture_nats_per_code(prior, codes, shares, batch_size=2) == pytest.approx(expected, rel=1e-5)
+    one = torch.tensor([1.0, 0.0, 0.0])  # all weight on cluster 0: its conditional likelihood
+    conditional = F.cross_entropy(prior(codes, torch.zeros(5, dtype=torch.long)), codes).item()
+    assert mixture_nats_per_code(prior, codes, one) == pytest.approx(conditional, rel=1e-5)
+
+
+def test_mixture_samples_draw_each_cluster_by_its_share():
+    prior = CodePrior(num_codes=8, channels=8, blocks=1, embed=4, num_classes=3)
+    seen = {}
+
+    def recording(model, n, condition, **options):
+        seen.update(condition=condition, **options)
+        return torch.zeros(n, 7, 7, dtype=torch.long)
+
+    torch.manual_seed(0)
+    sample_mixture(prior, 3000, torch.tensor([0.2, 0.0, 0.8]), recording, temperature=0.5)
+    shares = torch.bincount(seen["condition"], minlength=3) / 3000
+    assert shares[1] == 0 and abs(shares[0] - 0.2) < 0.03 and seen["temperature"] == 0.5
+    assert sample_mixture(prior, 4, torch.tensor([0.5, 0.5, 0.0])).shape == (4, 7, 7)  # the course's sampler
+
+
+def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(tmp_path, monkeypatch, local_mnist):
+    monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
+    common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt")]
+    out = tmp_path / "clusters"
+    assert cli([*common, "--out", str(out), *TINY_RUN, *TINY_PIXELCNN, "--clusters", "4", "--seed", "3"]) == 0
+    prior, metrics = load_model(out / "checkpoint.pt")
+    assert prior.num_classes == 4 and metrics["clusters"] == 4
+    images = load_mnist(train=True, limit=256, root=tmp_path / "data").tensors[0].flatten(1)
+    counts = torch.bincount(nearest(images, kmeans(images, 4, seed=3)), minlength=4)
+    assert metrics["cluster_shares"] == pytest.approx((counts / 256).tolist())  # k-means on the pixels, its seed
+    assert math.isclose(sum(metrics["cluster_shares"]), 1, rel_tol=1e-6)
+    assert 0 < metrics["test_nats_per_code"] < math.log(128) + 0.5
+    asked = []
+
+    def recording(model, n, temperature, condition, **options):
+        asked.append(condition)
+        return torch.zeros(n, 7, 7, dtype=torch.long)
+
+    monkeypatch.setattr("starter.cli.sample", recording)
+    drawing = ["sample", "--data", str(tmp_path / "data"), "--checkpoint", str(out / "checkpoint.pt"), "--n", "1000"]
+    assert cli([*drawing, "--out", str(tmp_path / "mixture.png")]) == 0
+    drawn = torch.bincount(asked[0], minlength=4) / 1000  # unconditional: each grid's cluster drawn by its share
+    assert torch.allclose(drawn, torch.tensor(metrics["cluster_shares"]), atol=0.05)
+    assert cli([*drawing, "--condition", "2", "--out", str(tmp_path / "two.png")]) == 0
+    assert torch.equal(asked[1], torch.full((1000,), 2))
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--conditional"], "not allowed with argument"), (["--level", "top"], "--clusters is for one-level priors")],
+)
+def test_cli_refuses_clusters_with_labels_or_two_levels(tmp_path, capsys, extra, message):
+    common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt")]
+    with pytest.raises(SystemExit) as stopped:
+        cli([*common, "--out", str(tmp_path / "out"), "--clusters", "4", *extra])
+    assert message in str(stopped.value) + capsys.readouterr().err
