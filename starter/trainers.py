@@ -199,6 +199,13 @@ def decay(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def cluster_count(text: str) -> int:
+    """--clusters: a whole number of clusters, at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a number of clusters is a whole number of at least 1, got {text}")
+    return int(text)
+
+
 def autoregressive_options(parser: argparse.ArgumentParser, lr_decay: float) -> None:
     """What every trainer of an autoregressive model has: learning-rate decay, a time limit, a start."""
     parser.add_argument(
@@ -338,8 +345,9 @@ def prior_options(parser: argparse.ArgumentParser) -> None:
     classes.add_argument("--conditional", dest="num_classes", action="store_const", const=10, help="--num-classes 10")
     classes.add_argument(
         "--clusters",
-        type=int,
+        type=cluster_count,
         default=0,
+        metavar="N",
         help="condition on each image's k-means cluster of pixels (one of N) instead of a label: no label is used, "
         "and drawing the cluster by its share of the training set makes an unconditional prior (one level)",
     )
@@ -391,7 +399,10 @@ def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDat
 
 def cluster_splits(train: TensorDataset, test: TensorDataset, k: int, seed: int) -> tuple[TensorDataset, ...]:
     """The splits with each image's label replaced by its k-means cluster (centres found on the training images)."""
-    centres = kmeans(train.tensors[0].flatten(1), k, seed=seed)
+    try:
+        centres = kmeans(train.tensors[0].flatten(1), k, seed=seed)
+    except ValueError as error:
+        raise SystemExit(f"--clusters {k}: {error}") from None
     return tuple(
         TensorDataset(split.tensors[0], nearest(split.tensors[0].flatten(1), centres)) for split in (train, test)
     )

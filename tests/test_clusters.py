@@ -118,11 +118,20 @@ def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(t
 
 
 @pytest.mark.parametrize(
-    "extra, message",
-    [(["--conditional"], "not allowed with argument"), (["--level", "top"], "--clusters is for one-level priors")],
+    "clusters, extra, message",
+    [
+        ("4", ["--conditional"], "not allowed with argument"),
+        ("4", ["--level", "top"], "--clusters is for one-level priors"),
+        ("-2", [], "a whole number of at least 1, got -2"),
+        ("2.5", [], "a whole number of at least 1, got 2.5"),
+        ("300", ["--limit", "256"], "--clusters 300: k must be between 1 and the number of points (256)"),
+    ],
 )
-def test_cli_refuses_clusters_with_labels_or_two_levels(tmp_path, capsys, extra, message):
+def test_cli_refuses_clusters_with_labels_two_levels_or_an_impossible_count(
+    tmp_path, monkeypatch, local_mnist, capsys, clusters, extra, message
+):
+    monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt")]
     with pytest.raises(SystemExit) as stopped:
-        cli([*common, "--out", str(tmp_path / "out"), "--clusters", "4", *extra])
+        cli([*common, "--out", str(tmp_path / "out"), "--clusters", clusters, *extra])
     assert message in str(stopped.value) + capsys.readouterr().err
