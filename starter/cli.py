@@ -27,6 +27,7 @@ from torchvision.utils import save_image
 
 from starter import trainers
 from starter.checkpoints import load_model
+from starter.clusters import draw_clusters
 from starter.config import CHECKPOINTS, DATA_ROOT
 from starter.models.registry import kind_of, kinds
 from starter.models.sampling import sample
@@ -78,7 +79,7 @@ def draw(args: argparse.Namespace, session: Session) -> Path:
         if args.condition is not None:
             classes = torch.full((args.n,), args.condition)
         elif "cluster_shares" in metrics:  # a prior over clusters: each grid's drawn by its share (unconditional)
-            classes = torch.multinomial(torch.tensor(metrics["cluster_shares"]), args.n, replacement=True)
+            classes = draw_clusters(metrics["cluster_shares"], args.n)
         else:
             classes = torch.arange(args.n) // 10 % model.num_classes
         condition = classes.to(session.device)

@@ -59,6 +59,11 @@ def mixture_nats_per_code(
     return total / codes.numel()
 
 
+def draw_clusters(shares: torch.Tensor | list[float], n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """n clusters (n,), each drawn independently by its share p(c)."""
+    return torch.multinomial(torch.as_tensor(shares).float().cpu(), n, replacement=True).to(device)
+
+
 @torch.no_grad()
 def sample_mixture(
     prior: torch.nn.Module,
@@ -69,6 +74,5 @@ def sample_mixture(
 ) -> torch.Tensor:
     """n grids from the unconditional prior sum_c shares[c] p(k | c): each grid's cluster drawn from `shares`, then
     the grid by `sampler(prior, n, condition=clusters, **sampling)`."""
-    device = next(prior.parameters()).device
-    clusters = torch.multinomial(shares.float().cpu(), n, replacement=True).to(device)
+    clusters = draw_clusters(shares, n, next(prior.parameters()).device)
     return sampler(prior, n, condition=clusters, **sampling)
