@@ -9,8 +9,9 @@
 #                                     one grid in ten is shown "no class", for classifier-free guidance)
 #   maskgit.pt                        train-prior --model maskgit_prior, 6 epochs at lr 5e-4 (alone, both cores),
 #                                     starting from the 15-epoch transformer's weights (--init), then 8 epochs more
-#                                     from its own weights at lr 3e-4 with --ema 0.999, which it holds
-#                                     ($OUT/maskgit_ema/checkpoint.pt; its log: both runs, epochs 7-14 the second)
+#                                     from its own weights at lr 3e-4 with --ema 0.999, then 12 more at lr 2e-4
+#                                     with --ema 0.999, which it holds ($OUT/maskgit_ema2/checkpoint.pt; its log:
+#                                     the three runs, epochs 7-14 the second, 15-26 the third)
 # (the 15-epoch transformer was trained by this recipe, in the same code, just before the command took its final
 # form; the others were trained later, one after the other, from it.)
 # OUT=runs COURSE_MNIST_DIR=/path/to/mnist bash bench/train_notebook06_checkpoints.sh
@@ -28,5 +29,7 @@ $PY -m starter.cli train-prior --vqvae "$VQVAE" --model transformer_prior --cond
 $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/transformer/checkpoint.pt" \
     --lr 5e-4 --epochs 6 --out "$OUT/maskgit" > "$OUT/maskgit.log" 2>&1 || exit 1
 $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit/checkpoint.pt" \
-    --lr 3e-4 --ema 0.999 --epochs 8 --out "$OUT/maskgit_ema" > "$OUT/maskgit_ema.log" 2>&1
+    --lr 3e-4 --ema 0.999 --epochs 8 --out "$OUT/maskgit_ema" > "$OUT/maskgit_ema.log" 2>&1 || exit 1
+$PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema/checkpoint.pt" \
+    --lr 2e-4 --ema 0.999 --epochs 12 --out "$OUT/maskgit_ema2" > "$OUT/maskgit_ema2.log" 2>&1
 tail -n 2 "$OUT"/transformer*.log "$OUT"/maskgit*.log
