@@ -33,6 +33,7 @@ KINDS = [  # (kind, test on the command line), the first that matches
 
 
 def kind_of(command: str) -> str:
+    """The kind of the process that runs `command` (its command line), by the first of KINDS that matches."""
     return next((kind for kind, matches in KINDS if matches(command)), "other")
 
 
