@@ -64,15 +64,24 @@ def batch() -> Iterator[Batch]:
 
 @contextlib.contextmanager
 def started(
-    batch: Batch, memory_mb: int = 2048, processes: int = 48, disk_mb: int = 64, timeout: float = 30
+    batch: Batch,
+    memory_mb: int = 2048,
+    processes: int = 48,
+    disk_mb: int = 64,
+    timeout: float = 30,
+    forked: bool = True,
 ) -> Iterator[tuple[RemoteKernel, Budget]]:
-    """A sandboxed kernel with a budget of its own, as the grader starts one; stopped and removed afterwards."""
+    """A sandboxed kernel with a budget of its own, as the grader starts one (`forked`: from the batch's kernel
+    server; else by the sandbox, as where no server can help); stopped and removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="g-", dir=batch.scratch))
     library = batch.library("01_autoencoder")
     sandbox = dataclasses.replace(batch.sandbox(folder, library), memory_mb=memory_mb, disk_mb=disk_mb)
     limits = Budget.create(batch.cgroups, memory_mb, processes)
-    kernel = RemoteKernel(folder, kernel_environment(folder, library, 1), 0, timeout, sandbox, memory_mb, limits.kernel)
+    server = batch.server if forked else None
+    env = kernel_environment(folder, library, batch.threads)
+    kernel = RemoteKernel(folder, env, 0, timeout, sandbox, memory_mb, limits.kernel, server=server)
     try:
+        assert kernel.fallback is None if forked else kernel.fallback == "no kernel server"
         yield kernel, limits
     finally:
         kernel.stop()
@@ -98,9 +107,10 @@ def value(limits: Budget, name: str) -> int:
 
 
 @confined
-def test_a_memory_hog_spread_over_child_processes_is_killed_at_the_sandbox_s_limit(batch):
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "started-by-the-sandbox"])
+def test_a_memory_hog_spread_over_child_processes_is_killed_at_the_sandbox_s_limit(batch, forked):
     """Three children of 600 MB each (each within the per-process limit) against 1.5 GB for the whole sandbox."""
-    with started(batch, memory_mb=1536) as (kernel, limits):
+    with started(batch, memory_mb=1536, forked=forked) as (kernel, limits):
         ran(
             kernel,
             f"""
@@ -118,8 +128,9 @@ assert -9 in codes, codes
 
 
 @confined
-def test_a_fork_loop_stops_at_the_process_limit_and_nothing_of_it_outlives_the_kernel(batch):
-    with started(batch, processes=40) as (kernel, limits):
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "started-by-the-sandbox"])
+def test_a_fork_loop_stops_at_the_process_limit_and_nothing_of_it_outlives_the_kernel(batch, forked):
+    with started(batch, processes=40, forked=forked) as (kernel, limits):
         loop = "import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.1)"
         ran(kernel, f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {loop!r}])")
         time.sleep(2)

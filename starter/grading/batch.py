@@ -33,7 +33,7 @@ from starter.config import (
     threads_per_job,
 )
 from starter.exercises import BY_CHECK_ID
-from starter.grading import worker
+from starter.grading import preloaded, worker
 from starter.grading.budget import Budget, available, find
 from starter.grading.capstones import capstone_score, shared_weights
 from starter.grading.kernel import SOCKET_PATH
@@ -127,6 +127,8 @@ class Batch:
         self.libraries: dict[str, Path] = {}
         self.lock = threading.Lock()
         self.cgroups = available()
+        confined = settings.confine and self.cgroups is not None
+        self.server = preloaded.shared(thread_limits(self.threads)).address if confined else None
         checkout = PROJECT_ROOT if (PROJECT_ROOT / "solutions").is_dir() else None
         self.readable = python_paths(checkout) + [p for p in (DATA_ROOT, CHECKPOINTS) if p.is_dir()]
         limits = {"memory_mb": settings.memory_mb, "disk_mb": settings.disk_mb, "processes": settings.processes}
@@ -184,6 +186,7 @@ class Batch:
             "memory_mb": self.settings.memory_mb,
             "budget": budget.to_json() if budget else None,
             "threads": self.threads,
+            "server": self.server,
         }
         reader, writer = WORKERS.Pipe(duplex=False)
         process = WORKERS.Process(target=worker.run, args=(job, writer), daemon=True)

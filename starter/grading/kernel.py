@@ -1,7 +1,8 @@
 """A submission's Jupyter kernel, seen from the grader: it runs the notebook's cells and answers the checks' requests.
 
 The kernel is started (in its sandbox and its cgroup, when there are) from a kernel spec whose command line is the
-sandbox's, and talks over Unix sockets (its network is cut). Nothing it controls decides what the grader touches:
+sandbox's, or, with a sandbox and a cgroup, forked into that sandbox by the kernel server, which imported torch once
+(`preloaded`). It talks over Unix sockets (its network is cut). Nothing it controls decides what the grader touches:
 the spec and the connection file are in a folder of the grader's (the connection file bound read-only into the
 sandbox), and the sockets' folder, the only one it can write outside its tmpfs, is removed as soon as the grader is
 connected, before any student code runs, so that nothing can be made there again. The grader listens on the shell
@@ -34,6 +35,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from starter.checks.kernel import Kernel, peak_memory, reset_peak_memory
 from starter.grading.budget import Cgroup, read
 from starter.grading.kernel_user import KernelUser
+from starter.grading.preloaded import PLACEHOLDER, EnterFailed, placeholder, start_kernel
 from starter.grading.sandbox import Sandbox, limited
 from starter.grading.scratch import remove_tree
 from starter.probes import wire
@@ -114,7 +116,8 @@ def reply_text(plain: object) -> str:
 class RemoteKernel(Kernel):
     """A kernel for one submission, in `folder` (the grader's; in the sandbox, the kernel's own tmpfs is there),
     confined by `sandbox`, else run as `user` if given, and limited by `cgroup` if given (else its processes by
-    `memory_mb` each)."""
+    `memory_mb` each). With a sandbox and a cgroup, the kernel server at `server` (see `preloaded`) puts a kernel
+    into the sandbox; where it cannot, the sandbox starts one itself."""
 
     def __init__(
         self,
@@ -126,6 +129,7 @@ class RemoteKernel(Kernel):
         memory_mb: int = 6144,
         cgroup: Cgroup | None = None,
         user: KernelUser | None = None,
+        server: str | None = None,
     ):
         super().__init__(seed)
         self.folder, self.timeout, self.cgroup = folder, timeout, cgroup
@@ -137,29 +141,20 @@ class RemoteKernel(Kernel):
                 f"the path of the kernel's folder {folder} is too long for its sockets: set TMPDIR to a shorter folder"
             )
         sockets.mkdir()
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        if sandbox:
-            argv = sandbox.command(argv, env, connection, sockets)
-        elif user:
-            user.admit(folder, env, sockets)
-            argv = user.kernel_command(argv)
+        if server and sandbox and cgroup:
+            self.fallback = self._enter(server, sandbox, cgroup, env)
         else:
-            argv = limited(argv, memory_mb)
-        specs = self._spec(cgroup.launcher(argv) if cgroup else argv)
-        self.manager = KernelManager(
-            kernel_name="grading",
-            transport="ipc",
-            ip=str(sockets / "k"),
-            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]),
-            connection_file=str(connection),
-            context=guarded_context(),
-        )
-        self.manager.start_kernel(
-            cwd=str(folder),
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if sandbox else env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+            self.fallback = "no kernel server" if server is None else "no sandbox or no cgroup"
+        if self.fallback is not None:  # why the server did not start the kernel (None: it did)
+            argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+            if sandbox:
+                argv = sandbox.command(argv, env, connection, sockets)
+            elif user:
+                user.admit(folder, env, sockets)
+                argv = user.kernel_command(argv)
+            else:
+                argv = limited(argv, memory_mb)
+            self._launch(argv, env, sandbox, cgroup)
         self.client = self.manager.client(context=self.manager.context)
         self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=True)
         try:
@@ -171,10 +166,43 @@ class RemoteKernel(Kernel):
             self.stop()
             raise KernelGone("the kernel could not load the course's request server")
 
+    def _enter(self, server: str, sandbox: Sandbox, cgroup: Cgroup, env: dict[str, str]) -> str | None:
+        """Start the sandbox with its placeholder and have the kernel server put a kernel into it; None if it did,
+        else why not (the sandbox is then stopped)."""
+        sockets, connection = self.folder / "sockets", self.folder / "connection.json"
+        self._launch(sandbox.command(PLACEHOLDER, env, connection, sockets), env, sandbox, cgroup)
+        try:
+            target = placeholder(self.manager.provisioner.process.pid, time.monotonic() + START)
+            cgroups = [str(folder / "cgroup.procs") for folder in cgroup.folders]
+            start_kernel(server, target, cgroups, env, str(self.folder), str(connection))
+            return None
+        except EnterFailed as error:
+            self.manager.shutdown_kernel(now=True)
+            self.manager.context.destroy(linger=0)
+            return str(error)
+
+    def _launch(self, argv: list[str], env: dict[str, str], sandbox: Sandbox | None, cgroup: Cgroup | None) -> None:
+        """Start `argv` (in `cgroup`, if given) as the kernel's process, from a kernel spec in the grader's folder."""
+        specs = self._spec(cgroup.launcher(argv) if cgroup else argv)
+        self.manager = KernelManager(
+            kernel_name="grading",
+            transport="ipc",
+            ip=str(self.folder / "sockets" / "k"),
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)]),
+            connection_file=str(self.folder / "connection.json"),
+            context=guarded_context(),
+        )
+        self.manager.start_kernel(
+            cwd=str(self.folder),
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if sandbox else env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     def _spec(self, argv: list[str]) -> Path:
         """Write the kernel spec that starts `argv` in the grader's folder; returns the folder of kernel specs."""
         spec = self.folder / "spec" / "kernels" / "grading"
-        spec.mkdir(parents=True)
+        spec.mkdir(parents=True, exist_ok=True)
         kernel = {"argv": argv, "display_name": "grading", "language": "python", "interrupt_mode": "message"}
         (spec / "kernel.json").write_text(json.dumps(kernel))
         return spec.parent

@@ -105,6 +105,7 @@ def run(job: dict, results: Connection) -> None:
             job["memory_mb"],
             budget.kernel if budget else None,
             user,
+            job.get("server"),
         )
 
     try:

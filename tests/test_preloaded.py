@@ -1,0 +1,186 @@
+"""Kernels forked from the kernel server (`starter.grading.preloaded`) are confined exactly as kernels that
+bubblewrap starts itself: the same credentials, capabilities, namespaces, file system, limits, cgroup, environment
+and Python path, no descriptor or variable of the server's, no way back to the server; each ends its sandbox when it
+ends and ends with it; the server serves only the grader's user; and where it cannot help, the sandbox starts the
+kernel itself."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sandboxed
+
+from starter.config import PROJECT_ROOT, thread_limits
+from starter.grading import budget, preloaded
+from starter.grading.batch import Batch, Settings, kernel_environment, load_solutions
+from starter.grading.budget import Budget
+from starter.grading.kernel import RemoteKernel
+from starter.grading.scratch import remove_tree
+
+CGROUPS = "" if budget.available() else "no cgroup can be made here (run as root, or in a delegated cgroup)"
+MISSING = sandboxed.MISSING or CGROUPS
+pytestmark = pytest.mark.skipif(  # in CI (bubblewrap installed, cgroups writable) a missing sandbox fails instead
+    bool(MISSING) and not os.environ.get("CI"), reason=f"needs the grader's sandbox and cgroups: {MISSING}"
+)
+NOBODY = 65534
+
+FACTS = """
+import collections, json, os, resource, subprocess, sys
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
+
+def link(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").split("[")[0].split(":")[0]
+    except OSError:
+        return "closed meanwhile"
+
+facts = {key: status[key].strip() for key in (
+    "Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Umask")}
+facts["the sandbox's namespaces"] = {
+    name: os.readlink(f"/proc/self/ns/{name}") == os.readlink(f"/proc/1/ns/{name}")
+    for name in ("mnt", "pid", "net", "ipc", "uts", "cgroup")}
+facts["/"] = sorted(os.listdir("/"))
+facts["limits"] = {n: resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith("RLIMIT_")}
+facts["cgroup"] = open("/proc/self/cgroup").read()
+facts["a user namespace"] = subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode == 0
+facts["sys.path"] = [p.replace(os.getcwd(), "<folder>") for p in sys.path]
+facts["environment"] = {k: v.replace(os.getcwd(), "<folder>") for k, v in os.environ.items()}
+facts["descriptors"] = sorted(collections.Counter(link(fd) for fd in os.listdir("/proc/self/fd")).items())
+facts["parent outside"] = os.getppid() == 0
+facts["environ"] = open("/proc/self/environ").read()
+facts["thread limits"] = (__import__("torch").get_num_threads(), os.environ.get("OMP_NUM_THREADS"))
+json.dumps(facts)
+"""
+
+
+@pytest.fixture(scope="module")
+def batch() -> Iterator[Batch]:
+    """A batch (its kernel server included) with notebook 01's withheld `starter`."""
+    scratch = Path(tempfile.mkdtemp(prefix="pl-"))
+    scratch.chmod(0o755)
+    yield Batch(load_solutions(PROJECT_ROOT / "solutions"), Settings(jobs=1, progress=False), scratch)
+    remove_tree(scratch)
+
+
+@contextlib.contextmanager
+def started(batch: Batch, server: str | None) -> Iterator[tuple[RemoteKernel, Budget]]:
+    """A sandboxed kernel with a budget of its own, from the kernel server at `server` (or none)."""
+    folder = Path(tempfile.mkdtemp(prefix="g-", dir=batch.scratch))
+    library = batch.library("01_autoencoder")
+    limits = Budget.create(batch.cgroups, 2048, 64)
+    env = kernel_environment(folder, library, batch.threads)
+    kernel = RemoteKernel(folder, env, 0, 60, batch.sandbox(folder, library), 2048, limits.kernel, server=server)
+    try:
+        yield kernel, limits
+    finally:
+        kernel.stop()
+        limits.remove()
+        remove_tree(folder)
+
+
+def evaluated(kernel: RemoteKernel, source: str) -> object:
+    """Run `source` in the kernel and return the value of its last line (a literal)."""
+    *body, last = source.strip().splitlines()
+    assert kernel.execute("\n".join(body)) is None
+    msg_id = kernel.client.execute("", silent=True, user_expressions={"value": last})
+    reply = kernel._reply(msg_id)["user_expressions"]["value"]
+    assert reply["status"] == "ok", reply
+    return ast.literal_eval(reply["data"]["text/plain"])
+
+
+def test_a_kernel_from_the_server_is_confined_as_one_bubblewrap_starts(batch):
+    with started(batch, None) as (own, _):
+        assert own.fallback == "no kernel server"
+        expected = json.loads(evaluated(own, FACTS))
+    with started(batch, batch.server) as (forked, _):
+        assert forked.fallback is None
+        found = json.loads(evaluated(forked, FACTS))
+    for key in ("descriptors", "environ", "parent outside"):  # where they differ, and how
+        expected.pop(key), found.pop(key)
+    assert found == expected
+    assert expected["CapEff"] == expected["CapPrm"] == "0000000000000000" and expected["NoNewPrivs"] == "1"
+    assert all(expected["the sandbox's namespaces"].values()) and not expected["a user namespace"]
+
+
+def test_the_forked_kernel_holds_nothing_of_the_server_s_and_cannot_reach_it(batch):
+    with started(batch, batch.server) as (kernel, _):
+        facts = json.loads(evaluated(kernel, FACTS))
+        assert facts["parent outside"]  # its parent, the server's fork, is outside its PID namespace
+        threads = [f"{name}={value}" for name, value in thread_limits(batch.threads).items()]
+        assert sorted(facts["environ"].split("\0")[:-1]) == sorted(threads)  # the server's, as it started
+        files = [kind for kind, _ in facts["descriptors"] if kind.startswith("/")]  # its own: stdio, IPython's history
+        assert not [name for name in files if name != "/dev/null" and "/profile_default/" not in name], files
+        reached = evaluated(
+            kernel,
+            f"import socket\nsocket_ = socket.socket(socket.AF_UNIX)\n"
+            f"try:\n    socket_.connect({batch.server!r}); reached = True\n"
+            "except OSError:\n    reached = False\nreached",
+        )
+        assert reached is False
+
+
+def test_a_forked_kernel_ends_its_sandbox_and_the_sandbox_ends_it(batch):
+    with started(batch, batch.server) as (kernel, limits):
+        assert kernel.fallback is None
+        kernel.execute("import os; os._exit(3)")
+        deadline = time.monotonic() + 10
+        while kernel.manager.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not kernel.manager.is_alive()  # the placeholder was killed, and bubblewrap ended
+    with started(batch, batch.server) as (kernel, limits):
+        assert kernel.fallback is None
+        procs = limits.kernel.folders[0] / "cgroup.procs"
+        assert len(procs.read_text().split()) >= 2
+        kernel.stop()
+        deadline = time.monotonic() + 10
+        while procs.read_text().split() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert procs.read_text().split() == []  # the kernel, its fork and the sandbox, all gone
+
+
+def test_where_the_server_cannot_help_the_sandbox_starts_the_kernel_itself(batch):
+    with started(batch, "\0no-such-kernel-server") as (kernel, _):
+        assert "did not answer" in kernel.fallback
+        assert evaluated(kernel, "1 + 1\n1 + 1") == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="asking as another user needs root")
+def test_the_server_serves_only_its_own_user(batch):
+    ask = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect('\\0' + sys.argv[1])\n"
+        "s.sendall(b'{\"target\": 1}\\n')\n"
+        "print(s.recv(4096).decode())"
+    )
+    python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+    asked = subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, "-c", ask, batch.server[1:]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "only the grader's user" in json.loads(asked.stdout)["error"], asked.stdout + asked.stderr
+
+
+def test_the_server_starts_with_the_thread_limits_as_its_whole_environment():
+    server = preloaded.Server({"OMP_NUM_THREADS": "1"})
+    try:
+        environ = Path(f"/proc/{server.process.pid}/environ").read_bytes().split(b"\0")[:-1]
+        assert environ == [b"OMP_NUM_THREADS=1"]
+        assert server.address.startswith("\0")  # abstract: no file left behind
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(server.address)
+    finally:
+        server.stop()
