@@ -20,6 +20,7 @@ PYTEST = ["-m", "pytest", "-n", "auto", "--dist", "loadfile", "--no-loadscope-re
 TICK = os.sysconf("SC_CLK_TCK")
 KINDS = [  # (kind, test on the command line), the first that matches
     ("sandbox launchers (bwrap, prlimit)", lambda cmd: Path(cmd.split(" ", 1)[0]).name in ("bwrap", "prlimit")),
+    ("kernel server and the grading kernels forked from it", lambda cmd: "preloaded.py" in cmd),
     ("grading kernel (sandboxed)", lambda cmd: "ipykernel_launcher" in cmd and "/g-" in cmd),
     ("notebook kernel (nbval, nbclient, nbgrader, JupyterLab)", lambda cmd: "ipykernel_launcher" in cmd),
     ("sandbox probe (imports torch)", lambda cmd: "import starter.probes.serve" in cmd),

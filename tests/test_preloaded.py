@@ -58,6 +58,12 @@ facts["sys.path"] = [p.replace(os.getcwd(), "<folder>") for p in sys.path]
 facts["environment"] = {k: v.replace(os.getcwd(), "<folder>") for k, v in os.environ.items()}
 facts["descriptors"] = sorted(collections.Counter(link(fd) for fd in os.listdir("/proc/self/fd")).items())
 facts["parent outside"] = os.getppid() == 0
+facts["signals"] = {key: status[key].strip() for key in ("SigBlk", "SigIgn", "Cpus_allowed_list")}
+facts["oom_score_adj"] = open("/proc/self/oom_score_adj").read()
+try:
+    facts["security label"] = open("/proc/self/attr/current").read()
+except OSError as error:
+    facts["security label"] = type(error).__name__
 facts["environ"] = open("/proc/self/environ").read()
 facts["thread limits"] = (__import__("torch").get_num_threads(), os.environ.get("OMP_NUM_THREADS"))
 json.dumps(facts)
@@ -149,6 +155,14 @@ def test_a_forked_kernel_ends_its_sandbox_and_the_sandbox_ends_it(batch):
         assert procs.read_text().split() == []  # the kernel, its fork and the sandbox, all gone
 
 
+def test_a_kernel_outlives_the_server_that_started_it(batch):
+    server = preloaded.Server(thread_limits(batch.threads))
+    with started(batch, server.address) as (kernel, _):
+        assert kernel.fallback is None
+        server.stop()
+        assert evaluated(kernel, "x = 6 * 7\nx") == 42 and kernel.alive
+
+
 def test_where_the_server_cannot_help_the_sandbox_starts_the_kernel_itself(batch):
     with started(batch, "\0no-such-kernel-server") as (kernel, _):
         assert "did not answer" in kernel.fallback
@@ -172,6 +186,64 @@ def test_the_server_serves_only_its_own_user(batch):
         timeout=30,
     )
     assert "only the grader's user" in json.loads(asked.stdout)["error"], asked.stdout + asked.stderr
+
+
+ENTER_AS_A_USER = """
+import json, os, runpy, subprocess, sys, time
+preloaded = runpy.run_path(sys.argv[1])
+sandbox = subprocess.Popen(["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                            "--uid", "65534", "--gid", "65534", "--ro-bind", "/", "/", "--proc", "/proc",
+                            "--dev", "/dev", "--", "/bin/sleep", "60"])
+target = preloaded["placeholder"](sandbox.pid, time.monotonic() + 30)
+namespaces = {name: os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY) for name in preloaded["NAMESPACES"]}
+read, write = os.pipe()
+if os.fork() == 0:
+    try:
+        preloaded["_enter_namespaces"](namespaces)
+        if os.fork() == 0:  # in the sandbox's PID namespace, and its /proc
+            kinds = ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")
+            names = {n: os.readlink(f"/proc/self/ns/{n}") for n in kinds}
+            os.write(write, json.dumps(names).encode())
+            os._exit(0)
+        os.wait()
+    except BaseException as error:
+        os.write(write, json.dumps({"error": repr(error)}).encode())
+    os._exit(0)
+os.close(write)
+entered = json.loads(os.read(read, 65536) or b"{}")
+print(json.dumps([entered, {n: os.readlink(f"/proc/{target}/ns/{n}") for n in entered}]))
+sandbox.kill()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")
+def test_a_grader_that_is_not_root_enters_the_sandbox_s_namespaces_too():
+    """Not root, the server's fork must enter bubblewrap's outer user namespace before the others (they belong to
+    it), and the sandbox's own last."""
+    user = (
+        1000 if not any(line.split(":")[2] == "1000" for line in Path("/etc/passwd").read_text().splitlines()) else 4321
+    )
+    script = Path(preloaded.__file__)
+    entered = subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={user}",
+            f"--regid={user}",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            ENTER_AS_A_USER,
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
+    if "setting up uid map" in entered.stderr or "No permission" in entered.stderr:
+        pytest.skip(f"user namespaces are not allowed to other users here: {entered.stderr.strip()[:200]}")
+    found, expected = json.loads(entered.stdout)
+    assert found == expected and len(found) == 7, entered.stderr
 
 
 def test_the_server_starts_with_the_thread_limits_as_its_whole_environment():

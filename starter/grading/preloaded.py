@@ -4,11 +4,13 @@ fork of it that enters a sandbox bubblewrap has made before it runs a line of th
 A kernel started the usual way spends about 4 CPU seconds importing torch, torch._dynamo and ipykernel before it
 runs anything. Here bubblewrap builds the sandbox exactly as for such a kernel (see `sandbox`), with a placeholder
 command (`PLACEHOLDER`) in it, in the kernel's cgroup and limits. The server, asked by the grader, forks; the fork
-joins the cgroup, copies the placeholder's limits and enters its namespaces (user, mount, PID, network, IPC, UTS,
-cgroup); its child, now inside the sandbox's PID namespace, takes the placeholder's credentials (uid, gid, no groups,
-no capabilities, its bounding set, no new privileges, its umask), a session of its own, the kernel's environment
-and folder, closes every file the server held, and becomes the ipykernel. When it ends, the fork kills the
-placeholder, and bubblewrap ends the sandbox; when the sandbox ends, the kernel dies with it.
+checks that the placeholder is in the kernel's (new) cgroup, copies its limits and enters its namespaces (user,
+mount, PID, network, IPC, UTS, cgroup), and forks the kernel, which it puts into that cgroup before the kernel does
+anything. The kernel, inside the sandbox's PID namespace, takes the placeholder's credentials (uid, gid, groups, no
+capabilities, its bounding set, no new privileges, its umask), a session of its own, the kernel's environment and
+folder, closes every file the server held, and runs ipykernel. The fork, outside the kernel's cgroup (so that the
+kernel's memory cannot get it killed), waits for the kernel and then kills the placeholder: bubblewrap ends the
+sandbox when the kernel ends, and the kernel dies with the sandbox, as bubblewrap's own command would.
 
 The server runs this file as a script (`RUN`), so that it imports nothing of the course: a fork holds the server's
 memory, which must hold nothing of the grader's (and not with -I, whose flags would change the kernel's sys.path).
@@ -23,6 +25,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import fcntl
+import gc
 import json
 import os
 import resource
@@ -36,7 +40,10 @@ import time
 from pathlib import Path
 
 PLACEHOLDER = ["/bin/sleep", "infinity"]  # what the sandbox runs until a fork of the server takes its place
-RUN = "import runpy, sys; del sys.path[0]; runpy.run_path({script!r}, run_name='__main__')"  # not from its folder
+RUN = (  # dies with the grader (checked: not already orphaned), imports nothing from its folder
+    "import ctypes, os, runpy, sys; ctypes.CDLL(None).prctl(1, 9); os.getppid() == int(sys.argv[2]) or os._exit(1); "
+    "del sys.path[0]; runpy.run_path({script!r}, run_name='__main__')"
+)
 PRELOAD = ("torch", "torch._dynamo", "ipykernel.kernelapp", "ipykernel.ipkernel")
 NAMESPACES = {  # a sandbox's namespaces (see `_enter_namespaces` for the order they are entered in)
     "user": 0x10000000,
@@ -47,9 +54,10 @@ NAMESPACES = {  # a sandbox's namespaces (see `_enter_namespaces` for the order 
     "uts": 0x04000000,
     "cgroup": 0x02000000,
 }
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 CAPABILITY_VERSION_3 = 0x20080522
+NS_GET_PARENT = 0xB702  # ioctl: the user namespace that owns a user namespace
 REQUEST_LIMIT = 2**20  # bytes of a request
 START = 60  # seconds for a fork to enter a sandbox and say so
 
@@ -70,12 +78,13 @@ class Server:
         listener.bind(self.address)
         listener.listen(16)
         self.process = subprocess.Popen(
-            [sys.executable, "-s", "-c", RUN.format(script=__file__), str(listener.fileno())],
+            [sys.executable, "-s", "-c", RUN.format(script=__file__), str(listener.fileno()), str(os.getpid())],
             env=threads_env,  # a kernel's /proc/self/environ shows this: nothing of the grader's
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             pass_fds=[listener.fileno()],
+            start_new_session=True,  # not stopped by a Ctrl-C meant for the grader, which stops it itself
         )
         listener.close()
 
@@ -85,29 +94,29 @@ class Server:
         self.process.wait()
 
 
-def start_kernel(address: str, target: int, cgroups: list[str], env: dict[str, str], cwd: str, connection: str) -> int:
+def start_kernel(address: str, target: int, cgroups: list[str], env: dict[str, str], cwd: str, connection: str) -> None:
     """Ask the server at `address` for a kernel in the sandbox whose placeholder is the process `target`, in the
-    cgroup whose `cgroup.procs` files are `cgroups`; returns the kernel's process id, or raises EnterFailed."""
+    cgroup whose `cgroup.procs` files are `cgroups`; EnterFailed if it could not start one."""
     request = {"target": target, "cgroups": cgroups, "env": env, "cwd": cwd, "connection": connection}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
             server.settimeout(START)
             server.connect(address)
-            if _peer_uid(server) != os.getuid():
+            if _peer(server)[1] != os.getuid():
                 raise EnterFailed("the kernel server's socket belongs to another user")
             server.sendall(json.dumps(request).encode() + b"\n")
             reply = json.loads(_read_line(server) or b"{}")
     except (OSError, ValueError) as error:
         raise EnterFailed(f"the kernel server did not answer ({error})") from None
-    if not isinstance(reply.get("pid"), int):
+    if reply.get("started") is not True:
         raise EnterFailed(str(reply.get("error", "the kernel server gave no answer")))
-    return reply["pid"]
 
 
-def _peer_uid(connection: socket.socket) -> int:
-    """The user id of the process at the other end of the Unix socket `connection`."""
-    _, uid, _ = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-    return uid
+def _peer(connection: socket.socket) -> tuple[int, int]:
+    """The process id and user id of the process at the other end of the Unix socket `connection`."""
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _ = struct.unpack("3i", credentials)
+    return pid, uid
 
 
 def _read_line(connection: socket.socket) -> bytes:
@@ -208,57 +217,63 @@ def _status(pid: int) -> dict[str, str]:
         return dict(line.split(":\t", 1) for line in status.read().splitlines() if ":\t" in line)
 
 
-def serve(listening: int) -> None:
-    """Import what every kernel needs, then fork a kernel for each connection on the socket `listening`, for ever."""
+def serve(listening: int) -> str:
+    """Import what every kernel needs, then fork for each connection on the socket `listening`, for ever; returns
+    only in a kernel, with its connection file (so that the kernel runs from the top of the stack)."""
     for module in PRELOAD:
         __import__(module)
+    gc.freeze()  # never scanned again: the collector does not copy the imports' pages into every kernel
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the system
-    _call("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the server dies with the grader
     listener = socket.socket(fileno=listening)
     while True:
         connection, _ = listener.accept()
         if os.fork() == 0:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             listener.close()
-            _enter(connection)
+            return _enter(connection)
         connection.close()
 
 
-def _enter(connection: socket.socket) -> None:
-    """In a fork of the server: read the request, enter the sandbox, start the kernel in it; never returns."""
+def _enter(connection: socket.socket) -> str:
+    """In a fork of the server: read the request, enter the sandbox, start the kernel in it and tell the grader;
+    then wait for the kernel and end the sandbox with it. Returns only in the kernel."""
     try:
-        _call("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if _peer_uid(connection) != os.getuid():
-            raise PermissionError("only the grader's user may ask for a kernel")
+        if not _from_the_grader(connection):
+            raise PermissionError("only the grader's user, outside any sandbox, may ask for a kernel")
         request = json.loads(_read_line(connection))
         target = int(request["target"])
-        handle = os.pidfd_open(target)
+        placeholder = os.pidfd_open(target)
+        for procs in request["cgroups"]:  # a fresh cgroup for each kernel: not a process that took the number since
+            if str(target) not in Path(procs).read_text().split():
+                raise PermissionError("the placeholder is not in the kernel's cgroup")
+        cgroups = [os.open(procs, os.O_WRONLY) for procs in request["cgroups"]]
         namespaces = {name: os.open(f"/proc/{target}/ns/{name}", os.O_RDONLY) for name in NAMESPACES}
         status = _status(target)
-        limits = {r: resource.prlimit(target, r) for r in _limits()}
-        signal.pidfd_send_signal(handle, 0)  # still the process those files were read from
-        for path in request["cgroups"]:
-            with open(path, "w") as procs:
-                procs.write(str(os.getpid()))
+        limits = {which: resource.prlimit(target, which) for which in _limits()}
+        signal.pidfd_send_signal(placeholder, 0)  # still alive: what was read above is the placeholder's
         _enter_namespaces(namespaces)
-        for which, value in limits.items():
-            resource.setrlimit(which, value)
+        go_read, go_write = os.pipe()
         ready_read, ready_write = os.pipe()
         kernel = os.fork()
         if kernel == 0:
-            os.close(ready_read)
+            os.close(go_write), os.close(ready_read)
             connection.detach()  # closed below with every other descriptor of the server's
-            _become_kernel(request, status, ready_write)
-        os.close(ready_write)
+            if os.read(go_read, 2) != b"go":  # not before it is in the kernel's cgroup
+                os._exit(1)
+            for which, value in limits.items():
+                resource.setrlimit(which, value)
+            return _become_kernel(request, int(status["NSpid"].split()[-1]), ready_write)
+        os.close(go_read), os.close(ready_write)
+        for procs in cgroups:  # the kernel's, not this fork's: the kernel's memory cannot get this process killed
+            os.write(procs, str(kernel).encode())
+        os.write(go_write, b"go")
         with os.fdopen(ready_read, "rb") as ready:
             said = ready.read(4096).decode(errors="replace")
-        if said != "ok":
-            connection.sendall(json.dumps({"error": said or "the kernel's process ended at once"}).encode() + b"\n")
-            os._exit(1)
-        connection.sendall(json.dumps({"pid": kernel}).encode() + b"\n")
+        reply = {"started": True} if said == "ok" else {"error": said or "the kernel's process ended at once"}
+        connection.sendall(json.dumps(reply).encode() + b"\n")
         connection.close()
         os.waitpid(kernel, 0)
-        signal.pidfd_send_signal(handle, signal.SIGKILL)  # the sandbox ends with its kernel
+        signal.pidfd_send_signal(placeholder, signal.SIGKILL)  # the sandbox ends with its kernel
         os._exit(0)
     except BaseException as error:  # noqa: BLE001 - whatever it is, the grader is told, and the fork ends
         try:
@@ -267,18 +282,42 @@ def _enter(connection: socket.socket) -> None:
             os._exit(1)
 
 
+def _from_the_grader(connection: socket.socket) -> bool:
+    """Whether the process at the other end of `connection` is of this process's user and user namespace."""
+    pid, uid = _peer(connection)
+    try:
+        return uid == os.getuid() and os.readlink(f"/proc/{pid}/ns/user") == os.readlink("/proc/self/ns/user")
+    except OSError:
+        return False
+
+
 def _enter_namespaces(namespaces: dict[str, int]) -> None:
-    """setns into each of `namespaces` ({name: descriptor}), as nsenter does: first every one but the user namespace
-    (with the rights this process has, as root), then the user namespace and those that needed its rights."""
-    left = dict(namespaces)
-    for name in [n for n in NAMESPACES if n != "user"]:
-        with contextlib.suppress(PermissionError):
-            _call("setns", left[name], NAMESPACES[name])
-            os.close(left.pop(name))
-    for name in NAMESPACES:
-        if name in left:
-            _call("setns", left[name], NAMESPACES[name])
-            os.close(left.pop(name))
+    """setns into each of `namespaces` ({name: descriptor}): as root, every one but the user namespace first, then
+    that; otherwise first the user namespace that owns the others (bubblewrap's outer one: --disable-userns puts
+    the sandbox in a second one inside it), then them, then the sandbox's own."""
+    left, user = dict(namespaces), namespaces["user"]
+    del left["user"]
+
+    def enter_those_allowed() -> None:
+        for name in list(left):
+            with contextlib.suppress(PermissionError):
+                _call("setns", left[name], NAMESPACES[name])
+                os.close(left.pop(name))
+
+    enter_those_allowed()
+    if left:
+        with contextlib.suppress(OSError):  # none, or this process's own
+            owner = fcntl.ioctl(user, NS_GET_PARENT)
+            try:
+                _call("setns", owner, NAMESPACES["user"])
+            finally:
+                os.close(owner)
+        enter_those_allowed()
+    _call("setns", user, NAMESPACES["user"])
+    os.close(user)
+    enter_those_allowed()
+    if left:
+        raise PermissionError(f"cannot enter the sandbox's {', '.join(left)} namespaces")
 
 
 def _limits() -> list[int]:
@@ -286,13 +325,14 @@ def _limits() -> list[int]:
     return [getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")]
 
 
-def _become_kernel(request: dict, status: dict[str, str], ready: int) -> None:
-    """In the sandbox's namespaces: take the placeholder's credentials, the kernel's environment and folder, close
-    what the server held, say "ok" on `ready`, then run the ipykernel; never returns."""
+def _become_kernel(request: dict, placeholder_pid: int, ready: int) -> str:
+    """In the sandbox's namespaces and cgroup (`placeholder_pid`: the placeholder's number there): take the
+    placeholder's credentials, the kernel's environment and folder, close what the server held, say "ok" on
+    `ready`, and return the kernel's connection file."""
     try:
-        _call("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        status = _status(placeholder_pid)  # as seen from the sandbox: its ids, not the system's
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.setsid()
-        status = _status(int(status["NSpid"].split()[-1]))  # as seen from the sandbox: its ids, not the system's
         bounding = int(status["CapBnd"], 16)
         for capability in range(int(Path("/proc/sys/kernel/cap_last_cap").read_text()) + 1):
             if not bounding >> capability & 1:
@@ -324,18 +364,19 @@ def _become_kernel(request: dict, status: dict[str, str], ready: int) -> None:
         threads = request["env"].get("OMP_NUM_THREADS", "")
         if threads.isdigit():  # torch read the server's when it was imported
             sys.modules["torch"].set_num_threads(int(threads))
+        sys.modules["numpy"].random.seed()  # not the server's state: each kernel's own, as if it had imported numpy
         sys.path[:0] = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]  # as ipykernel's has it
         sys.argv = [sys.executable, "-m", "ipykernel_launcher", "-f", request["connection"]]
         os.write(ready, b"ok")
         os.close(ready)
+        return request["connection"]
     except BaseException as error:  # noqa: BLE001 - told to the fork, which tells the grader
         os.write(ready, f"{type(error).__name__}: {error}".encode()[:4000])
         os._exit(1)
-    from ipykernel import kernelapp
-
-    kernelapp.launch_new_instance(argv=["-f", request["connection"]])
-    os._exit(0)
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    connection_file = serve(int(sys.argv[1]))  # returns in a kernel only
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance(argv=["-f", connection_file])
