@@ -155,10 +155,28 @@ def test_a_forked_kernel_ends_its_sandbox_and_the_sandbox_ends_it(batch):
         assert procs.read_text().split() == []  # the kernel, its fork and the sandbox, all gone
 
 
+def test_a_kernel_whose_fork_of_the_server_was_killed_is_seen_to_end(batch):
+    """Then nothing ends the sandbox with the kernel: the grader watches the kernel itself."""
+    with started(batch, batch.server) as (kernel, limits):
+        procs = [int(pid) for pid in (limits.kernel.folders[0] / "cgroup.procs").read_text().split()]
+        parents = {pid: int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for pid in procs}
+        fork = next(
+            parent
+            for pid, parent in parents.items()
+            if parent not in procs and "python" in Path(f"/proc/{pid}/comm").read_text()
+        )
+        os.kill(fork, 9)
+        asked = time.monotonic()
+        assert kernel.execute("import os; os._exit(3)") == "the kernel stopped"
+        assert time.monotonic() - asked < 10 and not kernel.alive  # not after the cell's time-out (60 s)
+
+
 def test_a_kernel_outlives_the_server_that_started_it(batch):
     server = preloaded.Server(thread_limits(batch.threads))
     with started(batch, server.address) as (kernel, _):
         assert kernel.fallback is None
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text().splitlines()  # torch and ipykernel imported
+        assert not [line for line in maps if line.split()[1].endswith("s") and "w" in line.split()[1]]  # none shared
         server.stop()
         assert evaluated(kernel, "x = 6 * 7\nx") == 42 and kernel.alive
 

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -135,6 +136,7 @@ class RemoteKernel(Kernel):
         self.folder, self.timeout, self.cgroup = folder, timeout, cgroup
         self.stopped: str | None = None  # why the grader stopped the kernel, once it has
         self.baseline: int | None = None  # its memory before any student code ran (`mark_baseline`)
+        self.forked: int | None = None  # a pidfd of the kernel, where the kernel server started it
         sockets, connection = folder / "sockets", folder / "connection.json"
         if len(str(sockets / "k-99")) > SOCKET_PATH:
             raise KernelGone(
@@ -174,9 +176,12 @@ class RemoteKernel(Kernel):
         try:
             target = placeholder(self.manager.provisioner.process.pid, time.monotonic() + START)
             cgroups = [str(folder / "cgroup.procs") for folder in cgroup.folders]
-            start_kernel(server, target, cgroups, env, str(self.folder), str(connection))
+            pid = start_kernel(server, target, cgroups, env, str(self.folder), str(connection))
+            if str(pid) not in (cgroup.folders[0] / "cgroup.procs").read_text().split():
+                raise EnterFailed("the kernel the server started is not in its cgroup")
+            self.forked = os.pidfd_open(pid)  # its parent is the server's fork: bubblewrap does not see it end
             return None
-        except EnterFailed as error:
+        except (EnterFailed, OSError) as error:
             self.manager.shutdown_kernel(now=True)
             self.manager.context.destroy(linger=0)
             return str(error)
@@ -226,7 +231,7 @@ class RemoteKernel(Kernel):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise KernelTimeout(f"no answer within {self.timeout:.0f} s")
-            if not self.manager.is_alive():
+            if not self._running():
                 raise KernelGone("the kernel stopped")
             message = receive(channel, min(1.0, left))
             if message is not None and message.get("parent_header", {}).get("msg_id") == msg_id:
@@ -250,9 +255,14 @@ class RemoteKernel(Kernel):
         except KernelGone:
             self.stop(f"a cell timed out after {self.timeout:.0f} s and ignored the interrupt: its kernel was stopped")
 
+    def _running(self) -> bool:
+        """Whether the kernel's process runs: bubblewrap's, and the forked kernel's where the server started it."""
+        ended = self.forked is not None and select.select([self.forked], [], [], 0)[0]  # a pidfd reads once it ends
+        return self.manager.is_alive() and not ended
+
     @property
     def alive(self) -> bool:
-        return self.stopped is None and self.manager.is_alive()
+        return self.stopped is None and self._running()
 
     def execute(self, source: str) -> str | None:
         """Run a cell; None if it ran, else what went wrong (an exception's name, a time-out, a kernel gone)."""
@@ -341,3 +351,5 @@ class RemoteKernel(Kernel):
             if self.manager.has_kernel:
                 self.manager.shutdown_kernel(now=True)
             self.manager.context.destroy(linger=0)
+            if self.forked is not None:
+                os.close(self.forked)

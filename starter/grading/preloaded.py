@@ -9,8 +9,13 @@ mount, PID, network, IPC, UTS, cgroup), and forks the kernel, which it puts into
 anything. The kernel, inside the sandbox's PID namespace, takes the placeholder's credentials (uid, gid, groups, no
 capabilities, its bounding set, no new privileges, its umask), a session of its own, the kernel's environment and
 folder, closes every file the server held, and runs ipykernel. The fork, outside the kernel's cgroup (so that the
-kernel's memory cannot get it killed), waits for the kernel and then kills the placeholder: bubblewrap ends the
-sandbox when the kernel ends, and the kernel dies with the sandbox, as bubblewrap's own command would.
+kernel's memory cannot get it killed), waits for the kernel (reaping what the kernel made its siblings) and then
+kills the placeholder: bubblewrap ends the sandbox when the kernel ends, and the kernel dies with the sandbox, as
+bubblewrap's own command would. The grader also watches the kernel's process itself, in case the fork was killed.
+
+One difference remains: memory pages the kernel shares with the server, copy-on-write, are charged to the server's
+cgroup until the kernel writes them, and then to the kernel's (the collector is kept off them: `gc.freeze`), so a
+request that touches many of them is measured a few MB larger than in a kernel that imported torch itself.
 
 The server runs this file as a script (`RUN`), so that it imports nothing of the course: a fork holds the server's
 memory, which must hold nothing of the grader's (and not with -I, whose flags would change the kernel's sys.path).
@@ -94,9 +99,9 @@ class Server:
         self.process.wait()
 
 
-def start_kernel(address: str, target: int, cgroups: list[str], env: dict[str, str], cwd: str, connection: str) -> None:
+def start_kernel(address: str, target: int, cgroups: list[str], env: dict[str, str], cwd: str, connection: str) -> int:
     """Ask the server at `address` for a kernel in the sandbox whose placeholder is the process `target`, in the
-    cgroup whose `cgroup.procs` files are `cgroups`; EnterFailed if it could not start one."""
+    cgroup whose `cgroup.procs` files are `cgroups`; returns the kernel's process id (EnterFailed if none)."""
     request = {"target": target, "cgroups": cgroups, "env": env, "cwd": cwd, "connection": connection}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
@@ -108,8 +113,9 @@ def start_kernel(address: str, target: int, cgroups: list[str], env: dict[str, s
             reply = json.loads(_read_line(server) or b"{}")
     except (OSError, ValueError) as error:
         raise EnterFailed(f"the kernel server did not answer ({error})") from None
-    if reply.get("started") is not True:
+    if not isinstance(reply.get("pid"), int):
         raise EnterFailed(str(reply.get("error", "the kernel server gave no answer")))
+    return reply["pid"]
 
 
 def _peer(connection: socket.socket) -> tuple[int, int]:
@@ -251,6 +257,8 @@ def _enter(connection: socket.socket) -> str:
         status = _status(target)
         limits = {which: resource.prlimit(target, which) for which in _limits()}
         signal.pidfd_send_signal(placeholder, 0)  # still alive: what was read above is the placeholder's
+        if _label(str(target)) != _label("self"):
+            raise PermissionError("the sandbox runs under another security label (AppArmor, SELinux) than the server")
         _enter_namespaces(namespaces)
         go_read, go_write = os.pipe()
         ready_read, ready_write = os.pipe()
@@ -266,20 +274,33 @@ def _enter(connection: socket.socket) -> str:
         os.close(go_read), os.close(ready_write)
         for procs in cgroups:  # the kernel's, not this fork's: the kernel's memory cannot get this process killed
             os.write(procs, str(kernel).encode())
+            os.close(procs)
         os.write(go_write, b"go")
         with os.fdopen(ready_read, "rb") as ready:
             said = ready.read(4096).decode(errors="replace")
-        reply = {"started": True} if said == "ok" else {"error": said or "the kernel's process ended at once"}
+        reply = {"pid": kernel} if said == "ok" else {"error": said or "the kernel's process ended at once"}
         connection.sendall(json.dumps(reply).encode() + b"\n")
         connection.close()
-        os.waitpid(kernel, 0)
+        while os.waitpid(-1, 0)[0] != kernel:  # its children made with CLONE_PARENT are this process's too
+            pass
         signal.pidfd_send_signal(placeholder, signal.SIGKILL)  # the sandbox ends with its kernel
+        with contextlib.suppress(ChildProcessError):
+            while True:  # whatever else is left, killed with the sandbox's PID namespace, is reaped here
+                os.wait()
         os._exit(0)
     except BaseException as error:  # noqa: BLE001 - whatever it is, the grader is told, and the fork ends
         try:
             connection.sendall(json.dumps({"error": f"{type(error).__name__}: {error}"}).encode() + b"\n")
         finally:
             os._exit(1)
+
+
+def _label(process: str) -> str:
+    """The security label (AppArmor, SELinux) that `process` ("self" or a number) runs under; "" without one."""
+    try:
+        return Path(f"/proc/{process}/attr/current").read_text()
+    except OSError:
+        return ""
 
 
 def _from_the_grader(connection: socket.socket) -> bool:
