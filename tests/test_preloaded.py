@@ -7,26 +7,23 @@ kernel itself."""
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import sandboxed
+from sandboxed import batch_for_kernels, started
 
-from starter.config import PROJECT_ROOT, thread_limits
+from starter.config import thread_limits
 from starter.grading import budget, preloaded
-from starter.grading.batch import Batch, Settings, kernel_environment, load_solutions
-from starter.grading.budget import Budget
+from starter.grading.batch import Batch
 from starter.grading.kernel import RemoteKernel
-from starter.grading.scratch import remove_tree
 
 CGROUPS = "" if budget.available() else "no cgroup can be made here (run as root, or in a delegated cgroup)"
 MISSING = sandboxed.MISSING or CGROUPS
@@ -72,27 +69,8 @@ json.dumps(facts)
 
 @pytest.fixture(scope="module")
 def batch() -> Iterator[Batch]:
-    """A batch (its kernel server included) with notebook 01's withheld `starter`."""
-    scratch = Path(tempfile.mkdtemp(prefix="pl-"))
-    scratch.chmod(0o755)
-    yield Batch(load_solutions(PROJECT_ROOT / "solutions"), Settings(jobs=1, progress=False), scratch)
-    remove_tree(scratch)
-
-
-@contextlib.contextmanager
-def started(batch: Batch, server: str | None) -> Iterator[tuple[RemoteKernel, Budget]]:
-    """A sandboxed kernel with a budget of its own, from the kernel server at `server` (or none)."""
-    folder = Path(tempfile.mkdtemp(prefix="g-", dir=batch.scratch))
-    library = batch.library("01_autoencoder")
-    limits = Budget.create(batch.cgroups, 2048, 64)
-    env = kernel_environment(folder, library, batch.threads)
-    kernel = RemoteKernel(folder, env, 0, 60, batch.sandbox(folder, library), 2048, limits.kernel, server=server)
-    try:
-        yield kernel, limits
-    finally:
-        kernel.stop()
-        limits.remove()
-        remove_tree(folder)
+    with batch_for_kernels("pl-") as found:
+        yield found
 
 
 def evaluated(kernel: RemoteKernel, source: str) -> object:

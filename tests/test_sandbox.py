@@ -6,8 +6,6 @@ made. Small limits (hundreds of MB, dozens of processes), so that nothing here e
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import os
 import resource
 import socket
@@ -23,12 +21,13 @@ import pytest
 import sandboxed
 import torch
 import zmq
+from sandboxed import batch_for_kernels, started
 
 from starter.build import student_version
 from starter.checks.vq import check_squared_distances
 from starter.config import PROJECT_ROOT
 from starter.grading import budget, cli
-from starter.grading.batch import Batch, Settings, kernel_environment, load_solutions
+from starter.grading.batch import Batch, Settings
 from starter.grading.budget import Budget, BudgetUnavailable
 from starter.grading.kernel import MESSAGE_LIMIT, RemoteKernel, guarded_context
 from starter.grading.plan import Plan, Step
@@ -55,43 +54,13 @@ HOG = "b = bytearray({mb} * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1\ni
 
 @pytest.fixture(scope="module")
 def batch() -> Iterator[Batch]:
-    """A batch's scratch folder (short, for the kernels' sockets) with notebook 01's withheld `starter`."""
-    scratch = Path(tempfile.mkdtemp(prefix="sb-"))
-    scratch.chmod(0o755)
-    yield Batch(load_solutions(PROJECT_ROOT / "solutions"), Settings(jobs=1, progress=False), scratch)
-    remove_tree(scratch)
-
-
-@contextlib.contextmanager
-def started(
-    batch: Batch,
-    memory_mb: int = 2048,
-    processes: int = 48,
-    disk_mb: int = 64,
-    timeout: float = 30,
-    forked: bool = True,
-) -> Iterator[tuple[RemoteKernel, Budget]]:
-    """A sandboxed kernel with a budget of its own, as the grader starts one (`forked`: from the batch's kernel
-    server; else by the sandbox, as where no server can help); stopped and removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="g-", dir=batch.scratch))
-    library = batch.library("01_autoencoder")
-    sandbox = dataclasses.replace(batch.sandbox(folder, library), memory_mb=memory_mb, disk_mb=disk_mb)
-    limits = Budget.create(batch.cgroups, memory_mb, processes)
-    server = batch.server if forked else None
-    env = kernel_environment(folder, library, batch.threads)
-    kernel = RemoteKernel(folder, env, 0, timeout, sandbox, memory_mb, limits.kernel, server=server)
-    try:
-        assert kernel.fallback is None if forked else kernel.fallback == "no kernel server"
-        yield kernel, limits
-    finally:
-        kernel.stop()
-        limits.remove()
-        remove_tree(folder)
+    with batch_for_kernels("sb-") as found:
+        yield found
 
 
 @pytest.fixture(scope="module")
 def kernel(batch) -> Iterator[tuple[RemoteKernel, Budget]]:
-    with started(batch) as found:
+    with started(batch, batch.server) as found:
         yield found
 
 
@@ -110,7 +79,8 @@ def value(limits: Budget, name: str) -> int:
 @pytest.mark.parametrize("forked", [True, False], ids=["forked", "started-by-the-sandbox"])
 def test_a_memory_hog_spread_over_child_processes_is_killed_at_the_sandbox_s_limit(batch, forked):
     """Three children of 600 MB each (each within the per-process limit) against 1.5 GB for the whole sandbox."""
-    with started(batch, memory_mb=1536, forked=forked) as (kernel, limits):
+    with started(batch, batch.server if forked else None, memory_mb=1536) as (kernel, limits):
+        assert (kernel.fallback is None) == forked
         ran(
             kernel,
             f"""
@@ -130,7 +100,8 @@ assert -9 in codes, codes
 @confined
 @pytest.mark.parametrize("forked", [True, False], ids=["forked", "started-by-the-sandbox"])
 def test_a_fork_loop_stops_at_the_process_limit_and_nothing_of_it_outlives_the_kernel(batch, forked):
-    with started(batch, processes=40, forked=forked) as (kernel, limits):
+    with started(batch, batch.server if forked else None, processes=40) as (kernel, limits):
+        assert (kernel.fallback is None) == forked
         loop = "import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.1)"
         ran(kernel, f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {loop!r}])")
         time.sleep(2)
