@@ -36,7 +36,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from starter.checks.kernel import Kernel, peak_memory, reset_peak_memory
 from starter.grading.budget import Cgroup, read
 from starter.grading.kernel_user import KernelUser
-from starter.grading.preloaded import PLACEHOLDER, EnterFailed, placeholder, start_kernel
+from starter.grading.preloaded import PLACEHOLDER, EnterFailed, start_kernel
 from starter.grading.sandbox import Sandbox, limited
 from starter.grading.scratch import remove_tree
 from starter.probes import wire
@@ -74,6 +74,18 @@ def descendants(pid: int) -> list[int]:
         found.append(current)
         todo += children.get(current, [])
     return found
+
+
+def placeholder(root: int, deadline: float) -> int:
+    """The process id of the sandbox's placeholder below `root` (bubblewrap's process), once it runs; EnterFailed
+    if it does not by `deadline` (time.monotonic)."""
+    while time.monotonic() < deadline:
+        for pid in descendants(root)[1:]:
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/exe") == os.path.realpath(PLACEHOLDER[0]):
+                    return pid
+        time.sleep(0.01)
+    raise EnterFailed("the sandbox did not start its placeholder")
 
 
 def resident_memory(pid: int) -> int | None:

@@ -41,7 +41,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 PLACEHOLDER = ["/bin/sleep", "infinity"]  # what the sandbox runs until a fork of the server takes its place
@@ -154,39 +153,6 @@ def stop_all() -> None:
     """Stop every server this process started."""
     while _SERVERS:
         _SERVERS.popitem()[1].stop()
-
-
-def placeholder(root: int, deadline: float) -> int:
-    """The process id of the sandbox's placeholder below `root` (bubblewrap's process), once it runs; EnterFailed
-    if it does not by `deadline` (time.monotonic)."""
-    while time.monotonic() < deadline:
-        for pid in _descendants(root):
-            try:
-                if os.readlink(f"/proc/{pid}/exe") == os.path.realpath(PLACEHOLDER[0]):
-                    return pid
-            except OSError:
-                continue
-        time.sleep(0.01)
-    raise EnterFailed("the sandbox did not start its placeholder")
-
-
-def _descendants(root: int) -> list[int]:
-    """The processes below `root` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    found, todo = [], list(children.get(root, []))
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children.get(current, [])
-    return found
 
 
 # ---------------------------------------------------------------------------------------------- the server's side
