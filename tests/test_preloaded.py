@@ -63,6 +63,11 @@ except OSError as error:
     facts["security label"] = type(error).__name__
 facts["environ"] = open("/proc/self/environ").read()
 facts["thread limits"] = (__import__("torch").get_num_threads(), os.environ.get("OMP_NUM_THREADS"))
+import matplotlib, matplotlib.pyplot  # a first figure: the backend, and its figures shown at the end of each cell
+matplotlib.pyplot.close(matplotlib.pyplot.figure())
+hooks = get_ipython().events.callbacks
+facts["matplotlib"] = (matplotlib.get_backend(), os.environ.get("MPLBACKEND"), sorted(map(str, matplotlib.rcParams)),
+                       [f.__name__ for event in ("pre_execute", "post_execute") for f in hooks[event]])
 json.dumps(facts)
 """
 

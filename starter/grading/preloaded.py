@@ -2,16 +2,17 @@
 fork of it that enters a sandbox bubblewrap has made before it runs a line of the submission's code.
 
 A kernel started the usual way spends about 4 CPU seconds importing torch, torch._dynamo and ipykernel before it
-runs anything. Here bubblewrap builds the sandbox exactly as for such a kernel (see `sandbox`), with a placeholder
-command (`PLACEHOLDER`) in it, in the kernel's cgroup and limits. The server, asked by the grader, forks; the fork
-checks that the placeholder is in the kernel's (new) cgroup, copies its limits and enters its namespaces (user,
-mount, PID, network, IPC, UTS, cgroup), and forks the kernel, which it puts into that cgroup before the kernel does
-anything. The kernel, inside the sandbox's PID namespace, takes the placeholder's credentials (uid, gid, groups, no
-capabilities, its bounding set, no new privileges, its umask), a session of its own, the kernel's environment and
-folder, closes every file the server held, and runs ipykernel. The fork, outside the kernel's cgroup (so that the
-kernel's memory cannot get it killed), waits for the kernel (reaping what the kernel made its siblings) and then
-kills the placeholder: bubblewrap ends the sandbox when the kernel ends, and the kernel dies with the sandbox, as
-bubblewrap's own command would. The grader also watches the kernel's process itself, in case the fork was killed.
+runs anything, and 0.6 s more on matplotlib at its first figure (most set-up cells draw one). Here bubblewrap builds
+the sandbox exactly as for such a kernel (see `sandbox`), with a placeholder command (`PLACEHOLDER`) in it, in the
+kernel's cgroup and limits. The server, asked by the grader, forks; the fork checks that the placeholder is in the
+kernel's (new) cgroup, copies its limits and enters its namespaces (user, mount, PID, network, IPC, UTS, cgroup),
+and forks the kernel, which it puts into that cgroup before the kernel does anything. The kernel, inside the
+sandbox's PID namespace, takes the placeholder's credentials (uid, gid, groups, no capabilities, its bounding set,
+no new privileges, its umask), a session of its own, the kernel's environment and folder, closes every file the
+server held, and runs ipykernel. The fork, outside the kernel's cgroup (so that the kernel's memory cannot get it
+killed), waits for the kernel (reaping what the kernel made its siblings) and then kills the placeholder: bubblewrap
+ends the sandbox when the kernel ends, and the kernel dies with the sandbox, as bubblewrap's own command would. The
+grader also watches the kernel's process itself, in case the fork was killed.
 
 One difference remains: memory pages the kernel shares with the server, copy-on-write, are charged to the server's
 cgroup until the kernel writes them, and then to the kernel's (the collector is kept off them: `gc.freeze`), so a
@@ -41,6 +42,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 PLACEHOLDER = ["/bin/sleep", "infinity"]  # what the sandbox runs until a fork of the server takes its place
@@ -48,7 +50,10 @@ RUN = (  # dies with the grader (checked: not already orphaned), imports nothing
     "import ctypes, os, runpy, sys; ctypes.CDLL(None).prctl(1, 9); os.getppid() == int(sys.argv[2]) or os._exit(1); "
     "del sys.path[0]; runpy.run_path({script!r}, run_name='__main__')"
 )
-PRELOAD = ("torch", "torch._dynamo", "ipykernel.kernelapp", "ipykernel.ipkernel")
+PRELOAD = ("torch", "torch._dynamo", "ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib.pyplot")
+# ipykernel's backend for every kernel. Its module is not preloaded: imported in a kernel at its first figure, it
+# hooks into the kernel's shell (figures shown at the end of a cell) as in a kernel started the usual way.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 NAMESPACES = {  # a sandbox's namespaces (see `_enter_namespaces` for the order they are entered in)
     "user": 0x10000000,
     "mnt": 0x00020000,
@@ -192,8 +197,10 @@ def _status(pid: int) -> dict[str, str]:
 def serve(listening: int) -> str:
     """Import what every kernel needs, then fork for each connection on the socket `listening`, for ever; returns
     only in a kernel, with its connection file (so that the kernel runs from the top of the stack)."""
-    for module in PRELOAD:
-        __import__(module)
+    with tempfile.TemporaryDirectory() as config:  # matplotlib reads no configuration of the grader's user
+        os.environ.update(MPLCONFIGDIR=config, MPLBACKEND=INLINE_BACKEND)
+        for module in PRELOAD:
+            __import__(module)
     gc.freeze()  # never scanned again: the collector does not copy the imports' pages into every kernel
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the system
     listener = socket.socket(fileno=listening)
