@@ -1,14 +1,17 @@
-"""Paths, fast mode, device choice and seeding: the settings every notebook shares."""
+"""Paths, fast mode, device choice and seeding: the settings every notebook shares.
+
+torch is imported when first needed (DEVICE, `seed_everything`), so that a process that only reads the settings,
+the grader's own, does not pay for it."""
 
 from __future__ import annotations
 
 import os
 import random
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
 
 T = TypeVar("T")
 
@@ -62,6 +65,8 @@ def pick(full: T, fast: T) -> T:
 
 def choose_device(preferred: str | None = None) -> torch.device:
     """The best available device: cuda, then Apple's mps, then cpu (or `preferred` if given)."""
+    import torch
+
     if preferred:
         return torch.device(preferred)
     if torch.cuda.is_available():
@@ -71,7 +76,12 @@ def choose_device(preferred: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-DEVICE: torch.device = choose_device(os.environ.get(DEVICE_ENV))
+def __getattr__(name: str) -> torch.device:
+    """DEVICE, chosen at its first use (`choose_device`, or COURSE_DEVICE)."""
+    if name != "DEVICE":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()["DEVICE"] = device = choose_device(os.environ.get(DEVICE_ENV))
+    return device
 
 
 def threads_per_job(jobs: int) -> int:
@@ -90,6 +100,9 @@ def thread_limits(threads: int) -> dict[str, str]:
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch so that a run can be repeated exactly on the same machine."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

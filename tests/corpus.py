@@ -11,9 +11,9 @@ from pathlib import Path
 import nbformat
 
 from starter.capstone import BY_GRADE_ID as CAPSTONES
-from starter.checks import Report
 from starter.config import PROJECT_ROOT
 from starter.exercises import BY_ID
+from starter.report import Report
 
 SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 

@@ -37,6 +37,24 @@ def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(
     assert set(Path(tempfile.gettempdir()).glob("self-check-*")) == before
 
 
+def test_the_grader_s_own_process_imports_no_torch(tmp_path):
+    """Its workers' server and its kernels import torch; the grader itself reads, plans, unpacks MNIST and writes
+    the reports without it (the grading run itself stubbed out here: it happens in a worker)."""
+    folder = tmp_path / "submitted" / "ada" / "ps1"
+    folder.mkdir(parents=True)
+    shutil.copy(SOLUTION, folder / SOLUTION.name)
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from starter.grading.batch import Batch, Settings, grade_all\n"
+        "Batch.run = lambda self, plan: ([], 'ok')\n"
+        f"grades = grade_all([Path({str(tmp_path / 'submitted')!r})], Path({str(tmp_path / 'out')!r}), "
+        "Settings(confine=False, per_process_limits=True, progress=False))\n"
+        "print(len(grades), grades[0].status, 'torch' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["1", "ok", "False"], run.stdout + run.stderr[-2000:]
+
+
 def test_submissions_as_instructors_receive_them(tmp_path):
     """nbgrader's submitted/<student>/<assignment>/ and LMS exports (also zipped): one student id each."""
     text = SOLUTION.read_bytes()

@@ -153,7 +153,7 @@ def test_a_check_gets_handles_in_a_notebook_and_passes_handles_through():
     @check
     def check_quantize(fn):  # the name of a declared check: its notebook's twins are withheld
         seen.append(fn)
-        from starter.checks import Report
+        from starter.report import Report
 
         return Report("demo")
 

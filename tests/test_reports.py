@@ -10,11 +10,12 @@ import nbformat
 import pytest
 import torch
 
-from starter.checks import CheckRun, Report, ReportError, StepResult, expect_shape
+from starter.checks import CheckRun, expect_shape
 from starter.checks.kernel import LocalKernel
 from starter.config import PROJECT_ROOT
 from starter.exercises import BY_CHECK_ID, EXERCISES
 from starter.grading.reports import MESSAGE_LIMIT, CheckScore, Grade, feedback, received, score
+from starter.report import Report, ReportError, StepResult
 
 TODO_MESSAGE = "not implemented yet (replace the `raise NotImplementedError()` stub)"
 

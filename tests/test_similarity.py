@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import importlib
+import inspect
 import re
 
 import nbformat
@@ -21,6 +23,7 @@ from starter.grading.similarity import (
     bound_names,
     compare,
     course_fingerprints,
+    definition_source,
     notebook_fingerprints,
     similar_pairs,
     write_report,
@@ -109,6 +112,17 @@ def test_the_course_s_own_answer_is_reported():
     copied = {g: renamed(s) for g, s in solution_sources("01").items()}
     matches = similar_pairs({"student": prints_of("01", copied)}, course_fingerprints("01_autoencoder", solution("01")))
     assert "course solution (01)" in {m.second for m in matches}
+
+
+def test_each_twin_is_read_from_its_file_as_inspect_gives_it():
+    """The grader reads starter's twins from their files (it does not import them, nor torch with them)."""
+    twins = [twin for exercise in EXERCISES for twin in exercise.twins]
+    assert twins
+    for twin in twins:
+        module, name = twin.split(":")
+        assert definition_source(twin) == inspect.getsource(getattr(importlib.import_module(module), name)), twin
+    with pytest.raises(LookupError):
+        definition_source("starter.models.autoencoder:NoSuchClass")
 
 
 def test_the_report_lists_pairs_with_how_to_read_them(tmp_path):

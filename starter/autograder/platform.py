@@ -19,7 +19,6 @@ from typing import Callable
 
 from starter.autograder.isolation import SANDBOX, USER, Isolation, detect, exposed
 from starter.capstone import capstones_of
-from starter.checks import PASS
 from starter.exercises import BY_CHECK_ID
 from starter.grading.batch import Settings, check_cells, grade_all, load_solutions
 from starter.grading.kernel_user import KernelUser
@@ -27,6 +26,7 @@ from starter.grading.reports import CheckScore, Grade, feedback, visible
 from starter.grading.sandbox import SandboxUnavailable
 from starter.grading.submissions import nbgrader, walk
 from starter.grading.withheld import STARTER
+from starter.report import PASS
 
 PREFIX = Path("/opt/discrete-latents")  # where the install script puts the course: venv/, data/, checkpoints/
 ENVIRONMENT = {"COURSE_DATA_ROOT": str(PREFIX / "data"), "COURSE_CHECKPOINTS": str(PREFIX / "checkpoints")}

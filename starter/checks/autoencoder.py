@@ -8,13 +8,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from starter.checks import CheckRun, Report, check, expect, expect_close, expect_shape
+from starter.checks import CheckRun, check, expect, expect_close, expect_shape
 from starter.checks.architecture import behaves_like, expect_same_as, matchings
 from starter.checks.kernel import Handle
 from starter.models.autoencoder import Decoder as ReferenceDecoder
 from starter.models.autoencoder import Encoder as ReferenceEncoder
 from starter.probes import general
 from starter.probes.autoencoder import absolute_error, batches, sgd, tiny_autoencoder
+from starter.report import Report
 
 
 def _images(n: int = 8) -> torch.Tensor:

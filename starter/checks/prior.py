@@ -7,7 +7,7 @@ import copy
 import torch
 from torch.nn import functional as F
 
-from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_integer, expect_raises, expect_shape
+from starter.checks import CheckFailed, CheckRun, check, expect, expect_integer, expect_raises, expect_shape
 from starter.checks.architecture import behaves_like, expect_same_as, matchings
 from starter.checks.kernel import Handle
 from starter.checks.sampling import expect_draws_follow_softmax, order_stand_in, raster_draws
@@ -15,6 +15,7 @@ from starter.models.pixelcnn import causal_mask
 from starter.models.prior import CodePrior
 from starter.probes import general
 from starter.probes.stand_in import Probe
+from starter.report import Report
 
 CODES = 16  # of the stand-in VQ-VAE
 

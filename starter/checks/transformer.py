@@ -7,12 +7,13 @@ import math
 
 import torch
 
-from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_close, expect_shape
+from starter.checks import CheckFailed, CheckRun, check, expect, expect_close, expect_shape
 from starter.checks.architecture import behaves_like, expect_same_as
 from starter.checks.kernel import Handle
 from starter.models.transformer import SelfAttention
 from starter.probes import general
 from starter.probes.transformer import AttentionLayer, cache_length, kv_cache
+from starter.report import Report
 
 
 def _mask_answer(queries: int, keys: int) -> torch.Tensor:

@@ -8,12 +8,13 @@ import torch
 from torch.distributions import Normal, kl_divergence
 from torch.nn import functional as F
 
-from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_close, expect_shape, passes
+from starter.checks import CheckFailed, CheckRun, check, expect, expect_close, expect_shape, passes
 from starter.checks.kernel import Handle, Kernel
 from starter.models import vae as reference
 from starter.models.vae import VAE
 from starter.probes import general
 from starter.probes.vae import course_vae
+from starter.report import Report
 
 TAIL = 0.0455  # P(|eps| > 2) for eps ~ N(0, 1)
 

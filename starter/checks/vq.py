@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from starter.checks import CheckFailed, CheckRun, Report, check, expect, expect_close, expect_integer, expect_shape
+from starter.checks import CheckFailed, CheckRun, check, expect, expect_close, expect_integer, expect_shape
 from starter.checks.kernel import Handle
 from starter.probes import general
 from starter.probes.vq import largest_tensor
+from starter.report import Report
 
 
 def _codebook_facts(make_codebook: Handle, k: int, d: int) -> dict:

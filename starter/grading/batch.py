@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from tqdm.auto import tqdm
@@ -33,24 +34,34 @@ from starter.config import (
     threads_per_job,
 )
 from starter.exercises import BY_CHECK_ID
-from starter.grading import preloaded, worker
+from starter.grading import preloaded
 from starter.grading.budget import Budget, available, find
 from starter.grading.capstones import capstone_score, shared_weights
-from starter.grading.kernel import SOCKET_PATH
 from starter.grading.kernel_user import KernelUser
 from starter.grading.plan import Plan, make_plan
 from starter.grading.reports import CheckScore, Grade, Results, received, score
-from starter.grading.sandbox import Sandbox, SandboxUnavailable, check_available, check_runs, python_paths
+from starter.grading.sandbox import (
+    SOCKET_PATH,
+    Sandbox,
+    SandboxUnavailable,
+    check_available,
+    check_runs,
+    python_paths,
+)
 from starter.grading.scratch import remove_tree
 from starter.grading.similarity import course_fingerprints, similar_pairs, submission_fingerprints, write_report
 from starter.grading.submissions import Entry, admit, check_unique, collect, nbgrader
 from starter.grading.withheld import STARTER, withheld_copy
 
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
 WORKERS = multiprocessing.get_context("forkserver")  # workers are forked from a server that imported the checks once
-WORKERS.set_forkserver_preload(["starter.grading.worker"])
+WORKERS.set_forkserver_preload(["starter.grading.worker", "starter.grading.batch"])
 STARTED: set[tuple] = set()  # the sandboxes in which this process saw a kernel's Python start (`Batch.probe`)
 GRADER_CODE = [
     STARTER / "exercises.py",
+    STARTER / "report.py",
     *sorted((STARTER / "checks").glob("*.py")),
     *sorted((STARTER / "probes").glob("*.py")),
     *sorted((STARTER / "grading").glob("*.py")),
@@ -96,6 +107,14 @@ def fingerprint(solution: nbformat.NotebookNode, hidden: bool) -> str:
         digest.update(path.read_bytes())
     digest.update(b"hidden" if hidden else b"visible")
     return digest.hexdigest()
+
+
+def run_worker(job: dict, results: Connection) -> None:
+    """A worker's entry: `worker.run`, imported here, in the worker (its server has it already), so that the grader's
+    own process does not import torch and the checks."""
+    from starter.grading import worker
+
+    worker.run(job, results)
 
 
 def kernel_environment(folder: Path, library: Path, threads: int) -> dict[str, str]:
@@ -189,7 +208,7 @@ class Batch:
             "server": self.server,
         }
         reader, writer = WORKERS.Pipe(duplex=False)
-        process = WORKERS.Process(target=worker.run, args=(job, writer), daemon=True)
+        process = WORKERS.Process(target=run_worker, args=(job, writer), daemon=True)
         process.start()
         writer.close()
         results, status, deadline = [], "ok", time.monotonic() + self.settings.notebook_timeout

@@ -1,16 +1,19 @@
 """A submission's capstones, scored in the grader's own process from the weights files handed in beside the notebook
 (`starter.grading.submissions`): safetensors parses them, the course's architecture evaluates them, and no student
-code runs. Also the weights that two submissions share, for the similarity report."""
+code runs. Also the weights that two submissions share, for the similarity report. The scorers, and torch with them,
+are imported at the first file to score: a batch without capstones does not pay for them."""
 
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 from starter.capstone import Capstone
-from starter.capstone.interface import SubmissionError, Tensors, read_submission
-from starter.capstone.score import COVERAGE, TOLERANCE, distance
 from starter.grading.reports import CheckScore
 from starter.grading.submissions import Entry, Files
+
+if TYPE_CHECKING:
+    from starter.capstone.interface import Tensors
 
 
 def capstone_score(capstone: Capstone, files: Files) -> CheckScore:
@@ -38,18 +41,29 @@ def capstone_score(capstone: Capstone, files: Files) -> CheckScore:
 
 
 def shared_weights(
-    capstone: Capstone, entries: list[Entry], tolerance: float = TOLERANCE
+    capstone: Capstone, entries: list[Entry], tolerance: float | None = None
 ) -> list[tuple[str, str, float]]:
     """(first, second, relative distance) for every two submissions whose files for `capstone` are within
-    `tolerance` of each other; each file is parsed once, and one that cannot be is left out."""
+    `tolerance` (`starter.capstone.score.TOLERANCE` by default) of each other; each file is parsed once, and one
+    that cannot be is left out."""
+    files = {
+        f"{entry.student} ({capstone.grade_id})": entry.files.get(capstone.filename)
+        for entry in entries
+        if entry.notebook[:2] == capstone.notebook
+    }
+    files = {name: found for name, found in files.items() if isinstance(found, bytes)}
+    if len(files) < 2:
+        return []
+    from starter.capstone.interface import SubmissionError, read_submission
+    from starter.capstone.score import COVERAGE, TOLERANCE, distance
+
+    tolerance = TOLERANCE if tolerance is None else tolerance
     tensors: dict[str, Tensors] = {}
-    for entry in entries:
-        found = entry.files.get(capstone.filename)
-        if isinstance(found, bytes) and entry.notebook[:2] == capstone.notebook:
-            try:
-                tensors[f"{entry.student} ({capstone.grade_id})"] = read_submission(found)
-            except SubmissionError:
-                continue
+    for name, found in files.items():
+        try:
+            tensors[name] = read_submission(found)
+        except SubmissionError:
+            continue
     pairs = []
     for (a, first), (b, second) in itertools.combinations(tensors.items(), 2):
         gap, compared = distance(first, second)

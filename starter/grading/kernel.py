@@ -37,11 +37,10 @@ from starter.checks.kernel import Kernel, peak_memory, reset_peak_memory
 from starter.grading.budget import Cgroup, read
 from starter.grading.kernel_user import KernelUser
 from starter.grading.preloaded import PLACEHOLDER, EnterFailed, start_kernel
-from starter.grading.sandbox import Sandbox, limited
+from starter.grading.sandbox import SOCKET_PATH, Sandbox, limited
 from starter.grading.scratch import remove_tree
 from starter.probes import wire
 
-SOCKET_PATH = 100  # characters of a Unix socket's path (the system's limit is 107)
 BOOT = "import starter.probes.serve as _serve\n__course__ = _serve.Server(get_ipython().user_ns)\ndel _serve"
 MESSAGE_LIMIT = 2 * wire.REPLY_LIMIT + 2**20  # bytes of a message from the kernel: a reply, quoted twice, and more
 QUEUE = 4  # messages a socket keeps unread (ZMQ's receive high-water mark)

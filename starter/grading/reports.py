@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from starter.checks import FAIL, PASS, Report, ReportError, StepResult, overall_status
+from starter.report import FAIL, PASS, Report, ReportError, StepResult, overall_status
 
 MESSAGE_LIMIT = 500  # characters of a check message kept in the feedback
 NAME_LIMIT = 100  # bytes (UTF-8) of a file name made from a student id; file systems allow 255

@@ -33,6 +33,8 @@ SYSTEM_FILES = (
 NOBODY = 65534
 INSTALL = "sudo apt install bubblewrap"
 
+SOCKET_PATH = 100  # characters of a Unix socket's path (the system's limit is 107)
+
 
 class SandboxUnavailable(RuntimeError):
     """Submissions cannot be confined on this machine: the message says why and what to do."""

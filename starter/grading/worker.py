@@ -23,13 +23,13 @@ from typing import Callable
 import torch
 import torch._dynamo  # noqa: F401  torch imports it (and sympy) at a worker's first optimizer: once here instead
 
-from starter.checks import FAIL, Report, StepResult
 from starter.exercises import BY_ID, EXERCISES
 from starter.grading.budget import Budget
 from starter.grading.kernel import KernelGone, RemoteKernel
 from starter.grading.kernel_user import KernelUser
 from starter.grading.plan import Plan
 from starter.grading.sandbox import Sandbox
+from starter.report import FAIL, Report, StepResult
 
 CHECKS = {exercise.grade_id: exercise.check_function() for exercise in EXERCISES}  # loaded before any kernel runs
 
