@@ -98,13 +98,13 @@ def test_a_killed_batch_resumes_without_grading_again_and_ends_as_an_uninterrupt
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    results = tmp_path / "killed" / "results"
-    while first.poll() is None and not list(results.glob("*.json")):
+    results, table = tmp_path / "killed" / "results", tmp_path / "killed" / "grades.csv"
+    while first.poll() is None and not table.exists():  # written last, once the first result is recorded
         time.sleep(0.2)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     done = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
-    assert len(done) == 1 and (tmp_path / "killed" / "grades.csv").exists()
+    assert len(done) == 1 and table.exists()
     monkeypatch.setattr(tempfile, "tempdir", scratch)
     assert cli.main([*arguments, "--out", str(tmp_path / "killed")]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.json") if p.name in done} == done

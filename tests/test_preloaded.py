@@ -66,7 +66,8 @@ facts["thread limits"] = (__import__("torch").get_num_threads(), os.environ.get(
 import matplotlib, matplotlib.pyplot  # a first figure: the backend, and its figures shown at the end of each cell
 matplotlib.pyplot.close(matplotlib.pyplot.figure())
 hooks = get_ipython().events.callbacks
-facts["matplotlib"] = (matplotlib.get_backend(), os.environ.get("MPLBACKEND"), sorted(map(str, matplotlib.rcParams)),
+facts["matplotlib"] = (matplotlib.get_backend(), os.environ.get("MPLBACKEND"),
+                       sorted((key, repr(value)) for key, value in matplotlib.rcParams.items()),
                        [f.__name__ for event in ("pre_execute", "post_execute") for f in hooks[event]])
 json.dumps(facts)
 """

@@ -77,7 +77,7 @@ def parser(platform: str) -> argparse.ArgumentParser:
 
 
 def is_title(line: str) -> bool:
-    """Whether a line of a check's report (`starter.checks.Report.lines`) is its title line, "title: status", which
+    """Whether a line of a check's report (`starter.report.Report.lines`) is its title line, "title: status", which
     the report's indented ✓/✗ step lines follow."""
     return not line.startswith(" ")
 

@@ -1,7 +1,7 @@
 """A submission's capstones, scored in the grader's own process from the weights files handed in beside the notebook
 (`starter.grading.submissions`): safetensors parses them, the course's architecture evaluates them, and no student
 code runs. Also the weights that two submissions share, for the similarity report. The scorers, and torch with them,
-are imported at the first file to score: a batch without capstones does not pay for them."""
+are imported only for notebooks that have capstones (by `batch.grade_each`, before its threads start)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Grading kernels that do not pay their imports: a server imports torch and ipykernel once, and each kernel is a
-fork of it that enters a sandbox bubblewrap has made before it runs a line of the submission's code.
+"""Grading kernels that do not pay their imports: a server imports torch, ipykernel and matplotlib once, and each
+kernel is a fork of it that enters a sandbox bubblewrap has made before it runs a line of the submission's code.
 
 A kernel started the usual way spends about 4 CPU seconds importing torch, torch._dynamo and ipykernel before it
 runs anything, and 0.6 s more on matplotlib at its first figure (most set-up cells draw one). Here bubblewrap builds
@@ -14,9 +14,12 @@ killed), waits for the kernel (reaping what the kernel made its siblings) and th
 ends the sandbox when the kernel ends, and the kernel dies with the sandbox, as bubblewrap's own command would. The
 grader also watches the kernel's process itself, in case the fork was killed.
 
-One difference remains: memory pages the kernel shares with the server, copy-on-write, are charged to the server's
-cgroup until the kernel writes them, and then to the kernel's (the collector is kept off them: `gc.freeze`), so a
-request that touches many of them is measured a few MB larger than in a kernel that imported torch itself.
+Differences remain. Memory pages the kernel shares with the server, copy-on-write, are charged to the server's cgroup
+until the kernel writes them, and then to the kernel's (the collector is kept off them: `gc.freeze`), so a request
+that touches many of them is measured a few MB larger than in a kernel that imported torch itself. matplotlib was
+set up outside the sandbox, from an empty folder (no matplotlibrc, no user's fonts; its rcParams are the kernel's,
+tested): its font list is of the system's fonts as the server saw them, and the configuration and cache folders it
+reports are that folder, removed.
 
 The server runs this file as a script (`RUN`), so that it imports nothing of the course: a fork holds the server's
 memory, which must hold nothing of the grader's (and not with -I, whose flags would change the kernel's sys.path).
@@ -197,10 +200,13 @@ def _status(pid: int) -> dict[str, str]:
 def serve(listening: int) -> str:
     """Import what every kernel needs, then fork for each connection on the socket `listening`, for ever; returns
     only in a kernel, with its connection file (so that the kernel runs from the top of the stack)."""
-    with tempfile.TemporaryDirectory() as config:  # matplotlib reads no configuration of the grader's user
-        os.environ.update(MPLCONFIGDIR=config, MPLBACKEND=INLINE_BACKEND)
+    with tempfile.TemporaryDirectory() as empty:  # matplotlib reads nothing of the grader's: no matplotlibrc, no fonts
+        folder = os.getcwd()
+        os.chdir(empty)
+        os.environ.update(HOME=empty, MPLCONFIGDIR=empty, MPLBACKEND=INLINE_BACKEND)
         for module in PRELOAD:
             __import__(module)
+        os.chdir(folder)
     gc.freeze()  # never scanned again: the collector does not copy the imports' pages into every kernel
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the system
     listener = socket.socket(fileno=listening)
