@@ -23,11 +23,11 @@ from starter.grading.similarity import (
     bound_names,
     compare,
     course_fingerprints,
-    definition_source,
     notebook_fingerprints,
     similar_pairs,
     write_report,
 )
+from starter.grading.withheld import definition_source
 
 NOTEBOOKS = sorted({e.notebook for e in EXERCISES})
 LOOP = ("for batch in loader:", "batches = iter(loader)\n    while (batch := next(batches, None)) is not None:")

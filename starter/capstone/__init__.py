@@ -13,6 +13,7 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from starter.config import CAPSTONE_ENV
@@ -36,14 +37,17 @@ class Capstone:
     reference: str  # "starter.capstone.reference"
     needs: tuple[tuple[str, str], ...] = ()  # e.g. (("vqvae", "capstone_vqvae.safetensors"),)
 
+    def scorer_module(self) -> ModuleType:
+        """The scorer's module, imported at first use (it imports torch)."""
+        return importlib.import_module(self.scorer.split(":")[0])
+
     def score(self, weights: bytes | str, **options: Any) -> Any:
         """The scorer's result for `weights` (a file's bytes, or its path), with `options` (the files it needs)."""
-        module, name = self.scorer.split(":")
-        return getattr(importlib.import_module(module), name)(weights, **options)
+        return getattr(self.scorer_module(), self.scorer.split(":")[1])(weights, **options)
 
     def zero(self, reason: str) -> Any:
         """A result of 0 points for `reason`, titled and tiered as the scorer's results are."""
-        module = importlib.import_module(self.scorer.split(":")[0])
+        module = self.scorer_module()
         return module.CapstoneResult(0, self.points, reason=reason, tiers=module.TIER_LINES, title=self.title)
 
 

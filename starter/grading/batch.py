@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import multiprocessing
 import os
 import secrets
@@ -332,8 +331,8 @@ def grade_each(batch: Batch, results: Results, todo: list[tuple[str, Entry]], to
             results.add(k, grade)
             bar.update()
 
-    for scorer in sorted({c.scorer.split(":")[0] for _, entry in todo for c in capstones_of(entry.notebook)}):
-        importlib.import_module(scorer)  # here, not first in the threads below: importing torch is not thread-safe
+    for capstone in {capstone for _, entry in todo for capstone in capstones_of(entry.notebook)}:
+        capstone.scorer_module()  # here, not first in the threads below: importing torch is not thread-safe
     with ThreadPoolExecutor(max_workers=max(1, batch.settings.jobs)) as pool:
         list(pool.map(run, todo))
     bar.close()

@@ -30,7 +30,7 @@ from starter.build import strip_source
 from starter.exercises import BY_ID
 from starter.grading.reports import markdown, spreadsheet, write_atomically
 from starter.grading.submissions import exercise_sources
-from starter.grading.withheld import STARTER
+from starter.grading.withheld import definition_source
 
 WINDOW = 5
 THRESHOLD = 0.6  # share of windows in common from which a pair is reported
@@ -281,18 +281,6 @@ def course_fingerprints(name: str, solution) -> dict[str, dict[str, set[int]]]:
         f"course solution ({name[:2]})": notebook_fingerprints(solution, solution),
         f"starter ({name[:2]})": {grade_id: fingerprint(source, stubs[grade_id]) for grade_id, source in twins.items()},
     }
-
-
-def definition_source(twin: str) -> str:
-    """The source of a top-level function or class of the course ("starter.module:name"), decorators included, as
-    `inspect.getsource` gives it, read from its file without importing the module (and torch with it)."""
-    module, name = twin.split(":")
-    text = (STARTER.parent / f"{module.replace('.', '/')}.py").read_text(encoding="utf-8")
-    for node in ast.parse(text).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
-            return "".join(text.splitlines(keepends=True)[first - 1 : node.end_lineno])
-    raise LookupError(f"{twin}: no top-level function or class of that name")
 
 
 def exercise_stubs(solution) -> dict[str, str]:

@@ -19,19 +19,31 @@ from starter.exercises import defined_names, stub_source, withheld_message, with
 STARTER = Path(__file__).resolve().parent.parent
 
 
+def first_line(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> int:
+    """The line (from 1) where a definition starts: its first decorator's, else its own."""
+    return min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+
+
 def replace_definitions(source: str, stubs: dict[str, str]) -> str:
     """`source` with each top-level function or class named in `stubs` replaced by the stub: a function with its
     decorators, a class below its own (a registered kind stays registered, and loading one says it is withheld)."""
     lines = source.splitlines(keepends=True)
     nodes = [n for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in stubs]
     for node in sorted(nodes, key=lambda n: n.lineno, reverse=True):
-        start = (
-            node.lineno - 1
-            if isinstance(node, ast.ClassDef)
-            else min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
-        )
-        lines[start : node.end_lineno] = [stubs[node.name]]
+        start = node.lineno if isinstance(node, ast.ClassDef) else first_line(node)
+        lines[start - 1 : node.end_lineno] = [stubs[node.name]]
     return "".join(lines)
+
+
+def definition_source(twin: str, source: Path = STARTER) -> str:
+    """The source of a top-level function or class of the course ("starter.module:name"), decorators included, as
+    `inspect.getsource` gives it, read from its file without importing the module (and torch with it)."""
+    module, name = twin.split(":")
+    text = (source.parent / f"{module.replace('.', '/')}.py").read_text(encoding="utf-8")
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return "".join(text.splitlines(keepends=True)[first_line(node) - 1 : node.end_lineno])
+    raise LookupError(f"{twin}: no top-level function or class of that name")
 
 
 def check_stubs(source: str) -> str:
