@@ -103,6 +103,24 @@ def test_a_kernel_from_the_server_is_confined_as_one_bubblewrap_starts(batch):
     assert all(expected["the sandbox's namespaces"].values()) and not expected["a user namespace"]
 
 
+def test_what_a_kernel_changes_in_the_preloaded_modules_the_next_kernel_does_not_see(batch):
+    """A hostile submission that alters torch's or matplotlib's state, which the server imported once, alters only its
+    own copy: its honest neighbour, forked from the same server, starts from the defaults."""
+    changes = (
+        "import matplotlib, torch\nmatplotlib.rcParams['lines.linewidth'] = 99.0\n"
+        "torch.set_default_dtype(torch.float64)\ntorch.nn.functional.relu = None\n"
+        "(matplotlib.rcParams['lines.linewidth'], str(torch.get_default_dtype()))"
+    )
+    seen = (
+        "import matplotlib, torch\n(matplotlib.rcParams['lines.linewidth'], str(torch.get_default_dtype()), "
+        "torch.nn.functional.relu is not None)"
+    )
+    with started(batch, batch.server) as (hostile, _):
+        assert hostile.fallback is None and evaluated(hostile, changes) == (99.0, "torch.float64")
+    with started(batch, batch.server) as (honest, _):
+        assert honest.fallback is None and evaluated(honest, seen) == (1.5, "torch.float32", True)
+
+
 def test_the_forked_kernel_holds_nothing_of_the_server_s_and_cannot_reach_it(batch):
     with started(batch, batch.server) as (kernel, _):
         facts = json.loads(evaluated(kernel, FACTS))
