@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torchvision.utils import save_image
 
 from starter import trainers
 from starter.checkpoints import load_model
@@ -102,9 +101,7 @@ def draw(args: argparse.Namespace, session: Session) -> Path:
         model.check_fits(vqvae)
         with torch.no_grad():
             images = vqvae.eval().decode(grids)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, args.out, nrow=10, padding=2, pad_value=1.0)
-    return args.out
+    return save_grid(images, args.out)
 
 
 def generate_options(parser: argparse.ArgumentParser) -> None:
@@ -122,9 +119,17 @@ def generate(args: argparse.Namespace, session: Session) -> Path:
             grid = torch.stack([images, model(images)[0]], 1).flatten(0, 1)  # original, reconstruction side by side
     else:
         grid = model.decode(torch.randint(model.quantizer.num_codes, (100, 7, 7), device=session.device))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid, args.out, nrow=10, padding=2, pad_value=1.0)
-    return args.out
+    return save_grid(grid, args.out)
+
+
+def save_grid(images: torch.Tensor, path: Path) -> Path:
+    """Write images in [0, 1] as a PNG grid 10 wide; returns `path`. torchvision is imported here, when a grid is
+    written: importing it takes a second (it imports torch._dynamo), which the trainers need not pay."""
+    from torchvision.utils import save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, path, nrow=10, padding=2, pad_value=1.0)
+    return path
 
 
 # name: (what it does, its options, its help, default output folder (trainers only), default epochs)

@@ -33,6 +33,7 @@ MOVES = 20
 
 try:
     from playwright.sync_api import Page, sync_playwright
+    from playwright.sync_api import TimeoutError as PageTimeout
 except ImportError:  # pragma: no cover - a developer machine without the dev extras
     sync_playwright = None
 
@@ -66,6 +67,7 @@ MARKDOWN_PROBLEMS = r"""() => {
     }
     return {problems, maths: document.querySelectorAll('.jp-RenderedMarkdown mjx-container').length};
 }"""
+TYPESET = f"() => {{ const found = ({MARKDOWN_PROBLEMS})(); return found.maths > 0 && !found.problems.length; }}"
 
 
 def free_port() -> int:
@@ -173,7 +175,10 @@ def open_and_close(page: Page, lab: dict, notebook: str) -> tuple[dict, dict, bo
     """Open a notebook, read its rendering and state, close it unsaved; whether the file is still the same."""
     stored = (lab["course"] / notebook).read_bytes()
     open_notebook(page, lab, notebook)
-    page.wait_for_timeout(1500)  # MathJax typesets after the first paint
+    try:  # MathJax typesets after the first paint: at most 10 s, and what is still wrong then is reported
+        page.wait_for_function(TYPESET, timeout=10_000)
+    except PageTimeout:
+        pass
     rendered, state = page.evaluate(MARKDOWN_PROBLEMS), page.evaluate(NOTEBOOK_STATE)
     if notebook == NOTEBOOKS[-1].name:
         page.screenshot(path=screenshots() / "opened.png")

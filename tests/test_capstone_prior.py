@@ -9,9 +9,12 @@ import pytest
 import torch
 from safetensors.torch import save, save_file
 
+from starter.capstone import prior_score
 from starter.capstone.prior_interface import FILENAME, is_mask, prior_sizes, prior_tensors
-from starter.capstone.prior_score import CLASSIFIER, N_SAMPLES, score_prior
+from starter.capstone.prior_score import CLASSIFIER, N_SAMPLES, reference_features, score_prior
+from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
+from starter.metrics import classifier_outputs
 from starter.models.prior import GatedCodePrior
 
 N = 200  # samples per score here (a random prior's KID is far from every tier at any n); the grader draws 1000
@@ -112,3 +115,35 @@ def test_the_grader_draws_the_same_samples_for_the_same_file(capstone_a_file):
     tensors = prior_tensors(small_prior(seed=2))
     assert score_prior(tensors, capstone_a_file, n=N).measured == score_prior(tensors, capstone_a_file, n=N).measured
     assert N_SAMPLES == 1000 and (CHECKPOINTS / CLASSIFIER).exists()
+
+
+def test_the_test_set_s_features_are_computed_once_and_a_kept_file_that_does_not_fit_is_not_used(tmp_path, monkeypatch):
+    classifier, _ = load_model(CHECKPOINTS / CLASSIFIER, kind="classifier")
+    images = prior_score.test_images()[:40]
+    computed = classifier_outputs(classifier, images)[1]
+    kept = tmp_path / "features"
+    same = lambda features: features.dtype == computed.dtype and torch.equal(features, computed)  # noqa: E731
+    assert same(reference_features(classifier, images, kept))
+    [path] = kept.iterdir()
+
+    def once_only(model: torch.nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        assert len(batch) == 1, "computed again"  # one image tells the width of the features
+        return classifier_outputs(model, batch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(prior_score, "classifier_outputs", once_only)
+        assert same(reference_features(classifier, images, kept))
+    for broken in (computed[:20], computed.float(), computed[:, :3].clone(), torch.full_like(computed, float("nan"))):
+        torch.save(broken, path)
+        assert same(reference_features(classifier, images, kept))
+        assert same(torch.load(path, weights_only=True))  # and the file is mended
+    path.write_bytes(b"half a file")
+    assert same(reference_features(classifier, images, kept))
+    assert torch.equal(reference_features(classifier, images[:20], kept), computed[:20])  # other images: their own file
+    retrained, _ = load_model(CHECKPOINTS / CLASSIFIER, kind="classifier")
+    with torch.no_grad():
+        retrained.body[0].bias.add_(0.1)  # other weights: their own features, not the file of the shipped ones
+    assert torch.equal(reference_features(retrained, images, kept), classifier_outputs(retrained, images)[1])
+    assert len(list(kept.iterdir())) == 3
+    (tmp_path / "a file").write_text("")  # a folder that cannot be made: computed, nothing kept, no error
+    assert same(reference_features(classifier, images, tmp_path / "a file" / "features"))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torchvision
 
 from starter import dataset_files
 from starter.config import FASHION_ENV, MNIST_ENV
@@ -24,7 +23,7 @@ def no_network(monkeypatch):
     def refuse(self, *args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(torchvision.datasets.MNIST, "download", refuse)
+    monkeypatch.setattr("torchvision.datasets.MNIST.download", refuse)  # imported here: it takes a second
 
 
 def test_offline_files_are_unpacked_and_verified(tmp_path, monkeypatch, local_mnist, no_network):
@@ -45,6 +44,8 @@ def test_offline_files_are_unpacked_and_verified(tmp_path, monkeypatch, local_mn
 def test_the_tensors_are_torchvision_s(tmp_path, monkeypatch, local_mnist, no_network, train):
     """The course reads the IDX files itself (importing torchvision costs a second): the same tensors as
     torchvision.datasets.MNIST; and a file that is not IDX is refused by name."""
+    import torchvision.datasets
+
     monkeypatch.setenv(MNIST_ENV, str(local_mnist))
     images, labels = mnist_tensors(train, tmp_path)
     reference = torchvision.datasets.MNIST(root=str(tmp_path), train=train, download=False)
