@@ -24,8 +24,9 @@ Capstone C has the same tiers. Its reference run (`python -m starter.capstone.tr
 layers, Adam 1e-3, batch 128; about 53 s an epoch on 2 CPU cores) after 1 epoch: 54.2 / 51.3 / 49.0 (2.195); 3
 epochs, the shipped run: 9.9 / 11.0 / 12.2 (2.012); 10 epochs, the last within 10 minutes: 24.1 / 31.9 / 18.6
 (1.881): a lower NLL, and worse samples. An untrained transformer: 202 / 212 / 223 (4.18).
-Scoring a file takes about 6 s (B) or 5 s (C) on 2 CPU cores. The classifier's features of the test set take 3 s
-more, once per machine: they are kept in the data folder (`reference_features`).
+Scoring a file takes about 6 s (B) or 5 s (C) on 2 CPU cores, and about 4 s more for the first of a process
+(importing torchmetrics, reading the test set). The classifier's features of the test set, 3 s more, are computed
+once per machine and kept in the data folder (`reference_features`).
 """
 
 from __future__ import annotations
