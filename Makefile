@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -e ".[dev]"
+	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null || true  # pip's byte-compiling, on every core; like pip, it skips a file that will not compile
 	touch $(STAMP)
 
 setup: $(STAMP)                   ## create .venv and install the course with everything it needs
