@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ from typing import Callable
 from starter.autograder.isolation import SANDBOX, USER, Isolation, detect, exposed
 from starter.capstone import capstones_of
 from starter.exercises import BY_CHECK_ID
+from starter.files import write_atomically
 from starter.grading.batch import Settings, check_cells, grade_all, load_solutions
 from starter.grading.kernel_user import KernelUser
 from starter.grading.reports import CheckScore, Grade, feedback, visible
@@ -165,14 +165,6 @@ def grade_submission(layout: Layout, args: argparse.Namespace, start: float) -> 
     return Outcome(grades[0], possible, time.monotonic() - start)
 
 
-def write_results(path: Path, results: dict) -> None:
-    """Write the results file in one step, replacing whatever is there (a file, or a link, never followed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def main(layout: Layout, results: Callable[[Outcome], dict], argv: list[str] | None = None) -> int:
     """A platform's entry point: grade its submission, write its results file, say what was done; returns 0 (what
     went wrong is in the results)."""
@@ -184,7 +176,7 @@ def main(layout: Layout, results: Callable[[Outcome], dict], argv: list[str] | N
         traceback.print_exc(file=sys.stdout)
         reason = f"the autograder failed ({type(error).__name__}: {error}); your instructor has the details"
         outcome = Outcome(None, 0, time.monotonic() - start, reason, failed=True)
-    write_results(layout.results, results(outcome))
+    write_atomically(layout.results, json.dumps(results(outcome), indent=2, ensure_ascii=False))
     total = f"{outcome.grade.total} / {outcome.possible}" if outcome.graded else f"not graded: {outcome.why}"
     print(f"{total} in {outcome.seconds:.1f} s; wrote {layout.results}")
     return 0

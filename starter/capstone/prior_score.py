@@ -34,9 +34,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -51,6 +50,7 @@ from starter.capstone.transformer_interface import load_transformer, transformer
 from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS, DATA_ROOT
 from starter.data import load_mnist
+from starter.files import write_atomically
 from starter.metrics import classifier_outputs, frechet_distance, kernel_distance
 from starter.models.sampling import sample
 from starter.models.vq import VQVAE
@@ -95,15 +95,10 @@ def reference_features(classifier: torch.nn.Module, images: torch.Tensor, folder
             if torch.isfinite(kept).all():
                 return kept
     features = classifier_outputs(classifier, images)[1]
+    kept = io.BytesIO()
+    torch.save(features, kept)
     with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, partial = tempfile.mkstemp(prefix=".", dir=folder)  # written whole, then renamed: never read half
-        try:
-            with os.fdopen(handle, "wb") as file:
-                torch.save(features, file)
-            os.replace(partial, path)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+        write_atomically(path, kept.getvalue())  # never read half written
     return features
 
 

@@ -15,12 +15,12 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from starter.files import write_atomically
 from starter.report import FAIL, PASS, Report, ReportError, StepResult, overall_status
 
 MESSAGE_LIMIT = 500  # characters of a check message kept in the feedback
@@ -120,13 +120,6 @@ def spreadsheet(value: str | int) -> str | int:
     if isinstance(value, int):
         return value
     return ("'" if value.startswith(FORMULA) else "") + visible(value)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 class Results:

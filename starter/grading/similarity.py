@@ -28,7 +28,8 @@ from pathlib import Path
 
 from starter.build import strip_source
 from starter.exercises import BY_ID
-from starter.grading.reports import markdown, spreadsheet, write_atomically
+from starter.files import write_atomically
+from starter.grading.reports import markdown, spreadsheet
 from starter.grading.submissions import exercise_sources
 from starter.grading.withheld import definition_source
 
