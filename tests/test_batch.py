@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from multiprocessing import forkserver
 from pathlib import Path
 
 import nbformat
@@ -24,17 +25,29 @@ from starter.grading.batch import Settings, grade_all
 from starter.grading.submissions import DuplicateSubmissions, collect
 
 
+def ipython_folders() -> set[Path]:
+    """Folders in /tmp that hold an IPython profile: what a kernel without a home of its own leaves behind."""
+    return {folder.parent for folder in Path("/tmp").glob("*/profile_default")}
+
+
 def test_self_check_prints_the_feedback_without_hidden_tests_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    """Sandboxed and unconfined alike: nothing is left in the temporary folder, the kernel's /tmp included."""
+    forkserver.ensure_running()  # its socket's folder lives as long as this process: not in `own`
     own = tempfile.mkdtemp(prefix="sc-")  # short (kernel sockets), and its own: other files may self-check meanwhile
     monkeypatch.setattr(tempfile, "tempdir", own)
-    before = set(Path(tempfile.gettempdir()).glob("self-check-*"))
+    before = ipython_folders()
     solution = nbformat.read(SOLUTION, as_version=4)
-    for name, notebook, score in [("done_01", solution, "7 / 7"), ("stub_01", student_version(solution), "0 / 7")]:
-        nbformat.write(notebook, tmp_path / f"{name}.ipynb")
-        assert cli.main(["--self", str(tmp_path / f"{name}.ipynb"), "--cell-timeout", "20"]) == 0
-        out = capsys.readouterr().out
-        assert score in out and "Encoder" in out and "hidden test" not in out
-    assert set(Path(tempfile.gettempdir()).glob("self-check-*")) == before
+    cases = [("done_01", solution, "7 / 7", []), ("stub_01", student_version(solution), "0 / 7", ["--unconfined"])]
+    try:
+        for name, notebook, score, options in cases:
+            nbformat.write(notebook, tmp_path / f"{name}.ipynb")
+            assert cli.main(["--self", str(tmp_path / f"{name}.ipynb"), "--cell-timeout", "20", *options]) == 0
+            out = capsys.readouterr().out
+            assert score in out and "Encoder" in out and "hidden test" not in out
+        assert list(Path(own).iterdir()) == []
+        assert ipython_folders() <= before
+    finally:
+        shutil.rmtree(own)
 
 
 def test_the_grader_s_own_process_imports_no_torch(tmp_path):

@@ -166,6 +166,7 @@ class RemoteKernel(Kernel):
                 user.admit(folder, env, sockets)
                 argv = user.kernel_command(argv)
             else:
+                Path(env["HOME"]).mkdir(exist_ok=True)  # else IPython leaves a folder of its own in TMPDIR
                 argv = limited(argv, memory_mb)
             self._launch(argv, env, sandbox, cgroup)
         self.client = self.manager.client(context=self.manager.context)
