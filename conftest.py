@@ -1,7 +1,7 @@
 """Test-run settings shared by the unit tests and nbval over solutions/.
 
 - Nothing the tests start writes to the user's home, which may be read-only: Jupyter's data and runtime files, IPython's
-  profile and matplotlib's cache go to this run's own temporary folder.
+  profile, matplotlib's and pip's caches, Chromium's settings and npm's logs go to this run's own temporary folder.
 - Under pytest-xdist (`make test` runs one worker per core), each worker and every kernel it starts use one torch
   thread, so that workers share the cores instead of spinning against each other; the slowest files go out first
   (`make test` passes --no-loadscope-reorder, which keeps this order instead of xdist's most-tests-first).
@@ -25,6 +25,9 @@ OUT_OF_HOME = {
     "JUPYTER_RUNTIME_DIR": "jupyter-runtime",
     "IPYTHONDIR": "ipython",
     "MPLCONFIGDIR": "matplotlib",
+    "XDG_CACHE_HOME": "cache",  # pip's wheels, dconf
+    "XDG_CONFIG_HOME": "config",  # Chromium's crash reports
+    "npm_config_cache": "npm",  # the logs of the npm that JupyterLab runs
 }
 
 
