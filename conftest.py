@@ -27,7 +27,7 @@ OUT_OF_HOME = {
     "MPLCONFIGDIR": "matplotlib",
     "XDG_CACHE_HOME": "cache",  # pip's wheels, dconf
     "XDG_CONFIG_HOME": "config",  # Chromium's crash reports
-    "npm_config_cache": "npm",  # the logs of the npm that JupyterLab runs
+    "npm_config_cache": "npm",  # the logs of the npm that jupyter_lsp runs in JupyterLab's server
 }
 
 
