@@ -82,16 +82,16 @@ def judge(root: Path = DATA_ROOT) -> tuple[torch.nn.Module, torch.Tensor]:
 
 def reference_features(classifier: torch.nn.Module, images: torch.Tensor, folder: Path) -> torch.Tensor:
     """The classifier's features of `images`, kept in `folder` under a hash of both, so that a process after the
-    first reads them instead of computing them again. A file that is missing, cannot be read or is not of their
-    shape is computed again; where `folder` cannot be written, nothing is kept."""
+    first reads them instead of computing them again. A file that is missing, cannot be read, or is not of their
+    dtype and shape or not finite is computed again; where `folder` cannot be written, nothing is kept."""
     digest = hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes())
     for tensor in classifier.state_dict().values():
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     path = folder / f"{digest.hexdigest()[:40]}.pt"
-    shape = (len(images), classifier_outputs(classifier, images[:1])[1].shape[1])
+    one = classifier_outputs(classifier, images[:1])[1]  # what the features of every image look like
     with contextlib.suppress(Exception):  # whatever is wrong with the file, it is computed again
         kept = torch.load(path, weights_only=True)
-        if isinstance(kept, torch.Tensor) and kept.dtype == torch.float64 and kept.shape == shape:
+        if isinstance(kept, torch.Tensor) and kept.dtype == one.dtype and kept.shape == (len(images), one.shape[1]):
             if torch.isfinite(kept).all():
                 return kept
     features = classifier_outputs(classifier, images)[1]
