@@ -116,6 +116,20 @@ def raster_nll(model: MaskGITPrior, codes: torch.Tensor, batch_size: int = 1000)
 
 
 @torch.no_grad()
+def decode_in_raster_order(model: MaskGITPrior, n: int, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """Draw n (n, grid, grid) code grids one code at a time in raster order, code t from the model's prediction with
+    every later code hidden: exact samples of the distribution whose likelihood `raster_nll` measures (one pass of
+    the whole network per code). `condition`: the classes (n,) of a class-conditional model."""
+    model.eval()
+    positions = model.grid * model.grid
+    codes = torch.full((n, positions), model.mask_token, dtype=torch.long, device=next(model.parameters()).device)
+    for t in range(positions):
+        logits = model(codes.view(n, model.grid, model.grid), condition).flatten(2)[:, :, t]
+        codes[:, t] = torch.multinomial(F.softmax(logits, dim=-1), 1)[:, 0]
+    return codes.view(n, model.grid, model.grid)
+
+
+@torch.no_grad()
 def decode_in_parallel(
     model: MaskGITPrior,
     n: int,
