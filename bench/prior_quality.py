@@ -8,9 +8,10 @@ do (IS; FID-MNIST and KID against the classifier features of the whole test set)
 reconstructions) at the same n.
 The levers need no retraining: a lower temperature, top-k sampling, and top-k only from a row on (the first rows,
 which settle which digit it is, drawn from the whole distribution). `--plain`: T = 1 only. A MaskGIT model is
-decoded in 1, 2, 4, 8 and 16 parallel steps instead, and in 8 steps with less choice noise (the paper's 4.5, and
-10). A class-conditional prior is asked for the digits 0 to 9 in turn, and its accuracy (the share the classifier
-reads as the digit asked for) is shown; one trained with class dropout is sampled at several classifier-free
+decoded in 1, 2, 4, 8 and 16 parallel steps instead, in 8 steps with less choice noise (the paper's 4.5, and
+10), and one code at a time in raster order (exact samples of what its raster-order likelihood scores). A
+class-conditional prior is asked for the digits 0 to 9 in turn, and its accuracy (the share the classifier reads as
+the digit asked for) is shown; one trained with class dropout is sampled at several classifier-free
 guidance scales (--guidance). One conditioned on k-means clusters (`train-prior --clusters`) draws each grid's
 cluster by its share of the training set: an unconditional prior.
 """
@@ -27,7 +28,7 @@ from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist
 from starter.metrics import classifier_outputs, prior_sample_quality, subset_quality
-from starter.models.maskgit import MaskGITPrior, decode_in_parallel
+from starter.models.maskgit import MaskGITPrior, decode_in_parallel, decode_in_raster_order
 
 LEVERS = [
     ("T = 1.0", {}),
@@ -83,6 +84,7 @@ def main() -> None:
                 (f"8 steps, choice noise {noise:g}", {"sampler": decode_in_parallel, "steps": 8, "choice_noise": noise})
                 for noise in (4.5, 10)
             ]
+            levers += [("49 steps in raster order", {"sampler": decode_in_raster_order})]
         elif prior.null_class is not None:
             levers = [(f"guidance {scale:g}", {"guidance": scale}) for scale in args.guidance]
         else:
