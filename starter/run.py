@@ -23,7 +23,15 @@ import nbformat
 from nbclient import NotebookClient
 
 from starter.build import KERNELSPEC
-from starter.config import FAST_ENV, PROJECT_ROOT, RESULTS_ENV, STATIC_ENV, thread_limits, threads_per_job
+from starter.config import (
+    CAPSTONE_ENV,
+    FAST_ENV,
+    PROJECT_ROOT,
+    RESULTS_ENV,
+    STATIC_ENV,
+    thread_limits,
+    threads_per_job,
+)
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -47,12 +55,20 @@ def settle_progress_bars(notebook: nbformat.NotebookNode) -> None:
                 output["data"]["text/plain"] = text(view["model_id"])
 
 
+def capstone_folder(target: Path, fast: bool) -> Path:
+    """Where a run's notebooks save and read their capstone files: beside the executed copies, and in a folder of
+    their own in fast mode, so that a smoke run's capstone-A file is never the one a full run of notebook 06 scores."""
+    return target.parent / "fast-capstones" if fast else target.parent
+
+
 def execute(
     source: Path, target: Path, fast: bool, timeout: int | None = None, threads: int | None = None
 ) -> tuple[float, dict]:
     """Run one notebook from its own folder (its kernel capped at `threads`); returns (seconds, the results it
     reported)."""
     notebook = nbformat.read(source, as_version=4)
+    capstones = Path(os.environ.get(CAPSTONE_ENV) or capstone_folder(target, fast))
+    capstones.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         results_file = Path(scratch) / "results.json"
         env = {
@@ -60,6 +76,7 @@ def execute(
             RESULTS_ENV: str(results_file),
             FAST_ENV: "1" if fast else "0",
             STATIC_ENV: "1",
+            CAPSTONE_ENV: str(capstones.resolve()),
             **(thread_limits(threads) if threads else {}),
         }  # STATIC: no one moves the sliders
         start = time.perf_counter()

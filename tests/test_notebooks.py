@@ -7,8 +7,8 @@ import nbformat
 import pytest
 
 from starter.build import CLONE_CELL, KERNELSPEC, MarkerError, build, colab_badge, strip_source
-from starter.config import PROJECT_ROOT
-from starter.run import WIDGET_VIEW
+from starter.config import CAPSTONE_ENV, PROJECT_ROOT
+from starter.run import WIDGET_VIEW, execute
 
 SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
@@ -33,6 +33,24 @@ def test_student_notebooks_are_in_sync_with_solutions():
     stale = build(PROJECT_ROOT / "solutions", PROJECT_ROOT / "notebooks", check=True)
     assert not stale, f"run `make notebooks`: out of date: {[p.name for p in stale]}"
     assert SOLUTIONS, "no solution notebooks found"
+
+
+def test_a_fast_run_keeps_its_capstone_files_apart_from_a_full_run_s(tmp_path, monkeypatch):
+    """The kernels of a fast `starter.run` get a capstone folder of their own: a smoke run's capstone-A file, left
+    beside the solutions, was once what a full run of notebook 06 scored (0 of 3 points)."""
+    monkeypatch.delenv(CAPSTONE_ENV, raising=False)
+    source, runs = tmp_path / "solutions" / "probe.ipynb", tmp_path / "runs"
+    source.parent.mkdir()
+    cell = (
+        "from starter import FAST\nfrom starter.capstone import saved_path\n"
+        "saved_path('capstone_a.txt').write_text(str(FAST))"
+    )
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), source)
+    for fast in (False, True):
+        execute(source, runs / source.name, fast)
+    assert (runs / "capstone_a.txt").read_text() == "False"
+    assert (runs / "fast-capstones" / "capstone_a.txt").read_text() == "True"
+    assert not list(source.parent.glob("capstone_*"))
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
