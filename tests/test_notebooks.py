@@ -36,8 +36,9 @@ def test_student_notebooks_are_in_sync_with_solutions():
 
 
 def test_a_fast_run_keeps_its_capstone_files_apart_from_a_full_run_s(tmp_path, monkeypatch):
-    """The kernels of a fast `starter.run` get a capstone folder of their own: a smoke run's capstone-A file, left
-    beside the solutions, was once what a full run of notebook 06 scored (0 of 3 points)."""
+    """The kernels of a fast `starter.run` get a capstone folder of their own, so that a smoke run's capstone-A file
+    never sits beside the solutions, where a full run of notebook 06 scores whatever file it finds (a stale one, once:
+    0 of 3 points)."""
     monkeypatch.delenv(CAPSTONE_ENV, raising=False)
     source, runs = tmp_path / "solutions" / "probe.ipynb", tmp_path / "runs"
     source.parent.mkdir()
