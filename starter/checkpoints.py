@@ -19,17 +19,24 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(
-    path: Path | str, model: nn.Module, kind: str, config: dict[str, Any], metrics: dict[str, Any] | None = None
+    path: Path | str,
+    model: nn.Module,
+    kind: str,
+    config: dict[str, Any],
+    metrics: dict[str, Any] | None = None,
+    half: bool = False,
 ) -> Path:
-    """Write `model`'s weights with the `config` that rebuilds it and the `metrics` it reached."""
+    """Write `model`'s weights with the `config` that rebuilds it and the `metrics` it reached; `half`: its
+    floating-point tensors as float16, half the file (`load_model` reads them back into the float32 model)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {
         "format": FORMAT,
         "kind": kind,
         "config": dict(config),
         "metrics": dict(metrics or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()},
     }
     temporary = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, temporary)

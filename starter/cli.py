@@ -191,6 +191,7 @@ def parser_for(commands: dict) -> argparse.ArgumentParser:
             sub.add_argument("--lr", type=float, default=1e-3)
             sub.add_argument("--limit", type=int, default=None, help="use only the first N training images")
             sub.add_argument("--test-limit", type=int, default=None, help="measure on the first N test images only")
+            sub.add_argument("--half", action="store_true", help="store the weights as float16: half the file")
         options(sub)
     return parser
 

@@ -80,8 +80,11 @@ class Session:
             "test_limit": self.args.test_limit,  # None: the whole test set
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name() if self.device.type == "cuda" else self.device.type,
+            "stored_as": "float16" if self.args.half else "float32",  # the metrics above: measured in float32
         }
-        return save_checkpoint(self.args.out / "checkpoint.pt", model, kind_of(model), config, {**metrics, **settings})
+        return save_checkpoint(
+            self.args.out / "checkpoint.pt", model, kind_of(model), config, {**metrics, **settings}, self.args.half
+        )
 
 
 def kind_options(parser: argparse.ArgumentParser, families: tuple[str, ...], default: str) -> None:

@@ -28,6 +28,18 @@ def test_round_trip(saved):
     assert torch.equal(loaded(x), model.eval()(x))
 
 
+def test_a_half_precision_checkpoint_is_half_the_file_and_loads_as_the_float32_model_rounded(tmp_path):
+    model, config = Autoencoder(latent_dim=4, hidden=8), {"latent_dim": 4, "hidden": 8}
+    full = save_checkpoint(tmp_path / "full.pt", model, "autoencoder", config)
+    half = save_checkpoint(tmp_path / "half.pt", model, "autoencoder", config, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded, _ = load_model(half)
+    for (name, weight), (_, stored) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert stored.dtype == weight.dtype and torch.equal(stored, weight.half().float()), name
+    x = torch.rand(2, 1, 28, 28)
+    assert torch.allclose(loaded(x), model.eval()(x), atol=1e-2)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         read_checkpoint(tmp_path / "nothing.pt")

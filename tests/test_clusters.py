@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 from training_runs import TINY_PIXELCNN, TINY_RUN
 
-from starter.checkpoints import load_model
+from starter.checkpoints import load_model, read_checkpoint
 from starter.cli import main as cli
 from starter.clusters import kmeans, mixture_nats_per_code, nearest, sample_mixture
 from starter.config import CHECKPOINTS
@@ -94,9 +94,12 @@ def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(t
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt")]
     out = tmp_path / "clusters"
-    assert cli([*common, "--out", str(out), *TINY_RUN, *TINY_PIXELCNN, "--clusters", "4", "--seed", "3"]) == 0
+    assert cli([*common, "--out", str(out), *TINY_RUN, *TINY_PIXELCNN, "--clusters", "4", "--seed", "3", "--half"]) == 0
     prior, metrics = load_model(out / "checkpoint.pt")
     assert prior.num_classes == 4 and metrics["clusters"] == 4
+    stored = read_checkpoint(out / "checkpoint.pt")["state_dict"].values()  # --half: float16 on disk, float32 loaded
+    assert metrics["stored_as"] == "float16" and {w.dtype for w in stored if w.is_floating_point()} == {torch.float16}
+    assert {w.dtype for w in prior.parameters()} == {torch.float32}
     images = load_mnist(train=True, limit=256, root=tmp_path / "data").tensors[0].flatten(1)
     counts = torch.bincount(nearest(images, kmeans(images, 4, seed=3)), minlength=4)
     assert metrics["cluster_shares"] == pytest.approx((counts / 256).tolist())  # k-means on the pixels, its seed
