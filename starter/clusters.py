@@ -16,6 +16,30 @@ def nearest(points: torch.Tensor, centres: torch.Tensor, batch_size: int = 10_00
     return torch.cat([torch.cdist(part, centres).argmin(1) for part in points.split(batch_size)])
 
 
+def deskew(images: torch.Tensor) -> torch.Tensor:
+    """Each of (N, H, W) or (N, 1, H, W) images sheared upright, its ink's centre of mass moved to the image's centre
+    (same shape): row y moves sideways by -a (y - y0), where a = cov(x, y) / var(y) of the ink's positions, so a
+    digit written with a slant and the same digit written upright come out alike to a pixel distance."""
+    flat = images.reshape(-1, 1, *images.shape[-2:]).float()  # (N, 1, H, W)
+    height, width = flat.shape[-2:]
+    rows, columns = torch.arange(height, device=flat.device), torch.arange(width, device=flat.device)
+    ys, xs = torch.meshgrid(rows.float(), columns.float(), indexing="ij")
+    ink = flat.flatten(1)
+    total = ink.sum(1).clamp(min=1e-6)
+    x0, y0 = (ink * xs.flatten()).sum(1) / total, (ink * ys.flatten()).sum(1) / total
+    dx, dy = xs.flatten() - x0[:, None], ys.flatten() - y0[:, None]
+    slant = (ink * dx * dy).sum(1) / (ink * dy**2).sum(1).clamp(min=1e-6)
+    # affine_grid maps each output position (u, v), in [-1, 1] from corner to corner, to the input position to read:
+    # x = u + slant (v * (H - 1) / (W - 1)) + x0's offset from the centre, y = v + y0's; all in the same units.
+    theta = torch.zeros(len(flat), 2, 3, device=flat.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, 0, 1] = slant * (height - 1) / (width - 1)
+    theta[:, 0, 2] = x0 / (width - 1) * 2 - 1
+    theta[:, 1, 2] = y0 / (height - 1) * 2 - 1
+    grid = F.affine_grid(theta, list(flat.shape), align_corners=True)
+    return F.grid_sample(flat, grid, align_corners=True).reshape(images.shape)
+
+
 def kmeans(points: torch.Tensor, k: int, iterations: int = 20, seed: int = 0) -> torch.Tensor:
     """k centres (k, D) of (N, D) points by Lloyd's iterations from a k-means++ start (each new centre drawn with
     probability proportional to its squared distance from the nearest chosen one); a centre that loses all its

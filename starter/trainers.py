@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from starter.checkpoints import load_model, save_checkpoint
-from starter.clusters import kmeans, nearest
+from starter.clusters import deskew, kmeans, nearest
 from starter.config import choose_device, seed_everything
 from starter.data import load_mnist, make_loader
 from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
@@ -354,6 +354,12 @@ def prior_options(parser: argparse.ArgumentParser) -> None:
         help="condition on each image's k-means cluster of pixels (one of N) instead of a label: no label is used, "
         "and drawing the cluster by its share of the training set makes an unconditional prior (one level)",
     )
+    parser.add_argument(
+        "--deskew",
+        action="store_true",
+        help="with --clusters: cluster the images deskewed (sheared upright, ink centred), so that a slant does not "
+        "split a digit's cluster",
+    )
     kind_options(parser, ("codes", "masked codes"), "prior")
     autoregressive_options(parser, lr_decay=0.95)
 
@@ -363,13 +369,15 @@ def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDat
     (codes, condition): the labels, or for the bottom level the top codes."""
     if args.clusters and args.level != "one":
         raise SystemExit("--clusters is for one-level priors (--level one)")
+    if args.deskew and not args.clusters:
+        raise SystemExit("--deskew changes the images that --clusters groups: set --clusters too")
     splits = session.splits()
     if args.level == "one":
         vqvae, _ = load_model(args.vqvae, "vqvae", device=session.device)
         encode = functools.partial(encode_dataset, vqvae)
         kind = kinds()[args.model]
         if args.clusters:
-            splits = cluster_splits(*splits, args.clusters, args.seed)
+            splits = cluster_splits(*splits, args.clusters, args.seed, args.deskew)
         config = {
             "num_codes": vqvae.quantizer.num_codes,
             "grid": 7,
@@ -400,15 +408,17 @@ def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDat
     return train, test, kind.model(**config).to(session.device), config
 
 
-def cluster_splits(train: TensorDataset, test: TensorDataset, k: int, seed: int) -> tuple[TensorDataset, ...]:
-    """The splits with each image's label replaced by its k-means cluster (centres found on the training images)."""
+def cluster_splits(
+    train: TensorDataset, test: TensorDataset, k: int, seed: int, deskewed: bool = False
+) -> tuple[TensorDataset, ...]:
+    """The splits with each image's label replaced by its k-means cluster (centres found on the training images,
+    of their pixels or, `deskewed`, of the pixels of the images deskewed)."""
+    points = [(deskew(split.tensors[0]) if deskewed else split.tensors[0]).flatten(1) for split in (train, test)]
     try:
-        centres = kmeans(train.tensors[0].flatten(1), k, seed=seed)
+        centres = kmeans(points[0], k, seed=seed)
     except ValueError as error:
         raise SystemExit(f"--clusters {k}: {error}") from None
-    return tuple(
-        TensorDataset(split.tensors[0], nearest(split.tensors[0].flatten(1), centres)) for split in (train, test)
-    )
+    return tuple(TensorDataset(split.tensors[0], nearest(part, centres)) for split, part in zip((train, test), points))
 
 
 def cluster_shares(args: argparse.Namespace, train: TensorDataset) -> dict:
@@ -416,7 +426,7 @@ def cluster_shares(args: argparse.Namespace, train: TensorDataset) -> dict:
     if not args.clusters:
         return {}
     counts = torch.bincount(train.tensors[1], minlength=args.clusters)
-    return {"clusters": args.clusters, "cluster_shares": (counts / counts.sum()).tolist()}
+    return {"clusters": args.clusters, "deskewed": args.deskew, "cluster_shares": (counts / counts.sum()).tolist()}
 
 
 def train_prior(args: argparse.Namespace, session: Session) -> Path:

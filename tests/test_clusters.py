@@ -11,7 +11,7 @@ from training_runs import TINY_PIXELCNN, TINY_RUN
 
 from starter.checkpoints import load_model, read_checkpoint
 from starter.cli import main as cli
-from starter.clusters import kmeans, mixture_nats_per_code, nearest, sample_mixture
+from starter.clusters import deskew, kmeans, mixture_nats_per_code, nearest, sample_mixture
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist
 from starter.models.prior import CodePrior
@@ -58,6 +58,35 @@ def test_kmeans_refuses_impossible_k_and_copes_with_identical_points():
     assert torch.equal(kmeans(same, 2), torch.ones(2, 3))
 
 
+def slanted_bar(slope: float, shift: int = 0) -> torch.Tensor:
+    """A (28, 28) image of a one-pixel line x = 14 + shift + slope (y - 13.5), rows 4 to 23."""
+    image = torch.zeros(28, 28)
+    for y in range(4, 24):
+        image[y, round(14 + shift + slope * (y - 13.5))] = 1
+    return image
+
+
+@pytest.mark.parametrize("slope", [0.5, -0.3])
+def test_deskew_stands_a_slanted_stroke_upright_at_the_centre(slope):
+    upright = deskew(slanted_bar(slope, shift=-5)[None])[0]
+    rows = upright[4:24]
+    columns = (rows * torch.arange(28.0)).sum(1) / rows.sum(1)  # where each row's ink sits
+    assert torch.allclose(columns, torch.full((20,), 13.5), atol=0.5)  # the middle column, within the rounding
+    assert deskew(slanted_bar(0.0)[None, None]).shape == (1, 1, 28, 28)  # (N, 1, H, W) kept as it came
+
+
+def test_deskew_moves_the_ink_to_the_centre_and_leaves_an_upright_centred_image_alone():
+    corner = torch.zeros(1, 28, 28)
+    corner[0, 2:6, 2:6] = 1
+    moved = deskew(corner)[0]
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    centre = torch.stack([(moved * ys).sum(), (moved * xs).sum()]) / moved.sum()
+    assert torch.allclose(centre, torch.tensor([13.5, 13.5]), atol=1e-3) and moved.sum() == pytest.approx(16, rel=0.01)
+    square = torch.zeros(1, 28, 28)
+    square[0, 10:18, 10:18] = 1  # upright, its centre of mass at 13.5
+    assert torch.allclose(deskew(square), square, atol=1e-5)
+
+
 @torch.no_grad()
 def test_the_mixture_likelihood_is_the_log_of_the_weighted_sum_over_clusters():
     torch.manual_seed(0)
@@ -90,19 +119,24 @@ def test_mixture_samples_draw_each_cluster_by_its_share():
     assert sample_mixture(prior, 4, torch.tensor([0.5, 0.5, 0.0])).shape == (4, 7, 7)  # the course's sampler
 
 
-def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(tmp_path, monkeypatch, local_mnist):
+@pytest.mark.parametrize("deskewed", [False, True])
+def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(
+    tmp_path, monkeypatch, local_mnist, deskewed
+):
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt")]
     out = tmp_path / "clusters"
-    assert cli([*common, "--out", str(out), *TINY_RUN, *TINY_PIXELCNN, "--clusters", "4", "--seed", "3", "--half"]) == 0
+    options = ["--clusters", "4", "--seed", "3", "--half", *(["--deskew"] if deskewed else [])]
+    assert cli([*common, "--out", str(out), *TINY_RUN, *TINY_PIXELCNN, *options]) == 0
     prior, metrics = load_model(out / "checkpoint.pt")
-    assert prior.num_classes == 4 and metrics["clusters"] == 4
+    assert prior.num_classes == 4 and metrics["clusters"] == 4 and metrics["deskewed"] is deskewed
     stored = read_checkpoint(out / "checkpoint.pt")["state_dict"].values()  # --half: float16 on disk, float32 loaded
     assert metrics["stored_as"] == "float16" and {w.dtype for w in stored if w.is_floating_point()} == {torch.float16}
     assert {w.dtype for w in prior.parameters()} == {torch.float32}
-    images = load_mnist(train=True, limit=256, root=tmp_path / "data").tensors[0].flatten(1)
-    counts = torch.bincount(nearest(images, kmeans(images, 4, seed=3)), minlength=4)
-    assert metrics["cluster_shares"] == pytest.approx((counts / 256).tolist())  # k-means on the pixels, its seed
+    images = load_mnist(train=True, limit=256, root=tmp_path / "data").tensors[0]
+    points = (deskew(images) if deskewed else images).flatten(1)
+    counts = torch.bincount(nearest(points, kmeans(points, 4, seed=3)), minlength=4)
+    assert metrics["cluster_shares"] == pytest.approx((counts / 256).tolist())  # k-means on those pixels, its seed
     assert math.isclose(sum(metrics["cluster_shares"]), 1, rel_tol=1e-6)
     assert 0 < metrics["test_nats_per_code"] < math.log(128) + 0.5
     asked = []
@@ -128,6 +162,7 @@ def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(t
         ("-2", [], "a whole number of at least 1, got -2"),
         ("2.5", [], "a whole number of at least 1, got 2.5"),
         ("300", ["--limit", "256"], "--clusters 300: k must be between 1 and the number of points (256)"),
+        (None, ["--deskew"], "--deskew changes the images that --clusters groups: set --clusters too"),
     ],
 )
 def test_cli_refuses_clusters_with_labels_two_levels_or_an_impossible_count(
@@ -136,5 +171,5 @@ def test_cli_refuses_clusters_with_labels_two_levels_or_an_impossible_count(
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt")]
     with pytest.raises(SystemExit) as stopped:
-        cli([*common, "--out", str(tmp_path / "out"), "--clusters", clusters, *extra])
+        cli([*common, "--out", str(tmp_path / "out"), *(["--clusters", clusters] if clusters else []), *extra])
     assert message in str(stopped.value) + capsys.readouterr().err
