@@ -29,8 +29,8 @@ def deskew(images: torch.Tensor) -> torch.Tensor:
     x0, y0 = (ink * xs.flatten()).sum(1) / total, (ink * ys.flatten()).sum(1) / total
     dx, dy = xs.flatten() - x0[:, None], ys.flatten() - y0[:, None]
     slant = (ink * dx * dy).sum(1) / (ink * dy**2).sum(1).clamp(min=1e-6)
-    # affine_grid maps each output position (u, v), in [-1, 1] from corner to corner, to the input position to read:
-    # x = u + slant (v * (H - 1) / (W - 1)) + x0's offset from the centre, y = v + y0's; all in the same units.
+    # For each output position (u, v), in affine_grid's units ([-1, 1] from corner to corner), read the input at
+    # x = u + a v + x0, y = v + y0 (the slant and the ink's centre converted to those units)
     theta = torch.zeros(len(flat), 2, 3, device=flat.device)
     theta[:, 0, 0] = theta[:, 1, 1] = 1
     theta[:, 0, 1] = slant * (height - 1) / (width - 1)

@@ -165,7 +165,7 @@ def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(
         (None, ["--deskew"], "--deskew changes the images that --clusters groups: set --clusters too"),
     ],
 )
-def test_cli_refuses_clusters_with_labels_two_levels_or_an_impossible_count(
+def test_cli_refuses_clusters_with_labels_two_levels_an_impossible_count_or_deskew_alone(
     tmp_path, monkeypatch, local_mnist, capsys, clusters, extra, message
 ):
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
