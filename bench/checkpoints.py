@@ -96,8 +96,8 @@ def main() -> None:
         prior_row(file, codes)
     start = time.perf_counter()
     clustered, stored = load_model(CHECKPOINTS / "prior_gated_clusters.pt")
-    deskewed = stored.get("deskewed", False)  # train-prior's default seed, its images deskewed or not
-    _, clusters = cluster_splits(load_mnist(train=True), test, stored["clusters"], seed=0, deskewed=deskewed)
+    on = stored["cluster_on"]  # train-prior's default seed, on the points it clustered
+    _, clusters = cluster_splits(load_mnist(train=True), test, stored["clusters"], seed=0, on=on)
     prior_row("prior_gated_clusters.pt", TensorDataset(codes.tensors[0], clusters.tensors[1]), "given its cluster; ")
     start = time.perf_counter()
     mixture = mixture_nats_per_code(clustered, codes.tensors[0], torch.tensor(stored["cluster_shares"]))

@@ -20,10 +20,12 @@ python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --condition
 ) > "$OUT/gated.log" 2>&1 &
 python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated_prior --blocks 7 --conditional \
     --out "$OUT/gated_conditional" --epochs 20 > "$OUT/gated_conditional.log" 2>&1 &
-# The gated prior conditioned on 200 k-means clusters of the training images, deskewed, instead of labels, with
-# dropout and the average of its weights (trained later, alone on the 2 CPU cores; float16 on disk to stay under
-# 4 MB): sampled with the cluster drawn by its share, an unconditional prior.
+# The gated prior conditioned on 200 k-means clusters of the training images (deskewed, and averaged with their
+# nearest neighbours: starter.clusters.cluster_points) instead of labels, with dropout and the average of its weights
+# (trained later, alone on the 2 CPU cores; float16 on disk to stay under 4 MB): sampled with the cluster drawn by
+# its share, an unconditional prior.
 python3 -m starter.cli train-prior --vqvae data/checkpoints/vqvae.pt --model gated_prior --blocks 7 --clusters 200 \
-    --deskew --dropout 0.1 --ema 0.999 --half --out "$OUT/gated_clusters" --epochs 24 > "$OUT/gated_clusters.log" 2>&1 &
+    --cluster-on neighbours --dropout 0.1 --ema 0.999 --half --out "$OUT/gated_clusters" --epochs 24 \
+    > "$OUT/gated_clusters.log" 2>&1 &
 wait
 tail -n 2 "$OUT"/*.log

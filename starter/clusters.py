@@ -40,6 +40,36 @@ def deskew(images: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(flat, grid, align_corners=True).reshape(images.shape)
 
 
+CLUSTER_ON = ("pixels", "deskewed", "neighbours")
+
+
+def cluster_points(
+    train: torch.Tensor, test: torch.Tensor, on: str = "pixels", dims: int = 50, neighbours: int = 10, rounds: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The points (N, D) that k-means groups, of the training and the test images (N, H, W), fitted on the training
+    images. `pixels`: the pixels. `deskewed`: the pixels of the images deskewed. `neighbours`: each image deskewed
+    and scaled to unit length (its slant and the weight of its ink left out) and projected on the training images'
+    first `dims` principal axes; then, `rounds` times, each point replaced by the mean of the points of its
+    `neighbours` nearest training images, which pulls a digit toward the crowd of its own kind."""
+    if on not in CLUSTER_ON:
+        raise ValueError(f"cluster on one of {CLUSTER_ON}, got {on!r}")
+    if on == "pixels":
+        return train.flatten(1).float(), test.flatten(1).float()
+    train, test = deskew(train).flatten(1), deskew(test).flatten(1)
+    if on == "deskewed":
+        return train, test
+    train, test = F.normalize(train, dim=1), F.normalize(test, dim=1)
+    centre, axes = train.mean(0), torch.linalg.eigh(torch.cov(train.T)).eigenvectors[:, -dims:]  # largest variances
+    train, test = (train - centre) @ axes, (test - centre) @ axes
+    near = [
+        torch.cat([torch.cdist(part, train).topk(neighbours, largest=False).indices for part in points.split(1000)])
+        for points in (train, test)
+    ]
+    for _ in range(rounds):
+        train, test = train[near[0]].mean(1), train[near[1]].mean(1)
+    return train, test
+
+
 def kmeans(points: torch.Tensor, k: int, iterations: int = 20, seed: int = 0) -> torch.Tensor:
     """k centres (k, D) of (N, D) points by Lloyd's iterations from a k-means++ start (each new centre drawn with
     probability proportional to its squared distance from the nearest chosen one); a centre that loses all its
@@ -61,6 +91,15 @@ def kmeans(points: torch.Tensor, k: int, iterations: int = 20, seed: int = 0) ->
         sums = torch.zeros_like(centres).index_add_(0, members, points)
         centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
     return centres
+
+
+def purity(members: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[float, torch.Tensor]:
+    """(The share of points whose label is the most common one in their cluster, each cluster's most common label
+    (k,)): how well clusters found without labels follow them. An empty cluster's label is 0."""
+    counts = torch.zeros(k, int(labels.max()) + 1, dtype=torch.long).index_put_(
+        (members.cpu(), labels.cpu()), torch.ones(len(labels), dtype=torch.long), accumulate=True
+    )
+    return float(counts.max(1).values.sum()) / len(labels), counts.argmax(1)
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from starter.checkpoints import load_model, save_checkpoint
-from starter.clusters import deskew, kmeans, nearest
+from starter.clusters import CLUSTER_ON, cluster_points, kmeans, nearest
 from starter.config import choose_device, seed_everything
 from starter.data import load_mnist, make_loader
 from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
@@ -355,10 +355,11 @@ def prior_options(parser: argparse.ArgumentParser) -> None:
         "and drawing the cluster by its share of the training set makes an unconditional prior (one level)",
     )
     parser.add_argument(
-        "--deskew",
-        action="store_true",
-        help="with --clusters: cluster the images deskewed (sheared upright, ink centred), so that a slant does not "
-        "split a digit's cluster",
+        "--cluster-on",
+        choices=CLUSTER_ON,
+        default=None,
+        help="with --clusters, what k-means groups: the pixels (default), the pixels of the images deskewed, or "
+        "the deskewed images' points averaged with their nearest neighbours' (starter.clusters.cluster_points)",
     )
     kind_options(parser, ("codes", "masked codes"), "prior")
     autoregressive_options(parser, lr_decay=0.95)
@@ -369,15 +370,15 @@ def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDat
     (codes, condition): the labels, or for the bottom level the top codes."""
     if args.clusters and args.level != "one":
         raise SystemExit("--clusters is for one-level priors (--level one)")
-    if args.deskew and not args.clusters:
-        raise SystemExit("--deskew changes the images that --clusters groups: set --clusters too")
+    if args.cluster_on and not args.clusters:
+        raise SystemExit("--cluster-on says what --clusters groups: set --clusters too")
     splits = session.splits()
     if args.level == "one":
         vqvae, _ = load_model(args.vqvae, "vqvae", device=session.device)
         encode = functools.partial(encode_dataset, vqvae)
         kind = kinds()[args.model]
         if args.clusters:
-            splits = cluster_splits(*splits, args.clusters, args.seed, args.deskew)
+            splits = cluster_splits(*splits, args.clusters, args.seed, args.cluster_on or "pixels")
         config = {
             "num_codes": vqvae.quantizer.num_codes,
             "grid": 7,
@@ -409,11 +410,11 @@ def code_datasets(args: argparse.Namespace, session: Session) -> tuple[TensorDat
 
 
 def cluster_splits(
-    train: TensorDataset, test: TensorDataset, k: int, seed: int, deskewed: bool = False
+    train: TensorDataset, test: TensorDataset, k: int, seed: int, on: str = "pixels"
 ) -> tuple[TensorDataset, ...]:
-    """The splits with each image's label replaced by its k-means cluster (centres found on the training images,
-    of their pixels or, `deskewed`, of the pixels of the images deskewed)."""
-    points = [(deskew(split.tensors[0]) if deskewed else split.tensors[0]).flatten(1) for split in (train, test)]
+    """The splits with each image's label replaced by its k-means cluster (centres found on the training images'
+    points, `cluster_points` of the images `on` pixels, deskewed pixels or neighbours)."""
+    points = cluster_points(train.tensors[0], test.tensors[0], on)
     try:
         centres = kmeans(points[0], k, seed=seed)
     except ValueError as error:
@@ -426,7 +427,8 @@ def cluster_shares(args: argparse.Namespace, train: TensorDataset) -> dict:
     if not args.clusters:
         return {}
     counts = torch.bincount(train.tensors[1], minlength=args.clusters)
-    return {"clusters": args.clusters, "deskewed": args.deskew, "cluster_shares": (counts / counts.sum()).tolist()}
+    shares = (counts / counts.sum()).tolist()
+    return {"clusters": args.clusters, "cluster_on": args.cluster_on or "pixels", "cluster_shares": shares}
 
 
 def train_prior(args: argparse.Namespace, session: Session) -> Path:

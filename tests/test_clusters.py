@@ -11,7 +11,15 @@ from training_runs import TINY_PIXELCNN, TINY_RUN
 
 from starter.checkpoints import load_model, read_checkpoint
 from starter.cli import main as cli
-from starter.clusters import deskew, kmeans, mixture_nats_per_code, nearest, sample_mixture
+from starter.clusters import (
+    cluster_points,
+    deskew,
+    kmeans,
+    mixture_nats_per_code,
+    nearest,
+    purity,
+    sample_mixture,
+)
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist
 from starter.models.prior import CodePrior
@@ -58,6 +66,13 @@ def test_kmeans_refuses_impossible_k_and_copes_with_identical_points():
     assert torch.equal(kmeans(same, 2), torch.ones(2, 3))
 
 
+def test_purity_is_the_share_of_points_with_their_clusters_most_common_label():
+    members, labels = torch.tensor([0, 0, 0, 1, 1, 3]), torch.tensor([3, 3, 1, 2, 2, 0])
+    share, majority = purity(members, labels, k=4)
+    assert share == pytest.approx(5 / 6) and majority.tolist() == [3, 2, 0, 0]  # cluster 2 is empty
+    assert purity(labels, labels, k=4)[0] == 1.0
+
+
 def slanted_bar(slope: float, shift: int = 0) -> torch.Tensor:
     """A (28, 28) image of a one-pixel line x = 14 + shift + slope (y - 13.5), rows 4 to 23."""
     image = torch.zeros(28, 28)
@@ -85,6 +100,46 @@ def test_deskew_moves_the_ink_to_the_centre_and_leaves_an_upright_centred_image_
     square = torch.zeros(1, 28, 28)
     square[0, 10:18, 10:18] = 1  # upright, its centre of mass at 13.5
     assert torch.allclose(deskew(square), square, atol=1e-5)
+
+
+def ink_blots(n: int, seed: int = 0) -> torch.Tensor:
+    """n (28, 28) images of random ink inside rows and columns 8 to 19, room to move them 3 pixels either way."""
+    images = torch.zeros(n, 28, 28)
+    images[:, 8:20, 8:20] = torch.rand(n, 12, 12, generator=torch.Generator().manual_seed(seed)) ** 4
+    return images
+
+
+def test_cluster_points_on_pixels_or_deskewed_pixels_are_those_pixels():
+    train, test = ink_blots(20), ink_blots(5, seed=1)
+    for on, transform in [("pixels", lambda x: x), ("deskewed", deskew)]:
+        points = cluster_points(train, test, on)
+        assert all(torch.equal(p, transform(x).flatten(1)) for p, x in zip(points, (train, test)))
+    with pytest.raises(ValueError, match="cluster on one of"):
+        cluster_points(train, test, "labels")
+
+
+def test_neighbour_points_leave_out_the_weight_and_the_place_of_the_ink():
+    train = ink_blots(30)
+    moved = torch.roll(2 * train[:1], shifts=(3, -2), dims=(1, 2))  # twice the ink, 3 rows down, 2 columns left
+    points, moved_points = cluster_points(train, moved, "neighbours", neighbours=5)
+    assert moved_points.shape == (1, 50) and torch.allclose(moved_points[0], points[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 2])
+def test_neighbour_points_are_averages_over_the_nearest_training_images(rounds):
+    """With more principal axes than training images the projection keeps every distance between them; each round
+    then replaces each point by the mean of its 3 nearest training points (a training image's own among them)."""
+    train, test = ink_blots(20), ink_blots(4, seed=1)
+    projected, test_projected = cluster_points(train, test, "neighbours", rounds=0)
+    unit = F.normalize(deskew(train).flatten(1), dim=1)
+    assert torch.allclose(torch.cdist(projected, projected), torch.cdist(unit, unit), atol=1e-4)
+    near_train = torch.cdist(projected, projected).argsort(1)[:, :3]
+    near_test = torch.cdist(test_projected, projected).argsort(1)[:, :3]
+    expected_train, expected_test = projected, test_projected
+    for _ in range(rounds):
+        expected_train, expected_test = expected_train[near_train].mean(1), expected_train[near_test].mean(1)
+    points = cluster_points(train, test, "neighbours", neighbours=3, rounds=rounds)
+    assert torch.allclose(points[0], expected_train, atol=1e-5) and torch.allclose(points[1], expected_test, atol=1e-5)
 
 
 @torch.no_grad()
@@ -119,24 +174,22 @@ def test_mixture_samples_draw_each_cluster_by_its_share():
     assert sample_mixture(prior, 4, torch.tensor([0.5, 0.5, 0.0])).shape == (4, 7, 7)  # the course's sampler
 
 
-@pytest.mark.parametrize("deskewed", [False, True])
-def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(
-    tmp_path, monkeypatch, local_mnist, deskewed
-):
+@pytest.mark.parametrize("on", [None, "deskewed", "neighbours"])
+def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(tmp_path, monkeypatch, local_mnist, on):
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
     common = ["train-prior", "--data", str(tmp_path / "data"), "--vqvae", str(CHECKPOINTS / "vqvae.pt")]
     out = tmp_path / "clusters"
-    options = ["--clusters", "4", "--seed", "3", "--half", *(["--deskew"] if deskewed else [])]
+    options = ["--clusters", "4", "--seed", "3", "--half", *(["--cluster-on", on] if on else [])]
     assert cli([*common, "--out", str(out), *TINY_RUN, *TINY_PIXELCNN, *options]) == 0
     prior, metrics = load_model(out / "checkpoint.pt")
-    assert prior.num_classes == 4 and metrics["clusters"] == 4 and metrics["deskewed"] is deskewed
+    assert prior.num_classes == 4 and metrics["clusters"] == 4 and metrics["cluster_on"] == (on or "pixels")
     stored = read_checkpoint(out / "checkpoint.pt")["state_dict"].values()  # --half: float16 on disk, float32 loaded
     assert metrics["stored_as"] == "float16" and {w.dtype for w in stored if w.is_floating_point()} == {torch.float16}
     assert {w.dtype for w in prior.parameters()} == {torch.float32}
     images = load_mnist(train=True, limit=256, root=tmp_path / "data").tensors[0]
-    points = (deskew(images) if deskewed else images).flatten(1)
+    points, _ = cluster_points(images, images[:1], on or "pixels")
     counts = torch.bincount(nearest(points, kmeans(points, 4, seed=3)), minlength=4)
-    assert metrics["cluster_shares"] == pytest.approx((counts / 256).tolist())  # k-means on those pixels, its seed
+    assert metrics["cluster_shares"] == pytest.approx((counts / 256).tolist())  # k-means on those points, its seed
     assert math.isclose(sum(metrics["cluster_shares"]), 1, rel_tol=1e-6)
     assert 0 < metrics["test_nats_per_code"] < math.log(128) + 0.5
     asked = []
@@ -162,10 +215,11 @@ def test_cli_trains_a_prior_on_clusters_of_the_images_and_records_their_shares(
         ("-2", [], "a whole number of at least 1, got -2"),
         ("2.5", [], "a whole number of at least 1, got 2.5"),
         ("300", ["--limit", "256"], "--clusters 300: k must be between 1 and the number of points (256)"),
-        (None, ["--deskew"], "--deskew changes the images that --clusters groups: set --clusters too"),
+        (None, ["--cluster-on", "deskewed"], "--cluster-on says what --clusters groups: set --clusters too"),
+        ("4", ["--cluster-on", "labels"], "invalid choice: 'labels'"),
     ],
 )
-def test_cli_refuses_clusters_with_labels_two_levels_an_impossible_count_or_deskew_alone(
+def test_cli_refuses_clusters_with_labels_two_levels_an_impossible_count_or_cluster_on_alone(
     tmp_path, monkeypatch, local_mnist, capsys, clusters, extra, message
 ):
     monkeypatch.setenv("COURSE_MNIST_DIR", str(local_mnist))
