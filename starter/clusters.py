@@ -46,11 +46,12 @@ CLUSTER_ON = ("pixels", "deskewed", "neighbours")
 def cluster_points(
     train: torch.Tensor, test: torch.Tensor, on: str = "pixels", dims: int = 50, neighbours: int = 10, rounds: int = 2
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The points (N, D) that k-means groups, of the training and the test images (N, H, W), fitted on the training
-    images. `pixels`: the pixels. `deskewed`: the pixels of the images deskewed. `neighbours`: each image deskewed
-    and scaled to unit length (its slant and the weight of its ink left out) and projected on the training images'
-    first `dims` principal axes; then, `rounds` times, each point replaced by the mean of the points of its
-    `neighbours` nearest training images, which pulls a digit toward the crowd of its own kind."""
+    """The points (N, D) that k-means groups, of the training and the test images ((N, H, W) or (N, 1, H, W)),
+    fitted on the training images. `pixels`: the pixels. `deskewed`: the pixels of the images deskewed. `neighbours`:
+    each image deskewed and scaled to unit length (its slant and the weight of its ink left out) and projected on the
+    training images' first `dims` principal axes; then, `rounds` times, each point replaced by the mean of the points
+    of its `neighbours` nearest training images (all of them if there are fewer), which pulls a digit toward the
+    crowd of its own kind."""
     if on not in CLUSTER_ON:
         raise ValueError(f"cluster on one of {CLUSTER_ON}, got {on!r}")
     if on == "pixels":
@@ -61,8 +62,9 @@ def cluster_points(
     train, test = F.normalize(train, dim=1), F.normalize(test, dim=1)
     centre, axes = train.mean(0), torch.linalg.eigh(torch.cov(train.T)).eigenvectors[:, -dims:]  # largest variances
     train, test = (train - centre) @ axes, (test - centre) @ axes
+    count = min(neighbours, len(train))
     near = [
-        torch.cat([torch.cdist(part, train).topk(neighbours, largest=False).indices for part in points.split(1000)])
+        torch.cat([torch.cdist(part, train).topk(count, largest=False).indices for part in points.split(1000)])
         for points in (train, test)
     ]
     for _ in range(rounds):

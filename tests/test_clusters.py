@@ -123,6 +123,8 @@ def test_neighbour_points_leave_out_the_weight_and_the_place_of_the_ink():
     moved = torch.roll(2 * train[:1], shifts=(3, -2), dims=(1, 2))  # twice the ink, 3 rows down, 2 columns left
     points, moved_points = cluster_points(train, moved, "neighbours", neighbours=5)
     assert moved_points.shape == (1, 50) and torch.allclose(moved_points[0], points[0], atol=1e-4)
+    few = cluster_points(train[:4], moved, "neighbours")  # fewer training images than neighbours: the mean of all
+    assert all(torch.allclose(p, torch.zeros_like(p), atol=1e-6) for p in few)  # of their centred points, 0
 
 
 @pytest.mark.parametrize("rounds", [0, 1, 2])
