@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from starter.clusters import CLUSTER_ON, cluster_points, kmeans, nearest, purity
+from starter.clusters import CLUSTER_ON, find_clusters, purity
 from starter.data import load_mnist
 
 
@@ -26,10 +26,9 @@ def main() -> None:
     for on in CLUSTER_ON:
         for k in args.k:
             start = time.perf_counter()
-            points, test_points = cluster_points(train, test, on)
-            centres = kmeans(points, k)
-            train_purity, majority = purity(nearest(points, centres), train_labels, k)
-            test_purity = float((majority[nearest(test_points, centres)] == test_labels).float().mean())
+            members, test_members = find_clusters(train, test, k, on=on)
+            train_purity, majority = purity(members, train_labels, k)
+            test_purity = float((majority[test_members] == test_labels).float().mean())
             seconds = time.perf_counter() - start
             print(f"{on:<12} {k:>8} {train_purity:>13.2%} {test_purity:>12.2%} {seconds:>8.1f}", flush=True)
 

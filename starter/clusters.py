@@ -95,6 +95,16 @@ def kmeans(points: torch.Tensor, k: int, iterations: int = 20, seed: int = 0) ->
     return centres
 
 
+def find_clusters(
+    train: torch.Tensor, test: torch.Tensor, k: int, seed: int = 0, on: str = "pixels"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each training and test image's k-means cluster (N,), as `train-prior --clusters k --cluster-on on` finds
+    them: k centres of the training images' `cluster_points`, then each image's nearest."""
+    points, test_points = cluster_points(train, test, on)
+    centres = kmeans(points, k, seed=seed)
+    return nearest(points, centres), nearest(test_points, centres)
+
+
 def purity(members: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[float, torch.Tensor]:
     """(The share of points whose label is the most common one in their cluster, each cluster's most common label
     (k,)): how well clusters found without labels follow them. An empty cluster's label is 0."""

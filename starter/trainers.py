@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from starter.checkpoints import load_model, save_checkpoint
-from starter.clusters import CLUSTER_ON, cluster_points, kmeans, nearest
+from starter.clusters import CLUSTER_ON, find_clusters
 from starter.config import choose_device, seed_everything
 from starter.data import load_mnist, make_loader
 from starter.metrics import bits_per_dim, code_counts, entropy_nats, vqvae_report
@@ -351,8 +351,8 @@ def prior_options(parser: argparse.ArgumentParser) -> None:
         type=cluster_count,
         default=0,
         metavar="N",
-        help="condition on each image's k-means cluster of pixels (one of N) instead of a label: no label is used, "
-        "and drawing the cluster by its share of the training set makes an unconditional prior (one level)",
+        help="condition on each image's k-means cluster (one of N; see --cluster-on) instead of a label: no label is "
+        "used, and drawing the cluster by its share of the training set makes an unconditional prior (one level)",
     )
     parser.add_argument(
         "--cluster-on",
@@ -414,12 +414,11 @@ def cluster_splits(
 ) -> tuple[TensorDataset, ...]:
     """The splits with each image's label replaced by its k-means cluster (centres found on the training images'
     points, `cluster_points` of the images `on` pixels, deskewed pixels or neighbours)."""
-    points = cluster_points(train.tensors[0], test.tensors[0], on)
     try:
-        centres = kmeans(points[0], k, seed=seed)
+        clusters = find_clusters(train.tensors[0], test.tensors[0], k, seed, on)
     except ValueError as error:
         raise SystemExit(f"--clusters {k}: {error}") from None
-    return tuple(TensorDataset(split.tensors[0], nearest(part, centres)) for split, part in zip((train, test), points))
+    return tuple(TensorDataset(split.tensors[0], members) for split, members in zip((train, test), clusters))
 
 
 def cluster_shares(args: argparse.Namespace, train: TensorDataset) -> dict:
