@@ -12,9 +12,10 @@
 #                                     from its own weights at lr 3e-4 with --ema 0.999, then 12 more at lr 2e-4
 #                                     with --ema 0.999, 8 more the same, then 14 more the same without dropout
 #                                     (--dropout 0.0), then 14 more the same again, then 28 more the same, then
-#                                     20 more the same, which it holds ($OUT/maskgit_ema7/checkpoint.pt; its log:
-#                                     the eight runs, epochs 7-14 the second, 15-26 the third, 27-34 the fourth,
-#                                     35-48 the fifth, 49-62 the sixth, 63-90 the seventh, 91-110 the eighth)
+#                                     20 more the same, then 40 more the same, which it holds
+#                                     ($OUT/maskgit_ema8/checkpoint.pt; its log: the nine runs, epochs 7-14 the
+#                                     second, 15-26 the third, 27-34 the fourth, 35-48 the fifth, 49-62 the sixth,
+#                                     63-90 the seventh, 91-110 the eighth, 111-150 the ninth)
 # (the 15-epoch transformer was trained by this recipe, in the same code, just before the command took its final
 # form; the others were trained later, one after the other, from it.)
 # OUT=runs COURSE_MNIST_DIR=/path/to/mnist bash bench/train_notebook06_checkpoints.sh
@@ -44,5 +45,7 @@ $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$O
 $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema5/checkpoint.pt" \
     --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 28 --out "$OUT/maskgit_ema6" > "$OUT/maskgit_ema6.log" 2>&1 || exit 1
 $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema6/checkpoint.pt" \
-    --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 20 --out "$OUT/maskgit_ema7" > "$OUT/maskgit_ema7.log" 2>&1
+    --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 20 --out "$OUT/maskgit_ema7" > "$OUT/maskgit_ema7.log" 2>&1 || exit 1
+$PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema7/checkpoint.pt" \
+    --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 40 --out "$OUT/maskgit_ema8" > "$OUT/maskgit_ema8.log" 2>&1
 tail -n 2 "$OUT"/transformer*.log "$OUT"/maskgit*.log
