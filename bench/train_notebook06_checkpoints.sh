@@ -38,14 +38,11 @@ $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$O
     --lr 2e-4 --ema 0.999 --epochs 12 --out "$OUT/maskgit_ema2" > "$OUT/maskgit_ema2.log" 2>&1 || exit 1
 $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema2/checkpoint.pt" \
     --lr 2e-4 --ema 0.999 --epochs 8 --out "$OUT/maskgit_ema3" > "$OUT/maskgit_ema3.log" 2>&1 || exit 1
-$PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema3/checkpoint.pt" \
-    --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 14 --out "$OUT/maskgit_ema4" > "$OUT/maskgit_ema4.log" 2>&1 || exit 1
-$PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema4/checkpoint.pt" \
-    --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 14 --out "$OUT/maskgit_ema5" > "$OUT/maskgit_ema5.log" 2>&1 || exit 1
-$PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema5/checkpoint.pt" \
-    --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 28 --out "$OUT/maskgit_ema6" > "$OUT/maskgit_ema6.log" 2>&1 || exit 1
-$PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema6/checkpoint.pt" \
-    --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 20 --out "$OUT/maskgit_ema7" > "$OUT/maskgit_ema7.log" 2>&1 || exit 1
-$PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema7/checkpoint.pt" \
-    --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs 40 --out "$OUT/maskgit_ema8" > "$OUT/maskgit_ema8.log" 2>&1
+previous=maskgit_ema3
+for run in 4:14 5:14 6:28 7:20 8:40; do  # the dropout-free runs, each from the one before: its number, its epochs
+    $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/$previous/checkpoint.pt" \
+        --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs "${run#*:}" --out "$OUT/maskgit_ema${run%:*}" \
+        > "$OUT/maskgit_ema${run%:*}.log" 2>&1 || exit 1
+    previous=maskgit_ema${run%:*}
+done
 tail -n 2 "$OUT"/transformer*.log "$OUT"/maskgit*.log
