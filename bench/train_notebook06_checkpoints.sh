@@ -12,10 +12,12 @@
 #                                     from its own weights at lr 3e-4 with --ema 0.999, then 12 more at lr 2e-4
 #                                     with --ema 0.999, 8 more the same, then 14 more the same without dropout
 #                                     (--dropout 0.0), then 14 more the same again, then 28 more the same, then
-#                                     20 more the same, then 40 more the same, which it holds
-#                                     ($OUT/maskgit_ema8/checkpoint.pt; its log: the nine runs, epochs 7-14 the
+#                                     20 more the same, then 40 more the same, then 20 more the same with two
+#                                     layers more (--layers 6: the 4 trained blocks, then 2 that start as the
+#                                     identity; --half: float16 weights, 2.5 MB), which it holds
+#                                     ($OUT/maskgit_ema9/checkpoint.pt; its log: the ten runs, epochs 7-14 the
 #                                     second, 15-26 the third, 27-34 the fourth, 35-48 the fifth, 49-62 the sixth,
-#                                     63-90 the seventh, 91-110 the eighth, 111-150 the ninth)
+#                                     63-90 the seventh, 91-110 the eighth, 111-150 the ninth, 151-170 the tenth)
 # (the 15-epoch transformer was trained by this recipe, in the same code, just before the command took its final
 # form; the others were trained later, one after the other, from it.)
 # OUT=runs COURSE_MNIST_DIR=/path/to/mnist bash bench/train_notebook06_checkpoints.sh
@@ -39,10 +41,11 @@ $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$O
 $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/maskgit_ema2/checkpoint.pt" \
     --lr 2e-4 --ema 0.999 --epochs 8 --out "$OUT/maskgit_ema3" > "$OUT/maskgit_ema3.log" 2>&1 || exit 1
 previous=maskgit_ema3
-for run in 4:14 5:14 6:28 7:20 8:40; do  # the dropout-free runs, each from the one before: its number, its epochs
-    $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --init "$OUT/$previous/checkpoint.pt" \
-        --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs "${run#*:}" --out "$OUT/maskgit_ema${run%:*}" \
-        > "$OUT/maskgit_ema${run%:*}.log" 2>&1 || exit 1
-    previous=maskgit_ema${run%:*}
+for run in 4:14:4 5:14:4 6:28:4 7:20:4 8:40:4 9:20:6:--half; do  # the dropout-free runs, each from the one before
+    IFS=: read -r number epochs layers half <<< "$run"  # the last grows 4 layers to 6 and stores float16 weights
+    $PY -m starter.cli train-prior --vqvae "$VQVAE" --model maskgit_prior --layers "$layers" $half \
+        --init "$OUT/$previous/checkpoint.pt" --lr 2e-4 --ema 0.999 --dropout 0.0 --epochs "$epochs" \
+        --out "$OUT/maskgit_ema$number" > "$OUT/maskgit_ema$number.log" 2>&1 || exit 1
+    previous=maskgit_ema$number
 done
 tail -n 2 "$OUT"/transformer*.log "$OUT"/maskgit*.log

@@ -223,7 +223,8 @@ def autoregressive_options(parser: argparse.ArgumentParser, lr_decay: float) -> 
     parser.add_argument(
         "--init",
         type=Path,
-        help="start from this trained model's weights (same settings; MaskGIT: also an autoregressive transformer's)",
+        help="start from this trained model's weights (same settings; MaskGIT: also an autoregressive transformer's, "
+        "or a MaskGIT model with fewer --layers, whose blocks come first and the new ones start as the identity)",
     )
     parser.add_argument(
         "--ema",
@@ -250,6 +251,12 @@ def fit_autoregressive(
         try:
             if isinstance(model, MaskGITPrior) and isinstance(trained, TransformerPrior):
                 model.start_from(trained)
+            elif (
+                isinstance(model, MaskGITPrior)
+                and isinstance(trained, MaskGITPrior)
+                and len(trained.blocks) < len(model.blocks)
+            ):
+                model.grow_from(trained)
             else:
                 model.load_state_dict(trained.state_dict())
         except (RuntimeError, ValueError) as error:

@@ -151,3 +151,24 @@ def test_maskgit_starts_from_an_autoregressive_prior_s_weights():
         small(num_classes=3).start_from(prior)
     with pytest.raises(RuntimeError, match="size mismatch"):
         model.start_from(TransformerPrior(num_codes=16, grid=5, width=32, layers=2, heads=2))
+
+
+def test_maskgit_grows_deeper_from_a_trained_maskgit_and_predicts_what_it_did():
+    trained = small()
+    torch.manual_seed(1)
+    deeper = MaskGITPrior(num_codes=16, grid=5, width=16, layers=4, heads=2).eval()
+    deeper.grow_from(trained)
+    for name, value in trained.state_dict().items():
+        assert torch.equal(deeper.state_dict()[name], value), name
+    codes = torch.randint(0, 17, (8, 5, 5))  # some of them [MASK] (16)
+    assert torch.equal(deeper(codes), trained(codes))  # each new block starts as the identity
+    deeper.train()
+    deeper.loss((torch.randint(0, 16, (8, 5, 5)), None)).backward()
+    for block in deeper.blocks[2:]:  # ... and learns: its output projections get gradients
+        assert block.attention.out.weight.grad.abs().sum() > 0 and block.mlp[2].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="fewer than 2 layers, not 2"):
+        small().grow_from(trained)
+    with pytest.raises(ValueError, match="class-conditional exactly when"):
+        MaskGITPrior(num_codes=16, grid=5, width=16, layers=4, heads=2, num_classes=3).grow_from(trained)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        MaskGITPrior(num_codes=16, grid=5, width=32, layers=4, heads=2).grow_from(trained)

@@ -333,3 +333,9 @@ def test_cli_trains_a_transformer_prior_and_samples_from_any_prior_or_pixelcnn(t
     assert torch.equal(maskgit.blocks[0].attention.qkv.weight, transformer.blocks[0].attention.qkv.weight)
     with pytest.raises(SystemExit, match="does not fit this model"):
         cli([*masked, "--width", "32", *sizes[2:], *start, "--out", str(tmp_path / "z")])
+    grow = ["--init", str(tmp_path / "maskgit" / "checkpoint.pt"), "--lr", "0", "--out", str(tmp_path / "deeper")]
+    assert cli([*masked, *sizes[:3], "2", *sizes[4:], *grow]) == 0  # --layers 2 from a 1-layer MaskGIT
+    deeper, metrics = load_model(tmp_path / "deeper" / "checkpoint.pt", "maskgit_prior", layers=2)
+    assert metrics["init"].endswith("checkpoint.pt")
+    grids = torch.randint(0, 129, (4, 7, 7))
+    assert torch.equal(deeper(grids), maskgit(grids))  # its block first, then one that starts as the identity

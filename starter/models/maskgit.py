@@ -98,6 +98,21 @@ class MaskGITPrior(GridModel, CodeGrid):
         self.load_state_dict(own, strict=False)
         self.tokens.weight.copy_(torch.cat([prior.embedding.weight, prior.start[None]]))
 
+    @torch.no_grad()
+    def grow_from(self, smaller: MaskGITPrior) -> None:
+        """Take every weight of a trained MaskGIT model of the same sizes but fewer layers: its blocks become the first
+        ones and each block after them starts as the identity (`TransformerBlock.pass_through`), so this deeper
+        model predicts exactly what the trained one did, and goes on learning with more capacity."""
+        if len(smaller.blocks) >= len(self.blocks):
+            raise ValueError(
+                f"grow_from takes a model with fewer than {len(self.blocks)} layers, not {len(smaller.blocks)}"
+            )
+        if smaller.conditional != self.conditional:
+            raise ValueError("grow_from takes a model that is class-conditional exactly when this one is")
+        self.load_state_dict(smaller.state_dict(), strict=False)  # the new blocks' weights are missing from it
+        for block in self.blocks[len(smaller.blocks) :]:
+            block.pass_through()
+
 
 @torch.no_grad()
 def raster_nll(model: MaskGITPrior, codes: torch.Tensor, batch_size: int = 1000) -> float:

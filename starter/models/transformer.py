@@ -114,6 +114,14 @@ class TransformerBlock(nn.Module):
         x = x + self.attention(self.norm1(x), cache)
         return x + self.mlp(self.norm2(x))
 
+    @torch.no_grad()
+    def pass_through(self) -> None:
+        """Zero both output projections: the block then returns its input unchanged (x + 0, then + 0), so it can be
+        added to a trained stack without changing what the stack computes, and learns from there."""
+        for projection in (self.attention.out, self.mlp[2]):
+            projection.weight.zero_()
+            projection.bias.zero_()
+
 
 @register("transformer_prior", "codes", width=128, layers=4, heads=4, dropout=0.1, class_dropout=0.0)
 class TransformerPrior(Autoregressive, CodeGrid):
