@@ -172,3 +172,5 @@ def test_maskgit_grows_deeper_from_a_trained_maskgit_and_predicts_what_it_did():
         MaskGITPrior(num_codes=16, grid=5, width=16, layers=4, heads=2, num_classes=3).grow_from(trained)
     with pytest.raises(RuntimeError, match="size mismatch"):
         MaskGITPrior(num_codes=16, grid=5, width=32, layers=4, heads=2).grow_from(trained)
+    with pytest.raises(ValueError, match="with 4 heads, not 2"):
+        MaskGITPrior(num_codes=16, grid=5, width=16, layers=4, heads=4).grow_from(trained)

@@ -109,6 +109,9 @@ class MaskGITPrior(GridModel, CodeGrid):
             )
         if smaller.conditional != self.conditional:
             raise ValueError("grow_from takes a model that is class-conditional exactly when this one is")
+        heads = (smaller.blocks[0].attention.heads, self.blocks[0].attention.heads)
+        if heads[0] != heads[1]:  # the weights would fit, but split into other heads they would compute otherwise
+            raise ValueError(f"grow_from takes a model with {heads[1]} heads, not {heads[0]}")
         self.load_state_dict(smaller.state_dict(), strict=False)  # the new blocks' weights are missing from it
         for block in self.blocks[len(smaller.blocks) :]:
             block.pass_through()
