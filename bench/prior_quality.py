@@ -9,11 +9,13 @@ reconstructions) at the same n.
 The levers need no retraining: a lower temperature, top-k sampling, and top-k only from a row on (the first rows,
 which settle which digit it is, drawn from the whole distribution). `--plain`: T = 1 only. A MaskGIT model is
 decoded in 1, 2, 4, 8 and 16 parallel steps instead, in 8 steps with less choice noise (the paper's 4.5, and
-10), and one code at a time in raster order (exact samples of what its raster-order likelihood scores). A
+10) and at temperatures 0.9 and 1.15, and one code at a time in raster order (exact samples of what its
+raster-order likelihood, printed beside its hidden-code loss, scores: on the first 1000 test grids). A
 class-conditional prior is asked for the digits 0 to 9 in turn, and its accuracy (the share the classifier reads as
 the digit asked for) is shown; one trained with class dropout is sampled at several classifier-free
 guidance scales (--guidance). One conditioned on k-means clusters (`train-prior --clusters`) draws each grid's
-cluster by its share of the training set: an unconditional prior.
+cluster by its share of the training set: an unconditional prior. `--levers` keeps only the rows named (e.g.
+`--levers "T = 1.0" "8 steps"`), `--device cuda` samples and scores on a GPU.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from starter.checkpoints import load_model
 from starter.config import CHECKPOINTS
 from starter.data import load_mnist
 from starter.metrics import classifier_outputs, prior_sample_quality, subset_quality
-from starter.models.maskgit import MaskGITPrior, decode_in_parallel, decode_in_raster_order
+from starter.models.maskgit import MaskGITPrior, decode_in_parallel, decode_in_raster_order, raster_nll
 
 LEVERS = [
     ("T = 1.0", {}),
@@ -63,26 +65,36 @@ def main() -> None:
         default=[1, 1.5, 2, 3],
         help="guidance scales of a prior trained with class dropout",
     )
+    parser.add_argument("--levers", nargs="+", default=None, help="only these rows of each prior, by lever name")
+    parser.add_argument("--device", default="cpu", help="where to sample and score: cpu or cuda")
     args = parser.parse_args()
-    vqvae, _ = load_model(CHECKPOINTS / "vqvae.pt")
-    classifier, _ = load_model(CHECKPOINTS / "classifier.pt")
-    train, seeds = load_mnist(train=True).tensors[0], range(args.seeds)
+    vqvae, _ = load_model(CHECKPOINTS / "vqvae.pt", device=args.device)
+    classifier, _ = load_model(CHECKPOINTS / "classifier.pt", device=args.device)
+    train, seeds = load_mnist(train=True).tensors[0].to(args.device), range(args.seeds)
+    test = load_mnist(train=False).tensors[0].to(args.device)
     with torch.no_grad():
-        reference = classifier_outputs(classifier, load_mnist(train=False).tensors[0])[1]
+        reference = classifier_outputs(classifier, test)[1]
+        test_codes = vqvae.encode(test[:1000])
         floor = subset_quality(classifier, train, reference, args.n, seeds)
         limit = subset_quality(classifier, train, reference, args.n, seeds, transform=lambda x: vqvae(x)[0])
     rows = {"real training digits (floor)": (floor, 0.0), "VQ-VAE reconstructions (limit)": (limit, 0.0)}
     for name in args.priors:
         path = Path(name) if Path(name).exists() else CHECKPOINTS / name
-        prior, metrics = load_model(path, num_codes=vqvae.quantizer.num_codes)
+        prior, metrics = load_model(path, device=args.device, num_codes=vqvae.quantizer.num_codes)
         masked = isinstance(prior, MaskGITPrior)
         nats = metrics.get("test_nats_per_code", metrics.get("test_hidden_code_nats"))
         print(f"{name}: {nats:.4f} test nats per {'hidden ' if masked else ''}code", flush=True)
         if masked:
+            with torch.no_grad():
+                print(f"{name}: {raster_nll(prior, test_codes):.4f} nats per code in raster order", flush=True)
             levers = [(f"{steps} steps", {"sampler": decode_in_parallel, "steps": steps}) for steps in (1, 2, 4, 8, 16)]
             levers += [  # the choice noise: the course's default is 20, the paper's 4.5
                 (f"8 steps, choice noise {noise:g}", {"sampler": decode_in_parallel, "steps": 8, "choice_noise": noise})
                 for noise in (4.5, 10)
+            ]
+            levers += [  # the temperature of the draws
+                (f"8 steps, T = {t:g}", {"sampler": decode_in_parallel, "steps": 8, "temperature": t})
+                for t in (0.9, 1.15)
             ]
             levers += [("49 steps in raster order", {"sampler": decode_in_raster_order})]
         elif prior.null_class is not None:
@@ -93,6 +105,8 @@ def main() -> None:
             shares = torch.tensor(metrics["cluster_shares"])
             levers = [(lever, {**options, "shares": shares}) for lever, options in levers]
         for lever, options in levers:
+            if args.levers and lever not in args.levers:
+                continue
             start = time.perf_counter()
             quality = prior_sample_quality(prior, vqvae, classifier, reference, args.n, range(args.seeds), **options)
             rows[f"{name}, {lever}"] = (quality, time.perf_counter() - start)
