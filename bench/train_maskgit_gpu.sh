@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# maskgit.pt trained on, on one GPU, in one device call of under 10 minutes: issue 27's 8-step target (FID-MNIST
+# maskgit.pt trained further on one GPU, in one device call of under 10 minutes: issue 27's 8-step target (FID-MNIST
 # within 25 % of the transformer prior's) needs more training than 2 CPU cores give (there, 20 epochs of 150 s move
 # the 8-step FID-MNIST by about 6). Three continuations of the shipped model share the GPU, side by side:
 #   longer    the CPU recipe as it is: 6 layers, batches of 128, lr 2e-4, weight average 0.999, no dropout
@@ -13,8 +13,9 @@
 # then the device call: run(command="COURSE_MNIST_DIR=data/mnist_gz bash bench/train_maskgit_gpu.sh",
 # carry=["data/mnist_gz"], timeout_s=600)
 # Its $OUT (what comes back: 8 files): each run's checkpoint.pt and log.csv, train.log (every run's output) and
-# bench.log (the table). A check of the script on a CPU, in a minute or two:
-#   DEVICE=cpu BUDGET=60 LIMIT=1000 N=100 SEEDS=1 OUT=/tmp/maskgit_gpu bash bench/train_maskgit_gpu.sh
+# bench.log (the table). A check of the script on 2 CPU cores (11 minutes, most of it the raster-order NLLs):
+#   DEVICE=cpu BUDGET=150 LIMIT=1000 N=100 SEEDS=1 OUT=/tmp/maskgit_gpu PY=.venv/bin/python \
+#   bash bench/train_maskgit_gpu.sh
 set -u
 OUT=${OUT:-runs/maskgit_gpu}; PY=${PY:-python3}; DEVICE=${DEVICE:-cuda}
 BUDGET=${BUDGET:-420}; N=${N:-5000}; SEEDS=${SEEDS:-3}; LIMIT=${LIMIT:-}  # LIMIT: the first N training images only
