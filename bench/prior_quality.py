@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -47,6 +48,30 @@ LEVERS = [
 ]
 
 
+def levers_of(
+    prior: torch.nn.Module, metrics: dict, plain: bool, guidance: list[float]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The rows a prior is sampled in: (lever name, options of `prior_sample_quality`)."""
+    if isinstance(prior, MaskGITPrior):
+        levers = [(f"{steps} steps", {"sampler": decode_in_parallel, "steps": steps}) for steps in (1, 2, 4, 8, 16)]
+        levers += [  # the choice noise: the course's default is 20, the paper's 4.5
+            (f"8 steps, choice noise {noise:g}", {"sampler": decode_in_parallel, "steps": 8, "choice_noise": noise})
+            for noise in (4.5, 10)
+        ]
+        levers += [  # the temperature of the draws
+            (f"8 steps, T = {t:g}", {"sampler": decode_in_parallel, "steps": 8, "temperature": t}) for t in (0.9, 1.15)
+        ]
+        levers += [("49 steps in raster order", {"sampler": decode_in_raster_order})]
+    elif prior.null_class is not None:
+        levers = [(f"guidance {scale:g}", {"guidance": scale}) for scale in guidance]
+    else:
+        levers = LEVERS[:1] if plain else LEVERS
+    if "cluster_shares" in metrics:  # conditioned on clusters: the unconditional mixture over them
+        shares = torch.tensor(metrics["cluster_shares"])
+        levers = [(lever, {**options, "shares": shares}) for lever, options in levers]
+    return levers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="images per sample")
@@ -69,6 +94,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where to sample and score: cpu or cuda")
     args = parser.parse_args()
     vqvae, _ = load_model(CHECKPOINTS / "vqvae.pt", device=args.device)
+    priors = []
+    for name in args.priors:
+        path = Path(name) if Path(name).exists() else CHECKPOINTS / name
+        prior, metrics = load_model(path, device=args.device, num_codes=vqvae.quantizer.num_codes)
+        priors.append((name, prior, metrics, levers_of(prior, metrics, args.plain, args.guidance)))
+    unknown = set(args.levers or ()) - {lever for *_, levers in priors for lever, _ in levers}
+    if unknown:
+        parser.error(f"no prior here has the lever(s) {', '.join(sorted(unknown))}")
     classifier, _ = load_model(CHECKPOINTS / "classifier.pt", device=args.device)
     train, seeds = load_mnist(train=True).tensors[0].to(args.device), range(args.seeds)
     test = load_mnist(train=False).tensors[0].to(args.device)
@@ -78,37 +111,18 @@ def main() -> None:
         floor = subset_quality(classifier, train, reference, args.n, seeds)
         limit = subset_quality(classifier, train, reference, args.n, seeds, transform=lambda x: vqvae(x)[0])
     rows = {"real training digits (floor)": (floor, 0.0), "VQ-VAE reconstructions (limit)": (limit, 0.0)}
-    for name in args.priors:
-        path = Path(name) if Path(name).exists() else CHECKPOINTS / name
-        prior, metrics = load_model(path, device=args.device, num_codes=vqvae.quantizer.num_codes)
+    for name, prior, metrics, levers in priors:
         masked = isinstance(prior, MaskGITPrior)
         nats = metrics.get("test_nats_per_code", metrics.get("test_hidden_code_nats"))
         print(f"{name}: {nats:.4f} test nats per {'hidden ' if masked else ''}code", flush=True)
         if masked:
             with torch.no_grad():
                 print(f"{name}: {raster_nll(prior, test_codes):.4f} nats per code in raster order", flush=True)
-            levers = [(f"{steps} steps", {"sampler": decode_in_parallel, "steps": steps}) for steps in (1, 2, 4, 8, 16)]
-            levers += [  # the choice noise: the course's default is 20, the paper's 4.5
-                (f"8 steps, choice noise {noise:g}", {"sampler": decode_in_parallel, "steps": 8, "choice_noise": noise})
-                for noise in (4.5, 10)
-            ]
-            levers += [  # the temperature of the draws
-                (f"8 steps, T = {t:g}", {"sampler": decode_in_parallel, "steps": 8, "temperature": t})
-                for t in (0.9, 1.15)
-            ]
-            levers += [("49 steps in raster order", {"sampler": decode_in_raster_order})]
-        elif prior.null_class is not None:
-            levers = [(f"guidance {scale:g}", {"guidance": scale}) for scale in args.guidance]
-        else:
-            levers = LEVERS[:1] if args.plain else LEVERS
-        if "cluster_shares" in metrics:  # conditioned on clusters: the unconditional mixture over them
-            shares = torch.tensor(metrics["cluster_shares"])
-            levers = [(lever, {**options, "shares": shares}) for lever, options in levers]
         for lever, options in levers:
             if args.levers and lever not in args.levers:
                 continue
             start = time.perf_counter()
-            quality = prior_sample_quality(prior, vqvae, classifier, reference, args.n, range(args.seeds), **options)
+            quality = prior_sample_quality(prior, vqvae, classifier, reference, args.n, seeds, **options)
             rows[f"{name}, {lever}"] = (quality, time.perf_counter() - start)
     print(
         f"{'images':<48} {'IS':>6} {'IS range':>8} {'FID-MNIST':>10} {'FID sd':>7} {'KID':>7} {'KID se':>7} "
