@@ -13,7 +13,7 @@
 # then the device call: run(command="COURSE_MNIST_DIR=data/mnist_gz bash bench/train_maskgit_gpu.sh",
 # carry=["data/mnist_gz"], timeout_s=600)
 # Its $OUT (what comes back: 8 files): each run's checkpoint.pt and log.csv, train.log (every run's output) and
-# bench.log (the table). A check of the script on 2 CPU cores (11 minutes, most of it the raster-order NLLs):
+# bench.log (the table). A check of the script on 2 CPU cores (about 10 minutes, most of it the raster-order NLLs):
 #   DEVICE=cpu BUDGET=150 LIMIT=1000 N=100 SEEDS=1 OUT=/tmp/maskgit_gpu PY=.venv/bin/python \
 #   bash bench/train_maskgit_gpu.sh
 set -u
